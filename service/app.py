@@ -1,0 +1,87 @@
+"""create_app(settings): the whole service wired together. No I/O happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp_cors
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.contexts import ContextStore
+from service.handlers.static import static_handler
+from service.keys import REGISTRY, SANDBOX, SETTINGS, STORE
+from service.middlewares import add_no_cache_headers, error_middleware
+from service.plugins.registry import Registry
+from service.routes import API_ROUTES
+from service.sandbox import Sandbox
+from service.settings import Redirect, Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, registry: Registry | None = None) -> web.Application:
+    """The application for ``settings``; ``registry`` replaces entry-point discovery (tests)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_size)
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
+    app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
+    app[STORE] = ContextStore(app[REGISTRY])
+    app.cleanup_ctx.append(_contexts)
+    if not settings.allow_caching:
+        app.on_response_prepare.append(add_no_cache_headers)
+
+    app.router.add_routes(API_ROUTES)
+    for redirect in settings.redirects:
+        app.router.add_route(redirect.method, redirect.source, _redirect_to(redirect))
+    if settings.static is not None:
+        app.router.add_get("/{path:.*}", static_handler(Sandbox(settings.static)))
+    if settings.cors_domains:
+        _enable_cors(app, settings.cors_domains)
+    return app
+
+
+async def _contexts(app: web.Application) -> AsyncIterator[None]:
+    """Preload the operator's plugins at start-up; close every plugin and context at shutdown."""
+    store = app[STORE]
+    try:
+        for preload in app[SETTINGS].preloads:
+            await store.configure(
+                preload.kind,
+                preload.plugin,
+                preload.label,
+                preload.config,
+                resolve_path=_operator_path,
+                from_cli=preload.from_cli,
+            )
+            await store.open_context(preload.kind, preload.label, preload.label)
+        yield
+    finally:
+        await store.aclose()
+
+
+def _operator_path(path: str) -> Path:
+    """Paths the operator names (CLI, -config) may point anywhere; relative to the cwd."""
+    return Path(path).expanduser().absolute()
+
+
+def _redirect_to(redirect: Redirect) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(redirect.destination)
+
+    return handler
+
+
+def _enable_cors(app: web.Application, domains: tuple[str, ...]) -> None:
+    options: dict[str, Any] = {
+        domain: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+            allow_credentials=False, expose_headers="*", allow_headers="*", allow_methods="*"
+        )
+        for domain in domains
+    }
+    cors = aiohttp_cors.setup(app, defaults=options)
+    for route in list(app.router.routes()):
+        cors.add(route)

@@ -1,0 +1,328 @@
+"""``dffml-service-http``: ``server`` runs the service, ``createtls`` makes TLS files.
+
+Options are single-dash like DFFML's (``-port 8080``); the double-dash spelling works too. Server
+options come from :class:`service.settings.Settings`, so each appears in ``--help`` with its
+default. Per-label plugin options (``-source-LABEL-FIELD VALUE…``) are taken out of argv before
+argparse sees it, because their names depend on the labels given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import re
+import signal
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from service import __version__, tls
+from service.errors import ServiceError
+from service.plugins.base import KINDS, Kind
+from service.settings import Preload, Redirect, Settings
+
+log = logging.getLogger("service")
+
+PRELOAD_KINDS: tuple[Kind, ...] = ("source", "model", "scorer")
+_PER_LABEL = re.compile(r"^--?(source|model|scorer)-(.+)$")
+_NUMBER = re.compile(r"^-\d+(\.\d*)?([eE][-+]?\d+)?$")
+
+
+_KIND_SECTIONS: dict[str, Kind] = {kind + "s": kind for kind in KINDS}
+
+
+class UsageError(Exception):
+    pass
+
+
+def _flags(name: str) -> list[str]:
+    dashed = name.replace("_", "-")
+    return [f"-{dashed}", f"--{dashed}"]
+
+
+def _add_settings_options(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(Settings)
+    for f in dataclasses.fields(Settings):
+        if "help" not in f.metadata:
+            continue
+        annotation = hints[f.name]
+        args = typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType):  # X | None
+            annotation = next(a for a in args if a is not type(None))
+        default = f.default
+        shown = " ".join(default) if isinstance(default, tuple) else default
+        help_text = f"{f.metadata['help']} (default: {shown})"
+        if annotation is bool:
+            parser.add_argument(*_flags(f.name), action="store_true", help=help_text)
+        elif typing.get_origin(annotation) is tuple:
+            parser.add_argument(*_flags(f.name), nargs="+", default=default, help=help_text)
+        else:
+            parser.add_argument(
+                *_flags(f.name),
+                type=annotation,
+                default=default,
+                help=help_text,
+                metavar=f.name.upper(),
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dffml-service-http",
+        description="Serve DFFML-style sources, models, scorers and modules over HTTP.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("-version", "--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    server = commands.add_parser(
+        "server",
+        help="run the HTTP service",
+        allow_abbrev=False,
+        epilog=(
+            "Per-label options: -source-LABEL-FIELD VALUE…, -model-LABEL-FIELD VALUE…, "
+            "-scorer-LABEL-FIELD VALUE… configure the labels given to -sources/-models/-scorers."
+        ),
+    )
+    _add_settings_options(server)
+    for kind in PRELOAD_KINDS:
+        server.add_argument(
+            *_flags(kind + "s"),
+            nargs="+",
+            default=[],
+            metavar="LABEL=PLUGIN",
+            help=f"{kind}s to configure at start-up, each with a context of the same label",
+        )
+    server.add_argument(
+        *_flags("config"),
+        type=Path,
+        metavar="FILE.yaml",
+        help="YAML file of preloads: {sources|models|scorers|modules: {LABEL: "
+        "{plugin: NAME, config: {...}}}}",
+    )
+    server.add_argument(
+        *_flags("redirect"),
+        nargs="+",
+        default=[],
+        metavar="METHOD SRC DST",
+        help="answer METHOD SRC with a redirect to DST (repeat the triple for more)",
+    )
+
+    createtls = commands.add_parser("createtls", help="create TLS keys and certificates")
+    which = createtls.add_subparsers(dest="which", required=True)
+    for role, default_cn in (("server", "127.0.0.1"), ("client", "client")):
+        sub = which.add_parser(role, help=f"create a {role} key and certificate")
+        sub.add_argument(*_flags("bits"), type=int, default=2048, help="RSA key size")
+        sub.add_argument(*_flags("days"), type=int, default=365, help="validity in days")
+        sub.add_argument(*_flags("cn"), default=default_cn, help="certificate common name")
+        sub.add_argument(*_flags("key"), type=Path, default=Path(f"{role}.key"))
+        sub.add_argument(*_flags("cert"), type=Path, default=Path(f"{role}.pem"))
+        if role == "client":
+            sub.add_argument(*_flags("server_key"), type=Path, default=Path("server.key"))
+            sub.add_argument(*_flags("server_cert"), type=Path, default=Path("server.pem"))
+    return parser
+
+
+def split_per_label(argv: Sequence[str]) -> tuple[list[str], list[tuple[Kind, str, list[str]]]]:
+    """Take ``-source-LABEL-FIELD VALUE…`` options out of argv."""
+    rest: list[str] = []
+    found: list[tuple[Kind, str, list[str]]] = []
+    i = 0
+    while i < len(argv):
+        match = _PER_LABEL.match(argv[i])
+        if match is None:
+            rest.append(argv[i])
+            i += 1
+            continue
+        i += 1
+        values = []
+        while i < len(argv) and (not argv[i].startswith("-") or _NUMBER.match(argv[i])):
+            values.append(argv[i])
+            i += 1
+        found.append((typing.cast(Kind, match.group(1)), match.group(2), values))
+    return rest, found
+
+
+def _label_pairs(kind: Kind, items: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        label, sep, plugin = item.partition("=")
+        if not (sep and label and plugin):
+            raise UsageError(f"-{kind}s takes LABEL=PLUGIN, got {item!r}")
+        pairs[label] = plugin
+    return pairs
+
+
+def _load_config_file(path: Path) -> list[Preload]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read -config {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"-config {path}: expected a mapping at the top level")
+    preloads = []
+    for section, entries in data.items():
+        kind = _KIND_SECTIONS.get(section) if isinstance(section, str) else None
+        if kind is None or not isinstance(entries, dict):
+            raise UsageError(
+                f"-config {path}: unknown section {section!r} "
+                "(use sources, models, scorers, modules, each a mapping of labels)"
+            )
+        for label, entry in entries.items():
+            if isinstance(entry, str):
+                entry = {"plugin": entry}
+            if not (isinstance(entry, dict) and isinstance(entry.get("plugin"), str)):
+                raise UsageError(f"-config {path}: {section}.{label} needs 'plugin: NAME'")
+            config = entry.get("config") or {}
+            if not isinstance(config, dict) or set(entry) - {"plugin", "config"}:
+                raise UsageError(
+                    f"-config {path}: {section}.{label} takes 'plugin' and a 'config' mapping"
+                )
+            preloads.append(Preload(kind, str(label), entry["plugin"], config))
+    return preloads
+
+
+def settings_from_args(argv: Sequence[str]) -> Settings:
+    parser = build_parser()
+    rest, per_label = split_per_label(argv)
+    ns = parser.parse_args(["server", *rest])
+    try:
+        return _settings(ns, per_label)
+    except UsageError as exc:
+        parser.error(str(exc))
+
+
+def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]]]) -> Settings:
+    preloads: dict[tuple[Kind, str], Preload] = {}
+    if ns.config is not None:
+        for preload in _load_config_file(ns.config):
+            preloads[(preload.kind, preload.label)] = preload
+    declared: dict[Kind, dict[str, str]] = {
+        kind: _label_pairs(kind, getattr(ns, kind + "s")) for kind in PRELOAD_KINDS
+    }
+    options: dict[tuple[Kind, str], dict[str, list[str]]] = {}
+    for kind, rest, values in per_label:
+        labels = sorted(
+            (label for label in declared[kind] if rest.startswith(label + "-")),
+            key=len,
+            reverse=True,
+        )
+        if not labels:
+            raise UsageError(f"-{kind}-{rest}: no -{kind}s LABEL=PLUGIN declares its label")
+        field = rest[len(labels[0]) + 1 :].replace("-", "_")
+        options.setdefault((kind, labels[0]), {})[field] = values
+    for kind, pairs in declared.items():
+        for label, plugin in pairs.items():
+            config = options.get((kind, label), {})
+            preloads[(kind, label)] = Preload(kind, label, plugin, config, from_cli=True)
+
+    if len(ns.redirect) % 3:
+        raise UsageError("-redirect takes METHOD SRC DST triples")
+    redirects = tuple(
+        Redirect(ns.redirect[i].upper(), ns.redirect[i + 1], ns.redirect[i + 2])
+        for i in range(0, len(ns.redirect), 3)
+    )
+    if _log_level(ns.log) is None:
+        raise UsageError(f"-log: unknown level {ns.log!r}")
+    fields: dict[str, Any] = {
+        f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings) if "help" in f.metadata
+    }
+    fields["cors_domains"] = tuple(fields["cors_domains"])
+    if ns.port < 0 or ns.port > 65535:
+        raise UsageError("-port must be between 0 and 65535")
+    return Settings(**fields, redirects=redirects, preloads=tuple(preloads.values()))
+
+
+def _log_level(value: str) -> int | None:
+    if value.isdigit():
+        return int(value)
+    level = logging.getLevelName(value.upper())
+    return level if isinstance(level, int) else None
+
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGINT or SIGTERM, then close every context and exit 0."""
+    from service.app import create_app
+
+    ssl_context = None
+    if not settings.insecure:
+        try:
+            ssl_context = tls.server_context(settings.cert, settings.key, settings.ca)
+        except tls.TLSSetupError as exc:
+            print(f"dffml-service-http: error: {exc}", file=sys.stderr)
+            return 2
+    if settings.upload_dir is not None:
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    try:
+        await runner.setup()
+    except ServiceError as exc:
+        print(f"dffml-service-http: error: preload failed: {exc.message}", file=sys.stderr)
+        await runner.cleanup()
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.addr, settings.port, ssl_context=ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(f"dffml-service-http: error: cannot listen: {exc}", file=sys.stderr)
+            return 2
+        port = runner.addresses[0][1]
+        scheme = "http" if ssl_context is None else "https"
+        log.info("Serving on %s://%s:%d", scheme, settings.addr, port)
+        if settings.portfile is not None:
+            _write_atomically(settings.portfile, f"{port}\n")
+        await stop.wait()
+        log.info("Shutting down")
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if args and args[0] == "server":
+        settings = settings_from_args(args[1:])
+        level = _log_level(settings.log)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return asyncio.run(serve(settings))
+    ns = parser.parse_args(args)
+    try:
+        if ns.which == "server":
+            tls.create_server(ns.cert, ns.key, common_name=ns.cn, bits=ns.bits, days=ns.days)
+        else:
+            tls.create_client(
+                ns.cert,
+                ns.key,
+                server_cert=ns.server_cert,
+                server_key=ns.server_key,
+                common_name=ns.cn,
+                bits=ns.bits,
+                days=ns.days,
+            )
+    except tls.TLSSetupError as exc:
+        print(f"dffml-service-http: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {ns.key} and {ns.cert}")
+    return 0

@@ -1,0 +1,182 @@
+"""In-memory labels → configured plugins → opened contexts.
+
+One store per app. Every plugin and context it opens is closed again: when its label is
+reconfigured or deleted, and all of them (contexts first) when the app shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any, TypeVar, cast
+
+from service.errors import BadRequest, NotFound, ServiceError
+from service.plugins import config as plugin_config
+from service.plugins.base import (
+    KINDS,
+    AsyncResource,
+    Kind,
+    ModelContext,
+    ModuleContext,
+    Plugin,
+    ScorerContext,
+    SourceContext,
+)
+from service.plugins.registry import Registry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=AsyncResource)
+
+# Messages for an unknown context label, as the original service words them.
+NOT_LOADED = {
+    "source": "Source not loaded",
+    "model": "Model not loaded",
+    "scorer": "Scorer not loaded",
+    "module": "Module not loaded",
+}
+
+
+@dataclasses.dataclass
+class Configured:
+    plugin_name: str
+    plugin: Plugin[Any]
+
+
+@dataclasses.dataclass
+class Opened:
+    label: str
+    context: AsyncResource
+
+
+class ContextStore:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._plugins: dict[Kind, dict[str, Configured]] = {k: {} for k in KINDS}
+        self._contexts: dict[Kind, dict[str, Opened]] = {k: {} for k in KINDS}
+        # Configure/context/release change both maps and await plugin code in between;
+        # one lock keeps them consistent.
+        self._lock = asyncio.Lock()
+
+    async def configure(
+        self,
+        kind: Kind,
+        plugin_name: str,
+        label: str,
+        values: dict[str, Any],
+        *,
+        resolve_path: plugin_config.PathResolver,
+        from_cli: bool = False,
+        nested: bool = False,
+    ) -> None:
+        """Build, validate and open a plugin under ``label``, replacing any previous one."""
+        cls = self.registry.get(kind, plugin_name)
+        where = plugin_config.Where(cls.__name__, kind, label)
+        config = plugin_config.build(
+            cls.CONFIG,
+            values,
+            where=where,
+            resolve_path=resolve_path,
+            from_cli=from_cli,
+            nested=nested,
+        )
+        plugin = await _enter(cls(config), f"{kind}.{label}")
+        async with self._lock:
+            old = self._plugins[kind].pop(label, None)
+            self._plugins[kind][label] = Configured(plugin_name, plugin)
+            if old is not None:
+                await self._close_plugin(kind, label, old)
+
+    async def open_context(self, kind: Kind, label: str, ctx_label: str) -> None:
+        async with self._lock:
+            configured = self._plugins[kind].get(label)
+            if configured is None:
+                raise NotFound(f"{label} {kind} not found")
+            context = await _enter(configured.plugin.context(), f"{kind} context {ctx_label}")
+            old = self._contexts[kind].pop(ctx_label, None)
+            self._contexts[kind][ctx_label] = Opened(label, context)
+        if old is not None:
+            await _exit(old.context, f"{kind} context {ctx_label}")
+
+    async def release_plugin(self, kind: Kind, label: str) -> None:
+        async with self._lock:
+            configured = self._plugins[kind].pop(label, None)
+            if configured is None:
+                raise NotFound(f"{label} {kind} not found")
+            await self._close_plugin(kind, label, configured)
+
+    async def release_context(self, kind: Kind, ctx_label: str) -> None:
+        async with self._lock:
+            opened = self._contexts[kind].pop(ctx_label, None)
+            if opened is None:
+                raise NotFound(NOT_LOADED[kind])
+        await _exit(opened.context, f"{kind} context {ctx_label}")
+
+    async def aclose(self) -> None:
+        """Close every context, then every plugin (shutdown)."""
+        async with self._lock:
+            for kind in KINDS:
+                for ctx_label, opened in list(self._contexts[kind].items()):
+                    await _exit(opened.context, f"{kind} context {ctx_label}")
+                self._contexts[kind].clear()
+            for kind in KINDS:
+                for label, configured in list(self._plugins[kind].items()):
+                    await _exit(configured.plugin, f"{kind}.{label}")
+                self._plugins[kind].clear()
+
+    async def _close_plugin(self, kind: Kind, label: str, configured: Configured) -> None:
+        """Close the contexts opened from ``label``, then the plugin itself (lock held)."""
+        for ctx_label, opened in list(self._contexts[kind].items()):
+            if opened.label == label:
+                del self._contexts[kind][ctx_label]
+                await _exit(opened.context, f"{kind} context {ctx_label}")
+        await _exit(configured.plugin, f"{kind}.{label}")
+
+    def _context(self, kind: Kind, ctx_label: str) -> AsyncResource:
+        opened = self._contexts[kind].get(ctx_label)
+        if opened is None:
+            raise NotFound(NOT_LOADED[kind])
+        return opened.context
+
+    # The registry only admits subclasses of each kind's base, so these casts hold.
+    def source(self, ctx_label: str) -> SourceContext:
+        return cast(SourceContext, self._context("source", ctx_label))
+
+    def model(self, ctx_label: str) -> ModelContext:
+        return cast(ModelContext, self._context("model", ctx_label))
+
+    def scorer(self, ctx_label: str) -> ScorerContext:
+        return cast(ScorerContext, self._context("scorer", ctx_label))
+
+    def module(self, ctx_label: str) -> ModuleContext:
+        return cast(ModuleContext, self._context("module", ctx_label))
+
+    def labels(self, kind: Kind) -> dict[str, str]:
+        """Configured labels of ``kind`` and the plugin each runs."""
+        return {label: c.plugin_name for label, c in self._plugins[kind].items()}
+
+    def context_labels(self, kind: Kind) -> dict[str, str]:
+        """Open context labels of ``kind`` and the configured label each belongs to."""
+        return {ctx: o.label for ctx, o in self._contexts[kind].items()}
+
+
+async def _enter(resource: T, what: str) -> T:
+    """Enter a plugin or context; plugin failures on bad input become 400s, never 500s."""
+    try:
+        return await resource.__aenter__()
+    except ServiceError:
+        raise
+    except OSError as exc:
+        raise BadRequest(f"{what}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        log.info("%s failed to open", what, exc_info=True)
+        raise BadRequest(f"{what}: {exc}") from None
+
+
+async def _exit(resource: AsyncResource, what: str) -> None:
+    """Close, logging (not raising) failures so one bad plugin cannot stop the others closing."""
+    try:
+        await resource.__aexit__(None, None, None)
+    except Exception:
+        log.exception("closing %s failed", what)

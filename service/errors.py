@@ -1,0 +1,48 @@
+"""The one error hierarchy.
+
+Code anywhere below the handlers raises a ServiceError; the error middleware turns it into
+``{"error": message}`` with ``status``. Nothing else builds error responses.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 500
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class NotAllowed(ServiceError):
+    """A feature the operator did not enable (no -upload-dir, …): 501 like the original."""
+
+    status = 501
+
+
+class PathTraversal(BadRequest):
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("Attempted path traversal" + (f": {detail}" if detail else ""))
+
+
+class ConfigError(BadRequest):
+    """A plugin configuration that cannot be accepted (missing, wrong type, unknown field)."""

@@ -1,0 +1,64 @@
+"""List plugins, configure them under labels, open and release contexts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from service.errors import PathTraversal
+from service.handlers import params
+from service.jsonio import json_response, ok, read_json_object
+from service.keys import REGISTRY, SANDBOX, STORE
+from service.plugins.config import unwrap_nested
+from service.sandbox import Sandbox, require
+
+
+async def list_plugins(request: web.Request) -> web.Response:
+    kind = params.plural_kind(request)
+    return json_response(request.app[REGISTRY].listing(kind))
+
+
+async def configure(request: web.Request) -> web.Response:
+    kind = params.kind(request)
+    body = await read_json_object(request, default={})
+    values, nested = unwrap_nested(kind, body)
+    sandbox = request.app[SANDBOX]
+    await request.app[STORE].configure(
+        kind,
+        request.match_info["plugin"],
+        request.match_info["label"],
+        values,
+        resolve_path=lambda path: client_path(sandbox, path),
+        nested=nested,
+    )
+    return ok()
+
+
+def client_path(sandbox: Sandbox | None, path: str) -> Path:
+    """A path named in a client's plugin config: always inside the upload dir."""
+    root = require(sandbox, "A file path in plugin config")
+    try:
+        return root.resolve(path)
+    except PathTraversal:
+        raise PathTraversal(f"{path!r} is not inside the upload directory") from None
+
+
+async def release_plugin(request: web.Request) -> web.Response:
+    kind = params.kind(request)
+    await request.app[STORE].release_plugin(kind, request.match_info["label"])
+    return ok()
+
+
+async def open_context(request: web.Request) -> web.Response:
+    kind = params.kind(request)
+    await request.app[STORE].open_context(
+        kind, request.match_info["label"], request.match_info["ctx_label"]
+    )
+    return ok()
+
+
+async def release_context(request: web.Request) -> web.Response:
+    kind = params.kind(request)
+    await request.app[STORE].release_context(kind, request.match_info["ctx_label"])
+    return ok()

@@ -1,0 +1,25 @@
+"""-static: a directory served at / after the API routes, sandboxed like uploads."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.errors import NotFound, PathTraversal
+from service.sandbox import Sandbox
+
+
+def static_handler(root: Sandbox) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        relative = request.match_info["path"] or "index.html"
+        try:
+            path = root.resolve(relative)
+        except PathTraversal:
+            raise NotFound("404: Not Found") from None
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            raise NotFound("404: Not Found")
+        return web.FileResponse(path)
+
+    return serve

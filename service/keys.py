@@ -1,0 +1,16 @@
+"""Typed application state: every web.AppKey the app uses, and nothing else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.contexts import ContextStore
+from service.plugins.registry import Registry
+from service.sandbox import Sandbox
+from service.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", Registry)
+STORE = web.AppKey("store", ContextStore)
+# None when the server runs without -upload-dir.
+SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")

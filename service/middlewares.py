@@ -1,0 +1,43 @@
+"""The one place exceptions become the JSON error envelope, plus response headers."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.errors import ServiceError
+from service.jsonio import json_response
+
+log = logging.getLogger(__name__)
+
+NO_CACHE = {
+    "Pragma": "no-cache",
+    "Cache-Control": "no-cache, no-store, max-age=0, must-revalidate",
+    "Expires": "-1",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        return json_response({"error": exc.message}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects keep aiohttp's own response
+        response = json_response({"error": exc.text or exc.reason}, status=exc.status)
+        for name in ("Allow", "Location", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": "Internal Server Error"}, status=500)
+
+
+async def add_no_cache_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: covers streamed, static and error responses alike."""
+    response.headers.update(NO_CACHE)

@@ -1,0 +1,1 @@
+"""Plugin contracts, discovery and the built-in plugins."""

@@ -1,0 +1,1 @@
+"""Built-in sources, registered through the ``dffml_service_http.source`` entry points."""

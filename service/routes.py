@@ -1,0 +1,17 @@
+"""The route table: every method and path the service answers, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.handlers import health, plugins
+
+API_ROUTES: list[web.RouteDef] = [
+    web.get("/health", health.health),
+    web.get("/list/{kinds}", plugins.list_plugins),
+    web.post("/configure/{kind}/{plugin}/{label}", plugins.configure),
+    web.delete("/configure/{kind}/{label}", plugins.release_plugin),
+    web.get("/context/{kind}/{label}/{ctx_label}", plugins.open_context),
+    web.post("/context/{kind}/{label}/{ctx_label}", plugins.open_context),
+    web.delete("/context/{kind}/{ctx_label}", plugins.release_context),
+]

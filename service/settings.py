@@ -1,0 +1,59 @@
+"""Every server option, its default and its help text, in one frozen dataclass.
+
+The CLI builds Settings from argv (and -config), create_app() reads only Settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from service.plugins.base import Kind
+
+
+def opt(default: Any, help: str, *, flag: str | None = None, **kw: Any) -> Any:
+    """A setting with the help text the CLI shows for it."""
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class Preload:
+    """A plugin configured at start-up under ``label``, with a context of the same label."""
+
+    kind: Kind
+    label: str
+    plugin: str
+    config: dict[str, Any]
+    from_cli: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Redirect:
+    method: str
+    source: str
+    destination: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    port: int = opt(8080, "port to listen on; 0 picks any free port")
+    addr: str = opt("127.0.0.1", "address to bind")
+    upload_dir: Path | None = opt(
+        None, "directory clients upload to and name data and model files in"
+    )
+    static: Path | None = opt(None, "directory served at / after the API routes")
+    js: bool = opt(False, "serve the JavaScript client at /api.js")
+    insecure: bool = opt(False, "serve plain HTTP instead of HTTPS")
+    cert: Path = opt(Path("server.pem"), "TLS certificate (PEM)")
+    key: Path = opt(Path("server.key"), "TLS private key (PEM)")
+    ca: Path | None = opt(
+        None, "CA certificate; when given, clients must present a certificate it signed"
+    )
+    cors_domains: tuple[str, ...] = opt((), "origins allowed to make cross-origin requests")
+    allow_caching: bool = opt(False, "do not send the no-cache headers")
+    portfile: Path | None = opt(None, "write the listening port to this file once listening")
+    log: str = opt("INFO", "log level (name or number)")
+    max_body_size: int = opt(64 * 1024 * 1024, "largest JSON request body in bytes (413 above)")
+    redirects: tuple[Redirect, ...] = ()
+    preloads: tuple[Preload, ...] = ()

@@ -1,0 +1,160 @@
+"""TLS: the server's SSL context, and ``createtls`` to make keys and certificates.
+
+``createtls server`` writes a self-signed certificate for 127.0.0.1/localhost that can also sign
+client certificates; ``createtls client`` writes a client certificate signed by the server key,
+so a server started with ``-ca server.pem`` accepts it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+class TLSSetupError(Exception):
+    """The server cannot set up TLS; the message says what to do instead."""
+
+
+def server_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext:
+    missing = [str(p) for p in (cert, key) if not p.is_file()]
+    if missing:
+        raise TLSSetupError(
+            f"TLS certificate or key not found ({', '.join(missing)}): create them with "
+            "`dffml-service-http createtls server`, or pass -insecure to serve plain HTTP"
+        )
+    # A server-side context authenticates clients (Purpose.CLIENT_AUTH); the original used
+    # SERVER_AUTH, which fails on Python >= 3.10.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+        if ca is not None:
+            context.load_verify_locations(cafile=ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (ssl.SSLError, OSError) as exc:
+        raise TLSSetupError(f"cannot load TLS files: {exc}") from None
+    return context
+
+
+def _new_key(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+
+
+def create_server(cert: Path, key: Path, *, common_name: str, bits: int, days: int) -> None:
+    private = _new_key(bits)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    alt_names: list[x509.GeneralName] = [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.DNSName("localhost"),
+    ]
+    try:
+        ip = ipaddress.ip_address(common_name)
+        if str(ip) != "127.0.0.1":
+            alt_names.append(x509.IPAddress(ip))
+    except ValueError:
+        if common_name != "localhost":
+            alt_names.append(x509.DNSName(common_name))
+    not_before, not_after = _validity(days)
+    public = private.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    _write_key(key, private)
+    _write_cert(cert, certificate)
+
+
+def create_client(
+    cert: Path,
+    key: Path,
+    *,
+    server_cert: Path,
+    server_key: Path,
+    common_name: str,
+    bits: int,
+    days: int,
+) -> None:
+    try:
+        issuer_cert = x509.load_pem_x509_certificate(server_cert.read_bytes())
+        loaded = serialization.load_pem_private_key(server_key.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise TLSSetupError(
+            f"cannot read the server certificate and key (run `createtls server` first): {exc}"
+        ) from None
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise TLSSetupError("the server key is not an RSA key")
+    private = _new_key(bits)
+    public = private.public_key()
+    not_before, not_after = _validity(days)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(issuer_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(loaded.public_key()),
+            critical=False,
+        )
+        .sign(loaded, hashes.SHA256())
+    )
+    _write_key(key, private)
+    _write_cert(cert, certificate)

@@ -1,0 +1,50 @@
+"""Distribution metadata for dffml-service-http.
+
+Built-in plugins are registered through the same entry-point groups that third-party
+plugin packages use, so the server discovers its own plugins exactly as it discovers theirs.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="dffml-service-http",
+    version="0.2.0",
+    description="HTTP service exposing DFFML-style sources, models, scorers and modules",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["service", "service.*"]),
+    package_data={"service": ["py.typed", "static/*"]},
+    install_requires=[
+        "aiohttp>=3.9",
+        "aiohttp-cors>=0.7",
+        "aiofiles>=23.1",
+        "pyyaml>=6.0",
+        "importlib-metadata>=6.0",
+        "orjson>=3.9",
+        "cryptography>=41",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-aiohttp>=1.0",
+            "ruff>=0.5",
+            "mypy>=1.10",
+            "requests>=2.31",
+            "types-PyYAML",
+            "types-aiofiles",
+            "types-requests",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["dffml-service-http = service.cli:main"],
+        "dffml_service_http.source": [
+            "memory = service.plugins.sources.memory:MemorySource",
+        ],
+        "dffml_service_http.model": [],
+        "dffml_service_http.scorer": [],
+        "dffml_service_http.module": [],
+    },
+)

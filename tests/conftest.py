@@ -1,0 +1,50 @@
+"""Shared fixtures: the real app factory in-process, and the real CLI as a live server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from service.app import create_app
+from service.plugins.registry import Registry
+from service.settings import Settings
+
+MakeClient = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+def upload_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(upload_dir: Path) -> Settings:
+    return Settings(insecure=True, upload_dir=upload_dir)
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
+    """Build a client for the real app; keyword arguments override settings fields."""
+
+    async def make(
+        registry: Registry | None = None, **overrides: Any
+    ) -> TestClient[web.Request, web.Application]:
+        app = create_app(dataclasses.replace(settings, **overrides), registry=registry)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+        return client
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient[web.Request, web.Application]:
+    """The app with the real entry-point registry and an upload dir."""
+    return await make_client()
