@@ -13,12 +13,13 @@ from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
 from service.handlers.static import static_handler
-from service.keys import REGISTRY, SANDBOX, SETTINGS, STORE
+from service.keys import REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS
 from service.middlewares import add_no_cache_headers, error_middleware
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
 from service.sandbox import Sandbox
 from service.settings import Redirect, Settings
+from service.uploads import UploadDir
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,10 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
     app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
     app[STORE] = ContextStore(app[REGISTRY])
+    sandbox = app[SANDBOX]
+    app[UPLOADS] = (
+        UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None
+    )
     app.cleanup_ctx.append(_contexts)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)

@@ -8,9 +8,12 @@ from service.contexts import ContextStore
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
+from service.uploads import UploadDir
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
 STORE = web.AppKey("store", ContextStore)
 # None when the server runs without -upload-dir.
 SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
+# The upload directory's files (/service/upload, /service/files); None without -upload-dir.
+UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")

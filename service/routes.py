@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, plugins
+from service.handlers import health, plugins, uploads
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -14,4 +14,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/context/{kind}/{label}/{ctx_label}", plugins.open_context),
     web.post("/context/{kind}/{label}/{ctx_label}", plugins.open_context),
     web.delete("/context/{kind}/{ctx_label}", plugins.release_context),
+    # {path:.*}: upload paths may name sub-directories; the sandbox judges what they resolve to.
+    web.post("/service/upload/{path:.*}", uploads.upload),
+    web.get("/service/files", uploads.list_files),
+    web.get("/service/files/{path:.*}", uploads.download),
+    web.delete("/service/files/{path:.*}", uploads.delete),
 ]

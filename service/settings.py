@@ -42,6 +42,9 @@ class Settings:
     upload_dir: Path | None = opt(
         None, "directory clients upload to and name data and model files in"
     )
+    upload_max_size: int = opt(
+        1024 * 1024 * 1024, "largest file a client may upload, in bytes (413 above)"
+    )
     static: Path | None = opt(None, "directory served at / after the API routes")
     js: bool = opt(False, "serve the JavaScript client at /api.js")
     insecure: bool = opt(False, "serve plain HTTP instead of HTTPS")

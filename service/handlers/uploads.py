@@ -1,0 +1,91 @@
+"""/service/upload and /service/files: the upload directory over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+
+from service.errors import BadRequest, NotAllowed, PayloadTooLarge
+from service.jsonio import OK, json_response, ok
+from service.keys import UPLOADS
+from service.uploads import UploadDir
+
+CHUNK_SIZE = 256 * 1024
+# Room for the multipart boundaries and part headers around the file itself when comparing a
+# declared Content-Length with -upload-max-size.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _uploads(request: web.Request, refusal: str) -> UploadDir:
+    uploads = request.app[UPLOADS]
+    if uploads is None:
+        raise NotAllowed(refusal)
+    return uploads
+
+
+async def upload(request: web.Request) -> web.Response:
+    uploads = _uploads(request, "Uploads not allowed")
+    target = uploads.target(request.match_info["path"])
+    overwrite = _flag(request, "overwrite", default=True)
+    declared = request.content_length
+    if declared is not None and declared > uploads.max_size + MULTIPART_OVERHEAD:
+        raise PayloadTooLarge(f"Upload larger than {uploads.max_size} bytes (-upload-max-size)")
+    part = await _file_part(request)
+    saved = await uploads.save(target, _chunks(part), overwrite=overwrite)
+    return json_response(OK, status=200 if saved.replaced else 201)
+
+
+async def list_files(request: web.Request) -> web.Response:
+    uploads = _uploads(request, "File listing not allowed")
+    entries = await uploads.listing()
+    return json_response([{"filename": e.filename, "size": e.size} for e in entries])
+
+
+async def download(request: web.Request) -> web.FileResponse:
+    uploads = _uploads(request, "File download not allowed")
+    path = uploads.existing(request.match_info["path"])
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name, safe='')}"
+        },
+    )
+
+
+async def delete(request: web.Request) -> web.Response:
+    uploads = _uploads(request, "File deletion not allowed")
+    await uploads.delete(request.match_info["path"])
+    return ok()
+
+
+async def _file_part(request: web.Request) -> BodyPartReader:
+    """The multipart part named ``file``; parts before it are skipped without being kept."""
+    if request.content_type != "multipart/form-data":
+        raise BadRequest("Missing 'file' field")
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                return part
+            await part.release()
+    except ValueError as exc:
+        raise BadRequest(f"Malformed multipart body: {exc}") from None
+    raise BadRequest("Missing 'file' field")
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK_SIZE):
+        yield chunk
+
+
+def _flag(request: web.Request, name: str, *, default: bool) -> bool:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"{name} must be true or false, got {raw!r}")

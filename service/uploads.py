@@ -1,0 +1,154 @@
+"""The upload directory: receive a file atomically, list, find and delete files.
+
+Transport-free: the upload handler passes an async iterator of body chunks. Every path a client
+names goes through the Sandbox first. A file being received lives under a reserved temporary
+name in its target directory (so the final rename stays on one filesystem and is atomic) and
+only becomes visible under its real name once complete; those temporary names are never
+listed, served or deleted, and are removed whatever ends the upload early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import secrets
+from collections.abc import AsyncIterable
+from pathlib import Path
+
+import aiofiles
+
+from service.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from service.sandbox import Sandbox
+
+_TEMP_NAME = re.compile(r"^\.upload-[0-9a-f]{32}\.part$")
+
+
+def _temp_name() -> str:
+    return f".upload-{secrets.token_hex(16)}.part"
+
+
+def is_temporary(name: str) -> bool:
+    return _TEMP_NAME.match(name) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class FileEntry:
+    filename: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    size: int
+    replaced: bool
+
+
+class UploadDir:
+    def __init__(self, sandbox: Sandbox, *, max_size: int) -> None:
+        self.sandbox = sandbox
+        self.max_size = max_size
+
+    def target(self, relative: str) -> Path:
+        """Where an upload named ``relative`` goes; its directory must already exist."""
+        path = self._resolve(relative)
+        if is_temporary(path.name):
+            raise BadRequest(f"{path.name!r} is a reserved name for uploads in progress")
+        if path == self.sandbox.root or path.is_dir():
+            raise BadRequest(f"{relative!r} is a directory, not a file name")
+        if not path.parent.is_dir():
+            parent = self.sandbox.relative(path.parent)
+            raise BadRequest(
+                f"Directory {parent!r} does not exist in the upload directory "
+                "(the server creates no directories)"
+            )
+        return path
+
+    async def save(
+        self, target: Path, chunks: AsyncIterable[bytes], *, overwrite: bool = True
+    ) -> Saved:
+        """Write ``chunks`` to a temporary file beside ``target``, then rename it into place.
+
+        Over ``max_size`` bytes, on any error, or when the client goes away (cancellation), the
+        temporary file is removed and ``target`` is left as it was.
+        """
+        temp = target.with_name(_temp_name())
+        size = 0
+        try:
+            async with aiofiles.open(temp, "xb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_size:
+                        raise PayloadTooLarge(
+                            f"Upload larger than {self.max_size} bytes (-upload-max-size)"
+                        )
+                    await out.write(chunk)
+                await out.flush()
+                # Durable before visible: a crash after the rename must not leave a short file.
+                await asyncio.to_thread(os.fsync, out.fileno())
+            replaced = await asyncio.to_thread(_move_into_place, temp, target, overwrite)
+        except BaseException:
+            # Synchronous on purpose: one unlink is quick, and it must also run when this task
+            # is being cancelled because the client went away.
+            temp.unlink(missing_ok=True)
+            raise
+        return Saved(size, replaced)
+
+    async def listing(self) -> list[FileEntry]:
+        return await asyncio.to_thread(self._walk)
+
+    def existing(self, relative: str) -> Path:
+        """The regular file ``relative`` names, or NotFound."""
+        path = self._resolve(relative)
+        if is_temporary(path.name) or not path.is_file():
+            raise NotFound(f"File not found: {relative}")
+        return path
+
+    async def delete(self, relative: str) -> None:
+        path = self.existing(relative)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            raise NotFound(f"File not found: {relative}") from None
+
+    def _resolve(self, relative: str) -> Path:
+        return self.sandbox.resolve(relative)
+
+    def _walk(self) -> list[FileEntry]:
+        root = self.sandbox.root
+        entries = []
+        for directory, dirnames, filenames in os.walk(root):
+            # Symlinked directories are not followed: one pointing back up would loop forever.
+            dirnames.sort()
+            for name in filenames:
+                if is_temporary(name):
+                    continue
+                path = Path(directory, name)
+                resolved = path.resolve()
+                if not resolved.is_relative_to(root) or not resolved.is_file():
+                    continue
+                try:
+                    size = resolved.stat().st_size
+                except FileNotFoundError:  # deleted while walking
+                    continue
+                entries.append(FileEntry(path.relative_to(root).as_posix(), size))
+        entries.sort(key=lambda entry: entry.filename)
+        return entries
+
+
+def _move_into_place(temp: Path, target: Path, overwrite: bool) -> bool:
+    """Rename ``temp`` to ``target``; whether a file was replaced. Refuses when not allowed."""
+    existed = target.exists()
+    if overwrite:
+        os.replace(temp, target)
+        return existed
+    try:
+        # link() fails when target exists, so no file appearing meanwhile is clobbered.
+        os.link(temp, target)
+    except FileExistsError:
+        raise Conflict(
+            f"File exists: {target.name} (upload with ?overwrite=true to replace it)"
+        ) from None
+    temp.unlink()
+    return False
