@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
-from service.handlers.static import static_handler
+from service.handlers.static import js_client, static_handler
 from service.keys import REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS
 from service.middlewares import add_no_cache_headers, error_middleware
 from service.plugins.registry import Registry
@@ -42,6 +42,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.router.add_routes(API_ROUTES)
     for redirect in settings.redirects:
         app.router.add_route(redirect.method, redirect.source, _redirect_to(redirect))
+    if settings.js:
+        app.router.add_get("/api.js", js_client)
     if settings.static is not None:
         app.router.add_get("/{path:.*}", static_handler(Sandbox(settings.static)))
     if settings.cors_domains:

@@ -1,6 +1,8 @@
-"""-static: a directory served at / after the API routes, sandboxed like uploads."""
+"""-static: a directory served at / after the API routes, sandboxed like uploads; -js: /api.js."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -23,3 +25,11 @@ def static_handler(root: Sandbox) -> Handler:
         return web.FileResponse(path)
 
     return serve
+
+
+# Package data (setup.py package_data), installed beside this package.
+JS_CLIENT = Path(__file__).parents[1] / "static" / "api.js"
+
+
+async def js_client(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(JS_CLIENT, headers={"Content-Type": "text/javascript; charset=utf-8"})

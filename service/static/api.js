@@ -1,0 +1,274 @@
+/*
+ * JavaScript client for dffml-service-http, served at /api.js when the server runs with -js.
+ *
+ * No dependencies: it needs fetch, FormData and Blob, which browsers and Node >= 18 provide.
+ * In a page:   <script src="/api.js"></script>   then   new DFFMLHTTPAPI()
+ * In Node:     const { DFFMLHTTPAPI } = require("./api.js");   new DFFMLHTTPAPI("http://127.0.0.1:8080")
+ *
+ * Every method returns a promise (or an async iterator) and rejects with a DFFMLHTTPError that
+ * carries the server's "error" string as its message and the HTTP status as .status.
+ */
+(function (root, factory) {
+  "use strict";
+  const exported = factory();
+  if (typeof module === "object" && module && module.exports) {
+    module.exports = exported;
+  }
+  root.DFFMLHTTPAPI = exported.DFFMLHTTPAPI;
+  root.DFFMLHTTPError = exported.DFFMLHTTPError;
+})(typeof globalThis !== "undefined" ? globalThis : this, function () {
+  "use strict";
+
+  class DFFMLHTTPError extends Error {
+    constructor(message, status, body) {
+      super(message);
+      this.name = "DFFMLHTTPError";
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  // One URL path segment: labels, keys and iterkeys may contain "/", "?" or "%".
+  const segment = (value) => encodeURIComponent(String(value));
+  // A path inside the upload dir keeps its "/" separators.
+  const filePath = (path) => String(path).split("/").map(segment).join("/");
+
+  function defaultEndpoint() {
+    const location = globalThis.location;
+    return location && location.origin && location.origin !== "null" ? location.origin : "";
+  }
+
+  function asBlob(data) {
+    if (data instanceof Blob) {
+      return data;
+    }
+    if (typeof data === "string" || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+      return new Blob([data]);
+    }
+    throw new TypeError("upload data must be a Blob, File, string, ArrayBuffer or typed array");
+  }
+
+  class DFFMLHTTPAPI {
+    /*
+     * endpoint: the server's base URL ("https://host:8080", or a prefix behind a proxy);
+     *   in a browser it defaults to the page's own origin.
+     * options.fetch: a fetch implementation to use instead of the global one.
+     * options.headers: headers added to every request (an Authorization header, say).
+     */
+    constructor(endpoint = defaultEndpoint(), options = {}) {
+      this.endpoint = String(endpoint).replace(/\/+$/, "");
+      this.fetch = options.fetch || globalThis.fetch.bind(globalThis);
+      this.headers = options.headers || {};
+    }
+
+    /* The raw Response of METHOD path; rejects with DFFMLHTTPError for any status >= 400. */
+    async send(method, path, { json, body, headers } = {}) {
+      const init = {
+        method,
+        mode: "cors",
+        credentials: "omit",
+        headers: { ...this.headers, ...headers },
+      };
+      if (json !== undefined) {
+        init.headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(json);
+      } else if (body !== undefined) {
+        init.body = body;
+      }
+      const response = await this.fetch(this.endpoint + path, init);
+      if (response.status >= 400) {
+        throw await DFFMLHTTPAPI.errorOf(response);
+      }
+      return response;
+    }
+
+    /* The parsed JSON body of METHOD path. */
+    async request(method, path, options) {
+      const response = await this.send(method, path, options);
+      return response.json();
+    }
+
+    static async errorOf(response) {
+      const text = await response.text();
+      let body = null;
+      try {
+        body = JSON.parse(text);
+      } catch (_) {
+        // Not our JSON envelope (a proxy's HTML page, say): report the status line instead.
+      }
+      const message =
+        body && typeof body.error === "string"
+          ? body.error
+          : `HTTP ${response.status} ${response.statusText}`.trim();
+      return new DFFMLHTTPError(message, response.status, body);
+    }
+
+    health() {
+      return this.request("GET", "/health");
+    }
+
+    // ---- upload dir -------------------------------------------------------------------------
+
+    /* Upload data (Blob, File, string, ArrayBuffer or typed array) to path in the upload dir. */
+    upload(path, data, { overwrite = true } = {}) {
+      const form = new FormData();
+      const name = String(path).split("/").pop();
+      form.append("file", asBlob(data), name);
+      const query = overwrite ? "" : "?overwrite=false";
+      return this.request("POST", `/service/upload/${filePath(path)}${query}`, { body: form });
+    }
+
+    /* [{filename, size}, …] for every file in the upload dir. */
+    files() {
+      return this.request("GET", "/service/files");
+    }
+
+    /* The file's content as a Blob (use .text() or .arrayBuffer() on it). */
+    async download(path) {
+      const response = await this.send("GET", `/service/files/${filePath(path)}`);
+      return response.blob();
+    }
+
+    deleteFile(path) {
+      return this.request("DELETE", `/service/files/${filePath(path)}`);
+    }
+
+    // ---- plugins, labels, contexts ----------------------------------------------------------
+
+    /* kinds: "sources", "models", "scorers" or "modules". */
+    list(kinds) {
+      return this.request("GET", `/list/${segment(kinds)}`);
+    }
+
+    /* Configure plugin under label; config is flat ({filename: "a.csv"}) or DFFML's nested form. */
+    configure(kind, plugin, label, config = {}) {
+      const path = `/configure/${segment(kind)}/${segment(plugin)}/${segment(label)}`;
+      return this.request("POST", path, { json: config });
+    }
+
+    release(kind, label) {
+      return this.request("DELETE", `/configure/${segment(kind)}/${segment(label)}`);
+    }
+
+    context(kind, label, ctxLabel = label) {
+      const path = `/context/${segment(kind)}/${segment(label)}/${segment(ctxLabel)}`;
+      return this.request("GET", path);
+    }
+
+    releaseContext(kind, ctxLabel) {
+      return this.request("DELETE", `/context/${segment(kind)}/${segment(ctxLabel)}`);
+    }
+
+    // ---- sources ----------------------------------------------------------------------------
+
+    /* One record; a key the source lacks comes back as just {key}. */
+    record(sourceCtx, key) {
+      return this.request("GET", `/source/${segment(sourceCtx)}/record/${segment(key)}`);
+    }
+
+    update(sourceCtx, key, record) {
+      const path = `/source/${segment(sourceCtx)}/update/${segment(key)}`;
+      return this.request("POST", path, { json: record });
+    }
+
+    /*
+     * Async iterator over the pages {iterkey, records} of a source, chunkSize records a page,
+     * following iterkeys. Leaving the loop early releases the server's cursor.
+     */
+    async *recordPages(sourceCtx, chunkSize = 100) {
+      const base = `/source/${segment(sourceCtx)}/records`;
+      let page = await this.request("GET", `${base}/${segment(chunkSize)}`);
+      try {
+        yield page;
+        while (page.iterkey !== null) {
+          page = await this.request("GET", `${base}/${segment(page.iterkey)}/${segment(chunkSize)}`);
+          yield page;
+        }
+      } finally {
+        if (page.iterkey !== null) {
+          await this.releaseRecords(sourceCtx, page.iterkey).catch(() => {
+            // The cursor expires on its own; failing to release it early changes nothing.
+          });
+        }
+      }
+    }
+
+    /* Async iterator over every record of a source:  for await (const r of api.records("s")) */
+    async *records(sourceCtx, chunkSize = 100) {
+      for await (const page of this.recordPages(sourceCtx, chunkSize)) {
+        yield* Object.values(page.records);
+      }
+    }
+
+    releaseRecords(sourceCtx, iterkey) {
+      const path = `/source/${segment(sourceCtx)}/records/${segment(iterkey)}`;
+      return this.request("DELETE", path);
+    }
+
+    // ---- models and scorers -----------------------------------------------------------------
+
+    /* Train modelCtx on the records of the given source contexts. */
+    train(modelCtx, sourceCtxs) {
+      return this.request("POST", `/model/${segment(modelCtx)}/train`, { json: sourceCtxs });
+    }
+
+    /* The scorer's figure for modelCtx on the given source contexts (a number). */
+    async score(scorerCtx, modelCtx, sourceCtxs) {
+      const path = `/scorer/${segment(scorerCtx)}/${segment(modelCtx)}/score`;
+      const body = await this.request("POST", path, { json: sourceCtxs });
+      return body.accuracy;
+    }
+
+    /* The older route: the model's own scorer. */
+    async accuracy(modelCtx, sourceCtxs) {
+      const path = `/model/${segment(modelCtx)}/accuracy`;
+      const body = await this.request("POST", path, { json: sourceCtxs });
+      return body.accuracy;
+    }
+
+    /* Predict records ({key: {features: {…}}}) in one response: {key: record with prediction}. */
+    async predict(modelCtx, records) {
+      const page = await this.request("POST", `/model/${segment(modelCtx)}/predict/0`, {
+        json: records,
+      });
+      return page.records;
+    }
+
+    /* Async iterator over predicted records, chunkSize a response, following iterkeys. */
+    async *predictions(modelCtx, records, chunkSize = 100) {
+      const first = `/model/${segment(modelCtx)}/predict/${segment(chunkSize)}`;
+      yield* this.predictedPages(modelCtx, chunkSize, () =>
+        this.request("POST", first, { json: records }),
+      );
+    }
+
+    /* Async iterator over the predictions for every record of a source context. */
+    async *predictSource(modelCtx, sourceCtx, chunkSize = 100) {
+      const first =
+        `/model/${segment(modelCtx)}/predict/${segment(chunkSize)}` +
+        `?source=${encodeURIComponent(sourceCtx)}`;
+      yield* this.predictedPages(modelCtx, chunkSize, () => this.request("POST", first));
+    }
+
+    async *predictedPages(modelCtx, chunkSize, firstPage) {
+      let page = await firstPage();
+      yield* Object.values(page.records);
+      while (page.iterkey !== null) {
+        const path =
+          `/model/${segment(modelCtx)}/predict/${segment(page.iterkey)}/${segment(chunkSize)}`;
+        page = await this.request("GET", path);
+        yield* Object.values(page.records);
+      }
+    }
+
+    // ---- modules ----------------------------------------------------------------------------
+
+    /* Run a module function: body is {files: [...], options: {...}}. */
+    module(moduleCtx, functionName, body = {}) {
+      const path = `/module/${segment(moduleCtx)}/${segment(functionName)}`;
+      return this.request("POST", path, { json: body });
+    }
+  }
+
+  return { DFFMLHTTPAPI, DFFMLHTTPError };
+});

@@ -1,0 +1,150 @@
+// The JavaScript client (/api.js) against the real server, in Node's own fetch.
+"use strict";
+
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const vm = require("node:vm");
+const { after, before, describe, test } = require("node:test");
+
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { startServer } = require("./live-server.js");
+
+const PEOPLE = {
+  ann: { features: { Years: 1, Salary: 20 } },
+  bob: { features: { Years: 2, Salary: 30 } },
+  cid: { features: { Years: 3, Salary: 40 } },
+};
+
+describe("api.js", () => {
+  let server;
+  let api;
+
+  before(async () => {
+    server = await startServer(["-js", "-upload-dir", "data"]);
+    api = new DFFMLHTTPAPI(server.url);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test("the server serves the client it ships, usable as a browser script", async () => {
+    const response = await fetch(`${server.url}/api.js`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type"), /^text\/javascript/);
+    const code = await response.text();
+    const shipped = fs.readFileSync(path.join(__dirname, "../../service/static/api.js"), "utf8");
+    assert.equal(code, shipped);
+
+    // A page's global scope: no module object, the page's origin as the default endpoint.
+    const page = { fetch, FormData, Blob, location: { origin: server.url } };
+    vm.runInNewContext(code, page);
+    const inPage = new page.DFFMLHTTPAPI();
+    assert.equal(inPage.endpoint, server.url);
+    assert.equal((await inPage.health()).status, "ok");
+  });
+
+  test("upload, list, download and delete files", async () => {
+    fs.mkdirSync(path.join(server.dir, "data", "sub"));
+    assert.deepEqual(await api.upload("sub/my data é.csv", "Years,Salary\n1,20\n"), {
+      error: null,
+    });
+    await api.upload("b.bin", new Uint8Array([0, 1, 2, 255]));
+    await api.upload("c.txt", new Blob(["blob"]));
+    assert.deepEqual(await api.files(), [
+      { filename: "b.bin", size: 4 },
+      { filename: "c.txt", size: 4 },
+      { filename: "sub/my data é.csv", size: 18 },
+    ]);
+    const blob = await api.download("sub/my data é.csv");
+    assert.equal(await blob.text(), "Years,Salary\n1,20\n");
+    assert.deepEqual([...new Uint8Array(await (await api.download("b.bin")).arrayBuffer())], [
+      0, 1, 2, 255,
+    ]);
+
+    await assert.rejects(api.upload("c.txt", "again", { overwrite: false }), (error) => {
+      assert.ok(error instanceof DFFMLHTTPError);
+      assert.equal(error.status, 409);
+      assert.match(error.message, /^File exists: c\.txt/);
+      return true;
+    });
+    await api.deleteFile("c.txt");
+    await api.deleteFile("b.bin");
+    await assert.rejects(api.download("c.txt"), {
+      name: "DFFMLHTTPError",
+      status: 404,
+      message: "File not found: c.txt",
+    });
+    await assert.rejects(api.upload("nodir/x.csv", "x"), {
+      status: 400,
+      message:
+        "Directory 'nodir' does not exist in the upload directory " +
+        "(the server creates no directories)",
+    });
+  });
+
+  test("list, configure, context and release", async () => {
+    const sources = await api.list("sources");
+    assert.ok("memory" in sources);
+    assert.deepEqual(await api.configure("source", "memory", "people", { records: PEOPLE }), {
+      error: null,
+    });
+    assert.deepEqual(await api.context("source", "people", "people"), { error: null });
+    assert.deepEqual(await api.releaseContext("source", "people"), { error: null });
+    await assert.rejects(api.releaseContext("source", "people"), {
+      status: 404,
+      message: "Source not loaded",
+    });
+    assert.deepEqual(await api.release("source", "people"), { error: null });
+  });
+
+  test("errors carry the server's message and status", async () => {
+    await assert.rejects(api.configure("source", "nope", "x"), (error) => {
+      assert.ok(error instanceof Error);
+      assert.equal(error.message, "source nope not found");
+      assert.equal(error.status, 404);
+      assert.deepEqual(error.body, { error: "source nope not found" });
+      return true;
+    });
+    await assert.rejects(api.context("source", "unknown"), {
+      status: 404,
+      message: "unknown source not found",
+    });
+  });
+
+  test("requests are sent like the original client's", async () => {
+    const sent = [];
+    const spy = new DFFMLHTTPAPI(server.url, {
+      fetch: (url, init) => {
+        sent.push({ url, init });
+        return fetch(url, init);
+      },
+      headers: { "X-Trace": "1" },
+    });
+    await spy.configure("source", "memory", "a/b c", { records: {} });
+    await spy.upload("sp ace.txt", "x");
+    const [configure, upload] = sent;
+    assert.equal(configure.url, `${server.url}/configure/source/memory/a%2Fb%20c`);
+    assert.equal(configure.init.method, "POST");
+    assert.equal(configure.init.mode, "cors");
+    assert.equal(configure.init.credentials, "omit");
+    assert.equal(configure.init.headers["Content-Type"], "application/json");
+    assert.equal(configure.init.headers["X-Trace"], "1");
+    assert.equal(configure.init.body, JSON.stringify({ records: {} }));
+    assert.equal(upload.url, `${server.url}/service/upload/sp%20ace.txt`);
+    assert.ok(upload.init.body instanceof FormData);
+    assert.equal(upload.init.headers["Content-Type"], undefined, "fetch sets the boundary");
+  });
+
+  test("an error page that is not JSON still becomes a DFFMLHTTPError", async () => {
+    const proxy = new DFFMLHTTPAPI("http://proxy.invalid", {
+      fetch: async () => new Response("<html>down</html>", { status: 502, statusText: "Bad Gateway" }),
+    });
+    await assert.rejects(proxy.health(), {
+      name: "DFFMLHTTPError",
+      status: 502,
+      message: "HTTP 502 Bad Gateway",
+      body: null,
+    });
+  });
+});
