@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +13,14 @@ from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
-from service.keys import REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS
+from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS
 from service.middlewares import add_no_cache_headers, error_middleware
+from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
 from service.sandbox import Sandbox
 from service.settings import Redirect, Settings
+from service.streaming import CursorStore, running
 from service.uploads import UploadDir
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[UPLOADS] = (
         UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None
     )
+    app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
+    app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app.cleanup_ctx.append(_contexts)
+    # Registered after _contexts so it is cleaned up first: cursors close before the
+    # contexts they read from.
+    app.cleanup_ctx.append(_cursors)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
 
@@ -68,6 +75,18 @@ async def _contexts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.aclose()
+
+
+async def _cursors(app: web.Application) -> AsyncIterator[None]:
+    async with running(app[CURSORS]):
+        yield
+
+
+def _release_cursors(cursors: CursorStore) -> Callable[[Kind, str], Awaitable[None]]:
+    async def release(kind: Kind, ctx_label: str) -> None:
+        await cursors.release_owner((kind, ctx_label))
+
+    return release
 
 
 def _operator_path(path: str) -> Path:

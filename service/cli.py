@@ -239,6 +239,10 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
     fields["cors_domains"] = tuple(fields["cors_domains"])
     if ns.port < 0 or ns.port > 65535:
         raise UsageError("-port must be between 0 and 65535")
+    if not (0 < ns.iterkey_ttl < float("inf")):
+        raise UsageError("-iterkey-ttl must be a positive number of seconds")
+    if ns.iterkey_max < 1:
+        raise UsageError("-iterkey-max must be at least 1")
     return Settings(**fields, redirects=redirects, preloads=tuple(preloads.values()))
 
 

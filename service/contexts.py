@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from service.errors import BadRequest, NotFound, ServiceError
@@ -58,6 +59,9 @@ class ContextStore:
         # Configure/context/release change both maps and await plugin code in between;
         # one lock keeps them consistent.
         self._lock = asyncio.Lock()
+        # Awaited with (kind, ctx_label) just before a context closes, so what was read from
+        # it (iterkey cursors) is let go first. Listeners must not call back into the store.
+        self.on_context_close: list[Callable[[Kind, str], Awaitable[None]]] = []
 
     async def configure(
         self,
@@ -95,6 +99,9 @@ class ContextStore:
                 raise NotFound(f"{label} {kind} not found")
             context = await _enter(configured.plugin.context(), f"{kind} context {ctx_label}")
             old = self._contexts[kind].pop(ctx_label, None)
+            if old is not None:
+                # Before the new context is reachable, so only the old one's cursors go.
+                await self._notify_closing(kind, ctx_label)
             self._contexts[kind][ctx_label] = Opened(label, context)
         if old is not None:
             await _exit(old.context, f"{kind} context {ctx_label}")
@@ -111,6 +118,7 @@ class ContextStore:
             opened = self._contexts[kind].pop(ctx_label, None)
             if opened is None:
                 raise NotFound(NOT_LOADED[kind])
+            await self._notify_closing(kind, ctx_label)
         await _exit(opened.context, f"{kind} context {ctx_label}")
 
     async def aclose(self) -> None:
@@ -118,7 +126,7 @@ class ContextStore:
         async with self._lock:
             for kind in KINDS:
                 for ctx_label, opened in list(self._contexts[kind].items()):
-                    await _exit(opened.context, f"{kind} context {ctx_label}")
+                    await self._exit_context(kind, ctx_label, opened)
                 self._contexts[kind].clear()
             for kind in KINDS:
                 for label, configured in list(self._plugins[kind].items()):
@@ -130,8 +138,19 @@ class ContextStore:
         for ctx_label, opened in list(self._contexts[kind].items()):
             if opened.label == label:
                 del self._contexts[kind][ctx_label]
-                await _exit(opened.context, f"{kind} context {ctx_label}")
+                await self._exit_context(kind, ctx_label, opened)
         await _exit(configured.plugin, f"{kind}.{label}")
+
+    async def _exit_context(self, kind: Kind, ctx_label: str, opened: Opened) -> None:
+        await self._notify_closing(kind, ctx_label)
+        await _exit(opened.context, f"{kind} context {ctx_label}")
+
+    async def _notify_closing(self, kind: Kind, ctx_label: str) -> None:
+        for listener in self.on_context_close:
+            try:
+                await listener(kind, ctx_label)
+            except Exception:
+                log.exception("before closing %s context %s", kind, ctx_label)
 
     def _context(self, kind: Kind, ctx_label: str) -> AsyncResource:
         opened = self._contexts[kind].get(ctx_label)

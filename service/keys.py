@@ -8,11 +8,13 @@ from service.contexts import ContextStore
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
+from service.streaming import CursorStore
 from service.uploads import UploadDir
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
 STORE = web.AppKey("store", ContextStore)
+CURSORS = web.AppKey("cursors", CursorStore)
 # None when the server runs without -upload-dir.
 SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 # The upload directory's files (/service/upload, /service/files); None without -upload-dir.

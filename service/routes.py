@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, plugins, uploads
+from service.handlers import health, plugins, sources, uploads
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -19,4 +19,10 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/service/files", uploads.list_files),
     web.get("/service/files/{path:.*}", uploads.download),
     web.delete("/service/files/{path:.*}", uploads.delete),
+    web.get("/source/{ctx}/record/{key}", sources.record),
+    web.post("/source/{ctx}/update/{key}", sources.update),
+    web.get("/source/{ctx}/records", sources.records_stream),
+    web.get("/source/{ctx}/records/{chunk_size}", sources.records_first),
+    web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),
+    web.delete("/source/{ctx}/records/{iterkey}", sources.records_release),
 ]

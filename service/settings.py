@@ -58,5 +58,7 @@ class Settings:
     portfile: Path | None = opt(None, "write the listening port to this file once listening")
     log: str = opt("INFO", "log level (name or number)")
     max_body_size: int = opt(64 * 1024 * 1024, "largest JSON request body in bytes (413 above)")
+    iterkey_ttl: float = opt(600.0, "seconds an unused iterkey lives before it expires")
+    iterkey_max: int = opt(10_000, "most iterkeys alive at once; the least recently used goes")
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

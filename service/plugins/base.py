@@ -14,8 +14,11 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
+import orjson
+
 from service.errors import BadRequest
 from service.plugins.config import EmptyConfig
+from service.streaming import IteratorReader, Reader
 
 Kind = Literal["source", "model", "scorer", "module"]
 KINDS: tuple[Kind, ...] = ("source", "model", "scorer", "module")
@@ -93,6 +96,45 @@ class Record:
 # --- sources -------------------------------------------------------------------------------
 
 
+_ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+class EncodedRecords:
+    """Records a source has already encoded for the wire, so serving them is copying bytes.
+
+    ``rows`` holds one line per record, ``"KEY":{record}`` (orjson escapes every newline
+    inside strings, so the newline ends a record unambiguously).
+    """
+
+    __slots__ = ("count", "rows")
+
+    def __init__(self, rows: bytes, count: int) -> None:
+        self.rows = rows
+        self.count = count
+
+    @staticmethod
+    def encode_row(record: Record) -> bytes:
+        return (
+            orjson.dumps(record.key)
+            + b":"
+            + orjson.dumps(record.export(), option=_ENCODE_OPTIONS)
+            + b"\n"
+        )
+
+    def members(self) -> bytes:
+        """The records as the members of a JSON object: ``"k1":{...},"k2":{...}``."""
+        return self.rows[:-1].replace(b"\n", b",")
+
+    def lines(self) -> bytes:
+        """The records as newline-delimited JSON, one record object a line."""
+        # The key is a JSON string, inside which every quote is escaped, so the first
+        # ':{"' of a row is where the record object starts.
+        return b"".join(row[row.index(b':{"') + 1 :] for row in self.rows.splitlines(True))
+
+
+RecordChunk = list[Record] | EncodedRecords
+
+
 class SourceContext(AsyncResource, ABC):
     """Reads (and for read-write sources, writes) records."""
 
@@ -103,6 +145,13 @@ class SourceContext(AsyncResource, ABC):
     @abstractmethod
     def records(self) -> AsyncIterator[Record]:
         """Every record in source order, streamed: never the whole source in memory at once."""
+
+    def reader(self) -> Reader[RecordChunk]:
+        """Reads ``records()`` chunk by chunk for iterkey paging and streaming.
+
+        Sources that can serve chunks faster (an index, pre-encoded rows) override this.
+        """
+        return IteratorReader(self.records())
 
     async def update(self, record: Record) -> None:
         raise BadRequest("Source is read-only")

@@ -1,0 +1,227 @@
+"""Iterkey cursors: a stream handed to a client one chunk at a time.
+
+A cursor wraps a *reader* (``read(size) -> (chunk, more)`` and ``aclose()``; any async iterator
+becomes one through :class:`IteratorReader`, which reads one item ahead so the chunk that
+reaches the end already says so) and belongs to an *owner* such as ``("source", ctx_label)``
+or ``("model", ctx_label)``. Clients only ever hold the opaque, unguessable iterkey; an iterkey
+presented for another owner is as unknown as a made-up one.
+
+Cursors are bounded, unlike the original service's: an idle cursor expires after ``ttl``
+seconds, at most ``max_cursors`` live at once (the least recently used is evicted), and the
+reader of a cursor is closed whenever the cursor goes: at the end of the stream, on release,
+expiry or eviction, when its owner closes, and at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from service.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+Owner = tuple[str, str]
+T = TypeVar("T")
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
+
+NOT_FOUND = "iterkey not found"
+
+
+class Reader(Protocol[C_co]):
+    """Reads a stream chunk by chunk; ``more`` is False once the stream is exhausted."""
+
+    async def read(self, size: int) -> tuple[C_co, bool]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class IteratorReader(Generic[T]):
+    """A reader over an async iterator, one item ahead of what it has handed out."""
+
+    def __init__(self, iterator: AsyncIterator[T]) -> None:
+        self._iterator = iterator
+        self._ahead: list[T] = []
+        self._done = False
+
+    async def read(self, size: int) -> tuple[list[T], bool]:
+        items, self._ahead = self._ahead, []
+        # One more than asked for: whether it exists is whether the stream goes on.
+        while len(items) <= size and not self._done:
+            try:
+                items.append(await anext(self._iterator))
+            except StopAsyncIteration:
+                self._done = True
+        if len(items) > size:
+            self._ahead = items[size:]
+            del items[size:]
+        return items, bool(self._ahead)
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._ahead = []
+        close: Callable[[], Awaitable[object]] | None = getattr(self._iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class _Cursor:
+    __slots__ = ("busy", "expires", "lock", "owner", "reader")
+
+    def __init__(self, owner: Owner, reader: Reader[Any], expires: float) -> None:
+        self.owner = owner
+        self.reader = reader
+        self.expires = expires
+        self.busy = False
+        self.lock = asyncio.Lock()
+
+
+class CursorStore:
+    """Every live cursor of one app, in least-recently-used order."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        max_cursors: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl <= 0 or max_cursors < 1:
+            raise ValueError("iterkey ttl must be > 0 and the maximum >= 1")
+        self.ttl = ttl
+        self.max_cursors = max_cursors
+        self.clock = clock
+        self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cursors)
+
+    async def start(self, owner: Owner, reader: Reader[C], size: int) -> tuple[C, str | None]:
+        """The first chunk of ``reader`` and the iterkey for the rest (None when it ended)."""
+        await self.expire()
+        try:
+            chunk, more = await reader.read(size)
+        except BaseException:
+            await _close(reader)
+            raise
+        if not more:
+            await _close(reader)
+            return chunk, None
+        iterkey = secrets.token_urlsafe(32)
+        self._cursors[iterkey] = _Cursor(owner, reader, self.clock() + self.ttl)
+        await self._evict()
+        return chunk, iterkey
+
+    async def resume(self, owner: Owner, iterkey: str, size: int) -> tuple[Any, str | None]:
+        """The next chunk of the cursor ``iterkey`` of ``owner``; 404 if there is none."""
+        await self.expire()
+        cursor = self._get(owner, iterkey)
+        async with cursor.lock:
+            # Released, expired or evicted while this request waited for the lock.
+            if self._cursors.get(iterkey) is not cursor:
+                raise NotFound(NOT_FOUND)
+            self._cursors.move_to_end(iterkey)
+            cursor.busy = True
+            try:
+                chunk, more = await cursor.reader.read(size)
+            except BaseException:
+                self._cursors.pop(iterkey, None)
+                await _close(cursor.reader)
+                raise
+            finally:
+                cursor.busy = False
+            if more:
+                cursor.expires = self.clock() + self.ttl
+                return chunk, iterkey
+            self._cursors.pop(iterkey, None)
+        await _close(cursor.reader)
+        return chunk, None
+
+    async def release(self, owner: Owner, iterkey: str) -> None:
+        """Close the cursor ``iterkey`` of ``owner`` before its end; 404 if there is none."""
+        await self.expire()
+        cursor = self._get(owner, iterkey)
+        del self._cursors[iterkey]
+        await self._close_cursor(cursor)
+
+    async def release_owner(self, owner: Owner) -> None:
+        """Close every cursor of ``owner`` (its context is closing)."""
+        await self._drop([key for key, cursor in self._cursors.items() if cursor.owner == owner])
+
+    async def expire(self) -> None:
+        """Close every cursor idle for longer than the ttl."""
+        now = self.clock()
+        expired = []
+        for key, cursor in self._cursors.items():
+            if cursor.busy:
+                continue
+            if cursor.expires > now:
+                break  # least recently used first: the rest were used later
+            expired.append(key)
+        await self._drop(expired)
+
+    async def aclose(self) -> None:
+        """Close every cursor (shutdown)."""
+        while self._cursors:
+            _, cursor = self._cursors.popitem(last=False)
+            await self._close_cursor(cursor)
+
+    async def sweep(self, interval: float) -> None:
+        """Expire idle cursors every ``interval`` seconds, so an idle server lets go of them."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.expire()
+
+    def sweep_interval(self) -> float:
+        return min(max(self.ttl / 4, 1.0), 60.0)
+
+    def _get(self, owner: Owner, iterkey: str) -> _Cursor:
+        cursor = self._cursors.get(iterkey)
+        if cursor is None or cursor.owner != owner:
+            raise NotFound(NOT_FOUND)
+        return cursor
+
+    async def _evict(self) -> None:
+        excess = len(self._cursors) - self.max_cursors
+        if excess <= 0:
+            return
+        await self._drop([key for key, cursor in self._cursors.items() if not cursor.busy][:excess])
+
+    async def _drop(self, keys: list[str]) -> None:
+        # Out of the table at once, so no other request can find them while they close.
+        cursors = [self._cursors.pop(key) for key in keys]
+        for cursor in cursors:
+            await self._close_cursor(cursor)
+
+    async def _close_cursor(self, cursor: _Cursor) -> None:
+        # A request reading from this cursor finishes its chunk before the reader closes.
+        async with cursor.lock:
+            await _close(cursor.reader)
+
+
+async def _close(reader: Reader[Any]) -> None:
+    """Close a reader, logging (not raising) failures so one cannot stop the others closing."""
+    try:
+        await reader.aclose()
+    except Exception:
+        log.exception("closing an iterkey cursor failed")
+
+
+@contextlib.asynccontextmanager
+async def running(store: CursorStore) -> AsyncIterator[None]:
+    """Sweep ``store`` in the background while the app runs; close every cursor after."""
+    sweeper = asyncio.create_task(store.sweep(store.sweep_interval()))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await store.aclose()
