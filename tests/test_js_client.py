@@ -24,3 +24,18 @@ async def test_api_js_served_before_static(make_client: MakeClient, tmp_path: Pa
     assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
     assert await response.text() == JS_CLIENT.read_text(encoding="utf-8")
     assert "class DFFMLHTTPAPI" in await response.text()
+
+
+async def test_static_directory_redirects_to_its_slash(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "js").mkdir(parents=True)
+    (site / "js" / "index.html").write_text("<p>page</p>")
+    client = await make_client(static=site)
+    response = await client.get("/js?x=1", allow_redirects=False)
+    assert response.status == 301
+    assert response.headers["Location"] == "/js/?x=1"
+    response = await client.get("/js")
+    assert (response.status, await response.text()) == (200, "<p>page</p>")
+    assert response.url.path == "/js/"

@@ -19,6 +19,11 @@ def static_handler(root: Sandbox) -> Handler:
         except PathTraversal:
             raise NotFound("404: Not Found") from None
         if path.is_dir():
+            if not request.path.endswith("/"):
+                # index.html's relative links (scripts, styles) resolve against the directory
+                # only when its URL ends in "/".
+                url = request.rel_url
+                raise web.HTTPMovedPermanently(url.with_path(url.path + "/").with_query(url.query))
             path = path / "index.html"
         if not path.is_file():
             raise NotFound("404: Not Found")

@@ -98,6 +98,59 @@ describe("api.js", () => {
     assert.deepEqual(await api.release("source", "people"), { error: null });
   });
 
+  test("records page with iterkeys as an async iterator", async () => {
+    const seven = {};
+    for (let i = 0; i < 7; i += 1) {
+      seven[`k${i}`] = { features: { Years: i, Salary: 10 * i + 10 } };
+    }
+    await api.configure("source", "memory", "seven", { records: seven });
+    await api.context("source", "seven", "seven");
+
+    const keys = [];
+    for await (const record of api.records("seven", 3)) {
+      keys.push(record.key);
+      assert.deepEqual(record.features, seven[record.key].features);
+    }
+    assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]);
+
+    const pages = [];
+    for await (const page of api.recordPages("seven", 3)) {
+      pages.push(Object.keys(page.records).length);
+    }
+    assert.deepEqual(pages, [3, 3, 1]);
+
+    assert.deepEqual(await api.record("seven", "k2"), {
+      key: "k2",
+      features: { Years: 2, Salary: 30 },
+      extra: {},
+    });
+    assert.deepEqual(await api.record("seven", "nobody"), { key: "nobody" });
+    await api.update("seven", "k2", { features: { Years: 2, Salary: 33 } });
+    assert.equal((await api.record("seven", "k2")).features.Salary, 33);
+    await assert.rejects(api.record("nowhere", "k2"), { status: 404, message: "Source not loaded" });
+  });
+
+  test("leaving a records loop early releases the server's cursor", async () => {
+    const sent = [];
+    const spy = new DFFMLHTTPAPI(server.url, {
+      fetch: (url, init) => {
+        sent.push(`${init.method} ${url.slice(server.url.length)}`);
+        return fetch(url, init);
+      },
+    });
+    for await (const record of spy.records("seven", 2)) {
+      assert.equal(record.key, "k0");
+      break;
+    }
+    assert.equal(sent.length, 2);
+    assert.equal(sent[0], "GET /source/seven/records/2");
+    const [, released] = sent[1].match(/^DELETE \/source\/seven\/records\/(.+)$/);
+    await assert.rejects(
+      api.request("GET", `/source/seven/records/${encodeURIComponent(released)}/2`),
+      { status: 404, message: "iterkey not found" },
+    );
+  });
+
   test("errors carry the server's message and status", async () => {
     await assert.rejects(api.configure("source", "nope", "x"), (error) => {
       assert.ok(error instanceof Error);
