@@ -32,6 +32,8 @@ setup(
             "pytest-aiohttp>=1.0",
             "ruff>=0.5",
             "mypy>=1.10",
+            # tests install a plugin package without build isolation (bdist_wheel built in)
+            "setuptools>=70.1",
             "requests>=2.31",
             "types-PyYAML",
             "types-aiofiles",

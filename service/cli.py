@@ -18,7 +18,7 @@ import signal
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from aiohttp import web
 from service import __version__, tls
 from service.errors import ServiceError
 from service.plugins.base import KINDS, Kind
+from service.routes import API_ROUTES
 from service.settings import Preload, Redirect, Settings
 
 log = logging.getLogger("service")
@@ -44,9 +45,36 @@ class UsageError(Exception):
     pass
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _flags(name: str) -> list[str]:
     dashed = name.replace("_", "-")
     return [f"-{dashed}", f"--{dashed}"]
+
+
+def _shown_default(default: Any) -> str:
+    if default is None or default == ():
+        return "none"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, tuple):
+        return " ".join(map(str, default))
+    return str(default)
+
+
+def _metavar(name: str, annotation: Any, metadata: Mapping[str, Any]) -> str:
+    if "metavar" in metadata:
+        return str(metadata["metavar"])
+    if annotation is Path:
+        return "FILE"
+    if annotation is int:
+        return "N"
+    return name.upper()
 
 
 def _add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -55,81 +83,119 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
         if "help" not in f.metadata:
             continue
         annotation = hints[f.name]
-        args = typing.get_args(annotation)
         if isinstance(annotation, types.UnionType):  # X | None
-            annotation = next(a for a in args if a is not type(None))
-        default = f.default
-        shown = " ".join(default) if isinstance(default, tuple) else default
-        help_text = f"{f.metadata['help']} (default: {shown})"
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        help_text = f"{f.metadata['help']} (default: {_shown_default(f.default)})"
         if annotation is bool:
             parser.add_argument(*_flags(f.name), action="store_true", help=help_text)
         elif typing.get_origin(annotation) is tuple:
-            parser.add_argument(*_flags(f.name), nargs="+", default=default, help=help_text)
+            (item,) = typing.get_args(annotation)[:1]
+            parser.add_argument(
+                *_flags(f.name),
+                nargs="+",
+                action="extend",
+                default=None,
+                help=help_text,
+                metavar=_metavar(f.name, item, f.metadata),
+            )
         else:
             parser.add_argument(
                 *_flags(f.name),
                 type=annotation,
-                default=default,
+                default=f.default,
                 help=help_text,
-                metavar=f.name.upper(),
+                metavar=_metavar(f.name, annotation, f.metadata),
             )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="dffml-service-http",
         description="Serve DFFML-style sources, models, scorers and modules over HTTP.",
         allow_abbrev=False,
     )
     parser.add_argument("-version", "--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    server = commands.add_parser(
-        "server",
-        help="run the HTTP service",
-        allow_abbrev=False,
-        epilog=(
-            "Per-label options: -source-LABEL-FIELD VALUE…, -model-LABEL-FIELD VALUE…, "
-            "-scorer-LABEL-FIELD VALUE… configure the labels given to -sources/-models/-scorers."
-        ),
-    )
+    _add_server_options(commands.add_parser("server", help="run the HTTP service", **SERVER_PARSER))
+    createtls = commands.add_parser("createtls", help="create TLS keys and certificates")
+    which = createtls.add_subparsers(dest="which", required=True, parser_class=ArgumentParser)
+    for role, default_cn in (("server", "127.0.0.1"), ("client", "client")):
+        sub = which.add_parser(
+            role,
+            help=f"create a {role} key and certificate",
+            allow_abbrev=False,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        sub.add_argument(*_flags("bits"), type=int, default=2048, help="RSA key size")
+        sub.add_argument(*_flags("days"), type=int, default=365, help="validity in days")
+        sub.add_argument(*_flags("cn"), default=default_cn, help="certificate common name")
+        sub.add_argument(
+            *_flags("key"), type=Path, default=Path(f"{role}.key"), help="private key to write"
+        )
+        sub.add_argument(
+            *_flags("cert"), type=Path, default=Path(f"{role}.pem"), help="certificate to write"
+        )
+        if role == "client":
+            sub.add_argument(
+                *_flags("server_key"),
+                type=Path,
+                default=Path("server.key"),
+                help="key that signs the client certificate",
+            )
+            sub.add_argument(
+                *_flags("server_cert"),
+                type=Path,
+                default=Path("server.pem"),
+                help="certificate of the signing key (the server's -ca)",
+            )
+    return parser
+
+
+SERVER_PARSER: dict[str, Any] = {
+    "allow_abbrev": False,
+    "epilog": (
+        "Per-label options: -source-LABEL-FIELD VALUE…, -model-LABEL-FIELD VALUE…, "
+        "-scorer-LABEL-FIELD VALUE… set config field FIELD of a label given to "
+        "-sources/-models/-scorers (a bare boolean field means true)."
+    ),
+}
+
+
+def server_parser() -> argparse.ArgumentParser:
+    """``dffml-service-http server``'s own parser, so usage errors show the server's usage."""
+    parser = ArgumentParser(prog="dffml-service-http server", **SERVER_PARSER)
+    _add_server_options(parser)
+    return parser
+
+
+def _add_server_options(server: argparse.ArgumentParser) -> None:
     _add_settings_options(server)
     for kind in PRELOAD_KINDS:
         server.add_argument(
             *_flags(kind + "s"),
             nargs="+",
+            action="extend",
             default=[],
             metavar="LABEL=PLUGIN",
-            help=f"{kind}s to configure at start-up, each with a context of the same label",
+            help=f"{kind}s to configure at start-up, each with a context of the same label; "
+            "repeatable (default: none)",
         )
     server.add_argument(
         *_flags("config"),
         type=Path,
         metavar="FILE.yaml",
         help="YAML file of preloads: {sources|models|scorers|modules: {LABEL: "
-        "{plugin: NAME, config: {...}}}}",
+        "{plugin: NAME, config: {...}}}}; labels given on the command line win (default: none)",
     )
     server.add_argument(
         *_flags("redirect"),
         nargs="+",
+        action="extend",
         default=[],
         metavar="METHOD SRC DST",
-        help="answer METHOD SRC with a redirect to DST (repeat the triple for more)",
+        help="answer METHOD SRC with a 302 redirect to DST; triples, repeatable (default: none)",
     )
-
-    createtls = commands.add_parser("createtls", help="create TLS keys and certificates")
-    which = createtls.add_subparsers(dest="which", required=True)
-    for role, default_cn in (("server", "127.0.0.1"), ("client", "client")):
-        sub = which.add_parser(role, help=f"create a {role} key and certificate")
-        sub.add_argument(*_flags("bits"), type=int, default=2048, help="RSA key size")
-        sub.add_argument(*_flags("days"), type=int, default=365, help="validity in days")
-        sub.add_argument(*_flags("cn"), default=default_cn, help="certificate common name")
-        sub.add_argument(*_flags("key"), type=Path, default=Path(f"{role}.key"))
-        sub.add_argument(*_flags("cert"), type=Path, default=Path(f"{role}.pem"))
-        if role == "client":
-            sub.add_argument(*_flags("server_key"), type=Path, default=Path("server.key"))
-            sub.add_argument(*_flags("server_cert"), type=Path, default=Path("server.pem"))
-    return parser
 
 
 def split_per_label(argv: Sequence[str]) -> tuple[list[str], list[tuple[Kind, str, list[str]]]]:
@@ -158,6 +224,8 @@ def _label_pairs(kind: Kind, items: list[str]) -> dict[str, str]:
         label, sep, plugin = item.partition("=")
         if not (sep and label and plugin):
             raise UsageError(f"-{kind}s takes LABEL=PLUGIN, got {item!r}")
+        if label in pairs:
+            raise UsageError(f"-{kind}s: label {label!r} given twice")
         pairs[label] = plugin
     return pairs
 
@@ -165,8 +233,12 @@ def _label_pairs(kind: Kind, items: list[str]) -> dict[str, str]:
 def _load_config_file(path: Path) -> list[Preload]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read -config {path}: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read -config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read -config {path}: not UTF-8 text ({exc.reason})") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"-config {path} is not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise UsageError(f"-config {path}: expected a mapping at the top level")
     preloads = []
@@ -191,10 +263,19 @@ def _load_config_file(path: Path) -> list[Preload]:
     return preloads
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own message spans several)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{exc.problem or exc.context}{where}"
+    return str(exc).splitlines()[0]
+
+
 def settings_from_args(argv: Sequence[str]) -> Settings:
-    parser = build_parser()
+    parser = server_parser()
     rest, per_label = split_per_label(argv)
-    ns = parser.parse_args(["server", *rest])
+    ns = parser.parse_args(rest)
     try:
         return _settings(ns, per_label)
     except UsageError as exc:
@@ -225,25 +306,52 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
             config = options.get((kind, label), {})
             preloads[(kind, label)] = Preload(kind, label, plugin, config, from_cli=True)
 
-    if len(ns.redirect) % 3:
-        raise UsageError("-redirect takes METHOD SRC DST triples")
-    redirects = tuple(
-        Redirect(ns.redirect[i].upper(), ns.redirect[i + 1], ns.redirect[i + 2])
-        for i in range(0, len(ns.redirect), 3)
-    )
+    redirects = _redirects(ns.redirect)
     if _log_level(ns.log) is None:
         raise UsageError(f"-log: unknown level {ns.log!r}")
-    fields: dict[str, Any] = {
-        f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings) if "help" in f.metadata
-    }
-    fields["cors_domains"] = tuple(fields["cors_domains"])
     if ns.port < 0 or ns.port > 65535:
         raise UsageError("-port must be between 0 and 65535")
     if not (0 < ns.iterkey_ttl < float("inf")):
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:
         raise UsageError("-iterkey-max must be at least 1")
+    if ns.static is not None and not ns.static.is_dir():
+        raise UsageError(f"-static {ns.static}: not a directory")
+    if ns.insecure and ns.ca is not None:
+        raise UsageError("-ca requires HTTPS: drop -insecure to require client certificates")
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if "help" in f.metadata:
+            value = getattr(ns, f.name)
+            fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
     return Settings(**fields, redirects=redirects, preloads=tuple(preloads.values()))
+
+
+# An HTTP method is an RFC 9110 token.
+_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _redirects(values: list[str]) -> tuple[Redirect, ...]:
+    if len(values) % 3:
+        raise UsageError(
+            f"-redirect takes METHOD SRC DST triples, got {len(values)} value(s): "
+            + " ".join(values)
+        )
+    taken = {(route.method, route.path) for route in API_ROUTES if isinstance(route, web.RouteDef)}
+    redirects: list[Redirect] = []
+    for i in range(0, len(values), 3):
+        method, source, destination = values[i].upper(), values[i + 1], values[i + 2]
+        if not _METHOD.match(method):
+            raise UsageError(f"-redirect: {values[i]!r} is not an HTTP method")
+        if not source.startswith("/"):
+            raise UsageError(f"-redirect {method} {source}: SRC must start with /")
+        if (method, source) in taken:
+            raise UsageError(
+                f"-redirect {method} {source}: already answered by the API or another -redirect"
+            )
+        taken.add((method, source))
+        redirects.append(Redirect(method, source, destination))
+    return tuple(redirects)
 
 
 def _log_level(value: str) -> int | None:

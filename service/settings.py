@@ -40,20 +40,24 @@ class Settings:
     port: int = opt(8080, "port to listen on; 0 picks any free port")
     addr: str = opt("127.0.0.1", "address to bind")
     upload_dir: Path | None = opt(
-        None, "directory clients upload to and name data and model files in"
+        None, "directory clients upload to and name data and model files in", metavar="DIR"
     )
     upload_max_size: int = opt(
         1024 * 1024 * 1024, "largest file a client may upload, in bytes (413 above)"
     )
-    static: Path | None = opt(None, "directory served at / after the API routes")
+    static: Path | None = opt(None, "directory served at / after the API routes", metavar="DIR")
     js: bool = opt(False, "serve the JavaScript client at /api.js")
     insecure: bool = opt(False, "serve plain HTTP instead of HTTPS")
     cert: Path = opt(Path("server.pem"), "TLS certificate (PEM)")
     key: Path = opt(Path("server.key"), "TLS private key (PEM)")
     ca: Path | None = opt(
-        None, "CA certificate; when given, clients must present a certificate it signed"
+        None,
+        "CA certificate; when given, clients must present a certificate it signed",
+        metavar="FILE",
     )
-    cors_domains: tuple[str, ...] = opt((), "origins allowed to make cross-origin requests")
+    cors_domains: tuple[str, ...] = opt(
+        (), "origins allowed to make cross-origin requests", metavar="ORIGIN"
+    )
     allow_caching: bool = opt(False, "do not send the no-cache headers")
     portfile: Path | None = opt(None, "write the listening port to this file once listening")
     log: str = opt("INFO", "log level (name or number)")

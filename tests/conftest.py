@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -48,3 +51,30 @@ def make_client(aiohttp_client: Any, settings: Settings) -> MakeClient:
 async def client(make_client: MakeClient) -> TestClient[web.Request, web.Application]:
     """The app with the real entry-point registry and an upload dir."""
     return await make_client()
+
+
+EXT_PLUGIN_SOURCE = Path(__file__).parent / "fixtures" / "ext_plugin"
+
+
+@pytest.fixture(scope="session")
+def ext_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/fixtures/ext_plugin installed like a user's plugin package; put it on PYTHONPATH.
+
+    Built from a copy so the build leaves nothing in the repository, offline (no index, no
+    build isolation: setuptools comes from the test environment).
+    """
+    work = tmp_path_factory.mktemp("ext_plugin")
+    source = work / "src"
+    shutil.copytree(EXT_PLUGIN_SOURCE, source)
+    target = work / "site"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+            *("--no-deps", "--no-index", "--no-build-isolation", "--target", str(target)),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return target

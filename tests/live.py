@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +20,28 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     port: int
     scheme: str
+    stderr_path: Path | None = None
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send ``signum`` and wait for the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=timeout)
 
-def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def stderr(self) -> str:
+        """Everything the server wrote to stderr so far (its log)."""
+        if self.stderr_path is None:
+            return ""
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 60, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service", *args],
         cwd=cwd,
@@ -34,43 +49,48 @@ def run_cli(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedP
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
 @contextlib.contextmanager
-def live_server(*args: str, cwd: Path, scheme: str = "http") -> Iterator[LiveServer]:
-    """Start ``dffml-service-http server ARGS -port 0`` in ``cwd``; yield once it listens."""
-    portfile = cwd / f"port-{time.monotonic_ns()}"
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "service", "server", "-port", "0"),
-            *("-portfile", str(portfile), "-addr", "127.0.0.1", "-log", "WARNING"),
-            *args,
-        ],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def live_server(
+    *args: str, cwd: Path, scheme: str = "http", env: Mapping[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Start ``dffml-service-http server ARGS -port 0`` in ``cwd``; yield once it listens.
+
+    The server's stderr goes to a file in ``cwd`` (a pipe nobody reads could fill up and stall
+    it); ``LiveServer.stderr()`` reads it. ``env`` adds to the environment.
+    """
+    stamp = time.monotonic_ns()
+    portfile = cwd / f"port-{stamp}"
+    stderr_path = cwd / f"stderr-{stamp}.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "service", "server", "-port", "0"),
+                *("-portfile", str(portfile), "-addr", "127.0.0.1", "-log", "WARNING"),
+                *args,
+            ],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+    server = LiveServer(process, 0, scheme, stderr_path)
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not portfile.exists():
             if process.poll() is not None:
-                _, err = process.communicate()
-                raise RuntimeError(f"server exited {process.returncode}: {err.decode()}")
+                raise RuntimeError(f"server exited {process.returncode}: {server.stderr()}")
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in time")
             time.sleep(0.05)
-        yield LiveServer(process, int(portfile.read_text()), scheme)
+        server.port = int(portfile.read_text())
+        yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            server.stop()
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
-        if process.stderr:
-            process.stderr.close()
