@@ -25,6 +25,8 @@ setup(
         "importlib-metadata>=6.0",
         "orjson>=3.9",
         "cryptography>=41",
+        "scikit-learn>=1.4",
+        "skops>=0.10",
     ],
     extras_require={
         "dev": [
@@ -45,8 +47,20 @@ setup(
         "dffml_service_http.source": [
             "memory = service.plugins.sources.memory:MemorySource",
         ],
-        "dffml_service_http.model": [],
-        "dffml_service_http.scorer": [],
+        "dffml_service_http.model": [
+            "slr = service.plugins.models.slr:SLRModel",
+            "scikitlr = service.plugins.models.scikit:LinearRegressionModel",
+            "scikitlor = service.plugins.models.scikit:LogisticRegressionModel",
+            "scikitrf = service.plugins.models.scikit:RandomForestClassifierModel",
+            "scikitrfr = service.plugins.models.scikit:RandomForestRegressorModel",
+            "scikitknn = service.plugins.models.scikit:KNeighborsModel",
+        ],
+        "dffml_service_http.scorer": [
+            "mse = service.plugins.scorers.metrics:MSEScorer",
+            "mae = service.plugins.scorers.metrics:MAEScorer",
+            "r2 = service.plugins.scorers.metrics:R2Scorer",
+            "clf = service.plugins.scorers.metrics:AccuracyScorer",
+        ],
         "dffml_service_http.module": [],
     },
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, plugins, sources, uploads
+from service.handlers import health, models, plugins, scorers, sources, uploads
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -25,4 +25,8 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/source/{ctx}/records/{chunk_size}", sources.records_first),
     web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),
     web.delete("/source/{ctx}/records/{iterkey}", sources.records_release),
+    web.post("/model/{ctx}/train", models.train),
+    web.post("/model/{ctx}/accuracy", models.accuracy),
+    web.post("/model/{ctx}/predict/{chunk_size}", models.predict),
+    web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
 ]

@@ -8,7 +8,9 @@ aiohttp; they raise :class:`service.errors.ServiceError` subclasses for bad inpu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -170,11 +172,32 @@ class Source(Plugin[ConfigT]):
 class ModelContext(AsyncResource, ABC):
     @abstractmethod
     async def train(self, records: AsyncIterator[Record]) -> None:
-        """Learn from ``records``; blocking work goes to a worker, never the event loop."""
+        """Learn from ``records``; blocking work goes to a worker, never the event loop.
+
+        The server never runs two trainings of one context at once (see ``training_lock``).
+        """
 
     @abstractmethod
     def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
-        """Yield each record with ``prediction`` filled in."""
+        """Yield each record with ``prediction`` filled in, as a new Record (never mutate
+        the records given: they may belong to a source)."""
+
+    @property
+    def trained(self) -> bool:
+        """False while there is nothing to predict with: the server then refuses predict and
+        score with 400 ``Model not trained``. Models without learned state keep the default."""
+        return True
+
+    @property
+    def natural_scorer(self) -> str | None:
+        """The scorer plugin ``POST /model/{ctx}/accuracy`` uses for this model (``r2`` for
+        regressors, ``clf`` for classifiers), or None when the model has none."""
+        return None
+
+    @functools.cached_property
+    def training_lock(self) -> asyncio.Lock:
+        """Held by the server around ``train`` so trainings of one context run one at a time."""
+        return asyncio.Lock()
 
 
 class Model(Plugin[ConfigT]):

@@ -13,7 +13,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,10 +27,21 @@ MISSING: Any = dataclasses.MISSING
 PathResolver = Callable[[str], Path]
 
 
-def field(help: str, *, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
-    """A config field with help text; omit both defaults for a required field."""
+def field(
+    help: str,
+    *,
+    default: Any = MISSING,
+    default_factory: Any = MISSING,
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """A config field with help text; omit both defaults for a required field.
+
+    ``aliases`` are other names clients may send for the field (older spellings).
+    """
     return dataclasses.field(
-        default=default, default_factory=default_factory, metadata={"help": help}
+        default=default,
+        default_factory=default_factory,
+        metadata={"help": help, "aliases": aliases},
     )
 
 
@@ -46,6 +57,7 @@ class FieldSpec:
     help: str
     required: bool
     default: Any
+    aliases: tuple[str, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -70,6 +82,8 @@ class FieldSpec:
             info["default"] = _jsonable(self.default)
         if self.help:
             info["help"] = self.help
+        if self.aliases:
+            info["aliases"] = list(self.aliases)
         return info
 
 
@@ -95,6 +109,7 @@ def fields_of(config_cls: type) -> tuple[FieldSpec, ...]:
                 help=str(f.metadata.get("help", "")),
                 required=required,
                 default=default,
+                aliases=tuple(f.metadata.get("aliases", ())),
             )
         )
     return tuple(specs)
@@ -149,6 +164,7 @@ def build(
     ``nested``: values came from DFFML's nested form, where scalars arrive as one-item lists.
     """
     specs = {spec.name: spec for spec in fields_of(config_cls)}
+    values = _rename_aliases(values, specs.values(), where)
     unknown = sorted(set(values) - set(specs))
     if unknown:
         known = ", ".join(specs) or "none"
@@ -169,6 +185,23 @@ def build(
         return config_cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where.owner} config {where.dotted}: {exc}") from None
+
+
+def _rename_aliases(
+    values: Mapping[str, Any], specs: Iterable[FieldSpec], where: Where
+) -> Mapping[str, Any]:
+    renamed = dict(values)
+    for spec in specs:
+        for alias in spec.aliases:
+            if alias not in renamed:
+                continue
+            if spec.name in renamed:
+                raise ConfigError(
+                    f"{where.owner} got both '{spec.name}' and its alias '{alias}' in "
+                    f"{where.dotted}"
+                )
+            renamed[spec.name] = renamed.pop(alias)
+    return renamed
 
 
 def _single(raw: Any, spec: FieldSpec, where: Where, from_cli: bool) -> Any:
@@ -252,6 +285,8 @@ def _coerce(
             return resolve_path(raw)
         raise fail()
     if annotation is Feature:
+        if isinstance(raw, list) and len(raw) == 1:
+            raw = raw[0]  # DFFML clients send a single feature as a one-item list
         try:
             return Feature.parse(raw)
         except ValueError as exc:

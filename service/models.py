@@ -1,0 +1,117 @@
+"""Train, predict and score: the core behind the model and scorer routes, free of HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, TypeVar, cast
+
+from service.contexts import ContextStore
+from service.errors import BadRequest
+from service.plugins import config as plugin_config
+from service.plugins.base import ModelContext, Record, Scorer, ScorerContext, SourceContext
+from service.plugins.registry import Registry
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close an async generator when done with it, even if it was not exhausted (an error,
+    a failed training): its ``finally`` blocks then run now, not whenever it is collected."""
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def source_labels(body: list[Any]) -> list[str]:
+    """The source context labels of a train or score body."""
+    if not body:
+        raise BadRequest("No source context labels given")
+    for label in body:
+        if not isinstance(label, str):
+            raise BadRequest(f"Source context labels must be strings, got {label!r}")
+    return body
+
+
+def sources(store: ContextStore, labels: list[str]) -> list[SourceContext]:
+    """Every named source context, or 404 ``Source not loaded`` before anything runs."""
+    return [store.source(label) for label in labels]
+
+
+async def records_of(contexts: Iterable[SourceContext]) -> AsyncIterator[Record]:
+    for context in contexts:
+        async with closing(context.records()) as records:
+            async for record in records:
+                yield record
+
+
+async def records_from(items: Iterable[Record]) -> AsyncIterator[Record]:
+    for record in items:
+        yield record
+
+
+def records_in_body(body: dict[str, Any]) -> list[Record]:
+    """``{key: {"features": {...}}}`` as clients send records to predict."""
+    return [Record.from_json(str(key), value) for key, value in body.items()]
+
+
+def require_trained(model: ModelContext) -> None:
+    if not model.trained:
+        raise BadRequest("Model not trained")
+
+
+async def train(model: ModelContext, records: AsyncIterator[Record]) -> None:
+    """Train ``model``; a second training of the same context waits for the first."""
+    async with model.training_lock, closing(records):
+        await model.train(records)
+
+
+def predict(model: ModelContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+    require_trained(model)
+    return model.predict(records)
+
+
+async def predict_all(model: ModelContext, records: AsyncIterator[Record]) -> dict[str, Any]:
+    """Every prediction, exported by key, in one mapping (``chunk_size`` 0)."""
+    out: dict[str, Any] = {}
+    async with closing(records), closing(predict(model, records)) as predicted:
+        async for record in predicted:
+            out[record.key] = record.export()
+    return out
+
+
+async def score(
+    scorer: ScorerContext, model: ModelContext, records: AsyncIterator[Record]
+) -> float:
+    require_trained(model)
+    async with closing(records):
+        return await scorer.score(model, records)
+
+
+async def natural_score(
+    registry: Registry, model: ModelContext, records: AsyncIterator[Record]
+) -> float:
+    """Score with the model's own scorer (``r2`` for regressors, ``clf`` for classifiers)."""
+    name = model.natural_scorer
+    if name is None:
+        raise BadRequest(
+            "This model names no scorer: use POST /scorer/{scorer_ctx}/{model_ctx}/score"
+        )
+    require_trained(model)
+    cls = cast(type[Scorer[Any]], registry.get("scorer", name))
+    config = plugin_config.build(
+        cls.CONFIG,
+        {},
+        where=plugin_config.Where(cls.__name__, "scorer", name),
+        resolve_path=_no_paths,
+    )
+    async with cls(config) as plugin, plugin.context() as scorer:
+        return await score(scorer, model, records)
+
+
+def _no_paths(path: str) -> Any:
+    raise BadRequest("A model's own scorer takes no paths")

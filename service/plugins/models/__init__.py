@@ -1,0 +1,1 @@
+"""Built-in models, registered through the ``dffml_service_http.model`` entry points."""

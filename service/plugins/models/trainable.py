@@ -1,0 +1,330 @@
+"""What every built-in model shares: its config, reading records as numbers, training in a
+worker thread, predicting in batches, and saving to / loading from ``location``.
+
+A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker thread),
+``predict_rows`` (fitted state + rows → (value, confidence) pairs), ``encode`` and ``decode``
+(fitted state ↔ bytes of its saved file). The state lives on the configured model, so every
+context of one label predicts with the same training, and a new training replaces it whole
+(predictions running meanwhile finish with the state they started with).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import math
+import os
+import tempfile
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Generic, TypeVar
+
+from service.errors import BadRequest, ServiceError
+from service.plugins.base import Model, ModelContext, Record
+from service.plugins.config import field
+from service.plugins.feature import Feature
+
+log = logging.getLogger(__name__)
+
+Row = list[float]
+Label = str | int | float | bool
+Prediction = tuple[Any, float]
+
+# Reading records never suspends when a source is in memory; yield to the event loop this
+# often so a large training set cannot stall other requests while it is read.
+YIELD_EVERY = 1024
+# Records predicted together: one call into the estimator (and at most one thread hop).
+PREDICT_BATCH = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    features: list[Feature] = field('features the model reads: "Years:int:1" or {"name", ...}')
+    predict: Feature = field('the feature to predict: "Salary:float:1"')
+    location: Path | None = field(
+        "directory the trained model is saved in and loaded from (inside the upload dir when a"
+        " client names it; also accepted as 'directory'). Without it the model lives in memory",
+        default=None,
+        aliases=("directory",),
+    )
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise ValueError("'features' needs at least one feature")
+        names = [f.name for f in self.features]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"feature {duplicated[0]!r} is listed twice")
+        if self.predict.name in names:
+            raise ValueError(f"predicted feature {self.predict.name!r} is also a feature")
+        if self.predict.length != 1:
+            raise ValueError(f"predicted feature {self.predict.name!r} must have length 1")
+
+
+ConfigT = TypeVar("ConfigT", bound=ModelConfig)
+StateT = TypeVar("StateT")
+
+
+class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
+    """A model whose fitted state is trained from records and saved under ``location``."""
+
+    CLASSIFIER: ClassVar[bool] = False
+    # Batches up to this many rows are predicted on the event loop: a thread hop costs more
+    # than the prediction itself for small batches of cheap models.
+    INLINE_ROWS: ClassVar[int] = 0
+    FILENAME: ClassVar[str]
+
+    def __init__(self, config: ConfigT) -> None:
+        super().__init__(config)
+        self.state: StateT | None = None
+        # One training at a time per configured model: its contexts share the state and file.
+        self.training = asyncio.Lock()
+
+    @abstractmethod
+    def fit(self, rows: list[Row], targets: list[Any]) -> StateT:
+        """Train on rows (runs in a worker thread); ValueError means unusable data (400)."""
+
+    @abstractmethod
+    def predict_rows(self, state: StateT, rows: list[Row]) -> list[Prediction]:
+        """(value, confidence) for each row."""
+
+    @abstractmethod
+    def encode(self, signature: dict[str, Any], state: StateT) -> bytes:
+        """The bytes of the saved file."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> tuple[dict[str, Any], StateT]:
+        """``(signature, state)`` from a saved file; ValueError when it is not one."""
+
+    @property
+    def saved_file(self) -> Path | None:
+        location = self.config.location
+        return None if location is None else location / self.FILENAME
+
+    def signature(self) -> dict[str, Any]:
+        """The config a saved model was trained with, minus where it is saved."""
+        out: dict[str, Any] = {"model": type(self).__name__}
+        for f in dataclasses.fields(self.config):
+            value = getattr(self.config, f.name)
+            if f.name == "location":
+                continue
+            if isinstance(value, Feature):
+                value = value.spec()
+            elif isinstance(value, list):
+                value = [v.spec() if isinstance(v, Feature) else v for v in value]
+            out[f.name] = value
+        return out
+
+    async def __aenter__(self) -> TrainableModel[ConfigT, StateT]:
+        if self.saved_file is not None:
+            self.state = await asyncio.to_thread(self._load, self.saved_file)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Training saves as it finishes, so there is nothing left to write here.
+        self.state = None
+
+    def _load(self, path: Path) -> StateT | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise BadRequest(f"Cannot read saved model {path.name}: {exc.strerror}") from None
+        try:
+            signature, state = self.decode(data)
+        except ValueError as exc:
+            raise BadRequest(f"Saved model {path.name} cannot be loaded: {exc}") from None
+        if signature != self.signature():
+            log.info("Ignoring %s: saved with another configuration (%s)", path, signature)
+            return None
+        return state
+
+    def fit_and_save(self, rows: list[Row], targets: list[Any]) -> StateT:
+        """Worker thread: train, then replace the saved file atomically."""
+        state = self.fit(rows, targets)
+        path = self.saved_file
+        if path is not None:
+            _write_atomically(path, self.encode(self.signature(), state))
+        return state
+
+    def context(self) -> TrainableModelContext[ConfigT, StateT]:
+        return TrainableModelContext(self)
+
+
+class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
+    def __init__(self, parent: TrainableModel[ConfigT, StateT]) -> None:
+        self.parent = parent
+
+    @property
+    def trained(self) -> bool:
+        return self.parent.state is not None
+
+    @property
+    def natural_scorer(self) -> str:
+        return "clf" if self.parent.CLASSIFIER else "r2"
+
+    async def train(self, records: AsyncIterator[Record]) -> None:
+        parent = self.parent
+        config = parent.config
+        rows: list[Row] = []
+        targets: list[Any] = []
+        async for record in records:
+            rows.append(feature_row(record, config.features))
+            targets.append(target(record, config.predict, classifier=parent.CLASSIFIER))
+            if len(rows) % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        if not rows:
+            raise BadRequest("No records to train on")
+        async with parent.training:
+            try:
+                state = await asyncio.to_thread(parent.fit_and_save, rows, targets)
+            except ValueError as exc:
+                raise BadRequest(f"Training failed: {exc}") from None
+            except OSError as exc:
+                raise ServiceError(
+                    f"Training finished but saving the model failed: {exc.strerror or exc}"
+                ) from None
+            parent.state = state
+
+    async def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        parent = self.parent
+        state = parent.state
+        if state is None:
+            raise BadRequest("Model not trained")
+        batch: list[Record] = []
+        async for record in records:
+            batch.append(record)
+            if len(batch) == PREDICT_BATCH:
+                for predicted in await self._predict_batch(state, batch):
+                    yield predicted
+                batch = []
+        if batch:
+            for predicted in await self._predict_batch(state, batch):
+                yield predicted
+
+    async def _predict_batch(self, state: StateT, batch: list[Record]) -> list[Record]:
+        parent = self.parent
+        rows = [feature_row(record, parent.config.features) for record in batch]
+        try:
+            if len(rows) <= parent.INLINE_ROWS:
+                results = parent.predict_rows(state, rows)
+            else:
+                results = await asyncio.to_thread(parent.predict_rows, state, rows)
+        except ValueError as exc:
+            raise BadRequest(f"Prediction failed: {exc}") from None
+        name = parent.config.predict.name
+        now = timestamp()
+        return [
+            dataclasses.replace(
+                record,
+                prediction={name: {"value": value, "confidence": confidence}},
+                last_updated=now,
+            )
+            for record, (value, confidence) in zip(batch, results, strict=True)
+        ]
+
+
+def timestamp() -> str:
+    """``2019-10-15T08:19:41Z``, the form DFFML writes ``last_updated`` in."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def feature_row(record: Record, features: Sequence[Feature]) -> Row:
+    """The record's features as one row of numbers; a feature of length n gives n columns."""
+    row: Row = []
+    for feature in features:
+        value = _value(record, feature.name)
+        if feature.length == 1:
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            row.append(number(value, record.key, feature.name))
+            continue
+        if not (isinstance(value, list) and len(value) == feature.length):
+            raise BadRequest(
+                f"Record {record.key!r} feature {feature.name!r} must be a list of"
+                f" {feature.length} numbers"
+            )
+        row.extend(number(item, record.key, feature.name) for item in value)
+    return row
+
+
+def target(record: Record, predict: Feature, *, classifier: bool) -> Any:
+    """The value to learn: a number for regressors, a class label for classifiers."""
+    value = _value(record, predict.name)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not classifier:
+        return number(value, record.key, predict.name)
+    return label(value, predict.dtype, record.key, predict.name)
+
+
+def number(value: Any, key: str, name: str) -> float:
+    if isinstance(value, (bool, int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise _not_numeric(value, key, name) from None
+    else:
+        raise _not_numeric(value, key, name)
+    if not math.isfinite(result):
+        raise _not_numeric(value, key, name)
+    return result
+
+
+def label(value: Any, dtype: str, key: str, name: str) -> Label:
+    """A class label in the predicted feature's dtype, so "1" and 1 are one class."""
+    if isinstance(value, (list, dict)) or value is None:
+        raise BadRequest(f"Record {key!r} feature {name!r} must be a single class label")
+    if dtype == "str":
+        return str(value)
+    if dtype == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        return bool(number(value, key, name))
+    result = number(value, key, name)
+    if dtype == "int":
+        if not result.is_integer():
+            raise BadRequest(f"Record {key!r} feature {name!r} must be an integer class")
+        return int(result)
+    return result
+
+
+def _value(record: Record, name: str) -> Any:
+    try:
+        return record.features[name]
+    except KeyError:
+        raise BadRequest(f"Record {record.key!r} is missing feature {name!r}") from None
+
+
+def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
+    shown = repr(value)
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return BadRequest(f"Record {key!r} feature {name!r} must be a number, got {shown}")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a torn write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""Built-in scorers, registered through the ``dffml_service_http.scorer`` entry points."""

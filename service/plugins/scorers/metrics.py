@@ -1,0 +1,142 @@
+"""Built-in scorers: ``mse``, ``mae``, ``r2`` for regressors and ``clf`` (accuracy) for
+classifiers.
+
+A scorer has the model predict the records and compares each predicted feature with the same
+feature in the record, streaming: sums are kept, records are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from abc import abstractmethod
+from collections.abc import AsyncIterator
+from typing import Any
+
+from service.errors import BadRequest
+from service.plugins.base import ModelContext, Record, Scorer, ScorerContext
+from service.plugins.config import EmptyConfig
+
+
+async def pairs(
+    model: ModelContext, records: AsyncIterator[Record]
+) -> AsyncIterator[tuple[Any, Any]]:
+    """(true value, predicted value) for every feature the model predicts in every record."""
+    async for record in model.predict(records):
+        for name, predicted in (record.prediction or {}).items():
+            if name not in record.features:
+                raise BadRequest(f"Record {record.key!r} has no {name!r} to score against")
+            yield record.features[name], predicted["value"]
+
+
+def as_number(value: Any, what: str) -> float:
+    if isinstance(value, (bool, int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise BadRequest(f"{what} {value!r} is not a number") from None
+    else:
+        raise BadRequest(f"{what} {value!r} is not a number")
+    if not math.isfinite(result):
+        raise BadRequest(f"{what} {value!r} is not a finite number")
+    return result
+
+
+@dataclasses.dataclass
+class Errors:
+    """Running sums over (truth, prediction) pairs; truth variance by Welford's method."""
+
+    count: int = 0
+    squared: float = 0.0
+    absolute: float = 0.0
+    mean: float = 0.0
+    spread: float = 0.0  # sum of squared deviations of the truths from their mean
+
+    def add(self, truth: float, predicted: float) -> None:
+        error = truth - predicted
+        self.count += 1
+        self.squared += error * error
+        self.absolute += abs(error)
+        delta = truth - self.mean
+        self.mean += delta / self.count
+        self.spread += delta * (truth - self.mean)
+
+
+class RegressionScorerContext(ScorerContext):
+    async def score(self, model: ModelContext, records: AsyncIterator[Record]) -> float:
+        errors = Errors()
+        async for truth, predicted in pairs(model, records):
+            errors.add(as_number(truth, "True value"), as_number(predicted, "Prediction"))
+        if not errors.count:
+            raise BadRequest("No records to score")
+        return self.aggregate(errors)
+
+    @abstractmethod
+    def aggregate(self, errors: Errors) -> float: ...
+
+
+class MSEContext(RegressionScorerContext):
+    def aggregate(self, errors: Errors) -> float:
+        return errors.squared / errors.count
+
+
+class MAEContext(RegressionScorerContext):
+    def aggregate(self, errors: Errors) -> float:
+        return errors.absolute / errors.count
+
+
+class R2Context(RegressionScorerContext):
+    def aggregate(self, errors: Errors) -> float:
+        if errors.spread == 0:
+            # Constant truth: scikit-learn's convention instead of a division by zero.
+            return 1.0 if errors.squared == 0 else 0.0
+        return 1.0 - errors.squared / errors.spread
+
+
+class AccuracyContext(ScorerContext):
+    async def score(self, model: ModelContext, records: AsyncIterator[Record]) -> float:
+        right = total = 0
+        async for truth, predicted in pairs(model, records):
+            total += 1
+            right += same_class(truth, predicted)
+        if not total:
+            raise BadRequest("No records to score")
+        return right / total
+
+
+def same_class(truth: Any, predicted: Any) -> bool:
+    """Labels compare as numbers when both are numeric ("1" == 1 == 1.0), else as text."""
+    try:
+        return float(truth) == float(predicted)
+    except (TypeError, ValueError):
+        return str(truth) == str(predicted)
+
+
+class MSEScorer(Scorer[EmptyConfig]):
+    """Mean squared error (lower is better)."""
+
+    def context(self) -> MSEContext:
+        return MSEContext()
+
+
+class MAEScorer(Scorer[EmptyConfig]):
+    """Mean absolute error (lower is better)."""
+
+    def context(self) -> MAEContext:
+        return MAEContext()
+
+
+class R2Scorer(Scorer[EmptyConfig]):
+    """Coefficient of determination (1 is perfect)."""
+
+    def context(self) -> R2Context:
+        return R2Context()
+
+
+class AccuracyScorer(Scorer[EmptyConfig]):
+    """Share of records whose predicted class is the true one."""
+
+    def context(self) -> AccuracyContext:
+        return AccuracyContext()
