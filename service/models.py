@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from service.contexts import ContextStore
-from service.errors import BadRequest
+from service.errors import BadRequest, NotFound
 from service.plugins import config as plugin_config
 from service.plugins.base import ModelContext, Record, Scorer, ScorerContext, SourceContext
 from service.plugins.registry import Registry
+from service.streaming import Reader
 
 T = TypeVar("T")
 
@@ -71,17 +72,44 @@ async def train(model: ModelContext, records: AsyncIterator[Record]) -> None:
 
 
 def predict(model: ModelContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+    """The model's predictions for ``records``; closing the result closes ``records`` too."""
     require_trained(model)
-    return model.predict(records)
+    return _predictions(model, records)
 
 
-async def predict_all(model: ModelContext, records: AsyncIterator[Record]) -> dict[str, Any]:
-    """Every prediction, exported by key, in one mapping (``chunk_size`` 0)."""
-    out: dict[str, Any] = {}
-    async with closing(records), closing(predict(model, records)) as predicted:
+async def _predictions(
+    model: ModelContext, records: AsyncIterator[Record]
+) -> AsyncIterator[Record]:
+    async with closing(records), closing(model.predict(records)) as predicted:
         async for record in predicted:
-            out[record.key] = record.export()
-    return out
+            yield record
+
+
+async def predict_all(model: ModelContext, records: AsyncIterator[Record]) -> list[Record]:
+    """Every prediction at once (``chunk_size`` 0)."""
+    async with closing(predict(model, records)) as predicted:
+        return [record async for record in predicted]
+
+
+class SourceBoundReader(Generic[T]):
+    """A cursor reader over records of a source context that stops with a 404 once that
+    context is closed or replaced, instead of reading on from a closed source."""
+
+    def __init__(
+        self, reader: Reader[T], store: ContextStore, label: str, source: SourceContext
+    ) -> None:
+        self._reader = reader
+        self._store = store
+        self._label = label
+        self._source = source
+
+    async def read(self, size: int) -> tuple[T, bool]:
+        if self._store.source(self._label) is not self._source:
+            raise NotFound("Source not loaded")
+        return await self._reader.read(size)
+
+    async def aclose(self) -> None:
+        await self._reader.aclose()
 
 
 async def score(

@@ -28,5 +28,7 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/model/{ctx}/train", models.train),
     web.post("/model/{ctx}/accuracy", models.accuracy),
     web.post("/model/{ctx}/predict/{chunk_size}", models.predict),
+    web.get("/model/{ctx}/predict/{iterkey}/{chunk_size}", models.predict_next),
+    web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
 ]

@@ -1,17 +1,17 @@
-"""Model routes: train, predict, and the older accuracy route."""
+"""Model routes: train, predict (at once or paged by iterkey), and the older accuracy route."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from service import models
 from service.errors import BadRequest
 from service.handlers import params
+from service.handlers.sources import page_response
 from service.jsonio import json_response, ok, read_json, read_json_list, read_json_object
-from service.keys import REGISTRY, STORE
+from service.keys import CURSORS, REGISTRY, STORE
 from service.plugins.base import Record
+from service.streaming import IteratorReader, Owner, Reader
 
 
 async def train(request: web.Request) -> web.Response:
@@ -33,21 +33,47 @@ async def accuracy(request: web.Request) -> web.Response:
 
 
 async def predict(request: web.Request) -> web.Response:
-    model = request.app[STORE].model(request.match_info["ctx"])
+    """Predict the body's records, or with ``?source=CTX`` every record of that context.
+
+    ``chunk_size`` 0 answers everything at once; otherwise the first chunk and an iterkey.
+    """
+    ctx_label = request.match_info["ctx"]
+    store = request.app[STORE]
+    model = store.model(ctx_label)
     chunk_size = params.positive_int(request, "chunk_size", minimum=0)
-    if chunk_size != 0:
-        raise BadRequest("chunk_size must be 0: paged prediction is not available yet")
-    records = await _records_to_predict(request)
-    return json_response({"iterkey": None, "records": await models.predict_all(model, records)})
-
-
-async def _records_to_predict(request: web.Request) -> AsyncIterator[Record]:
-    """The body's records, or with ``?source=CTX`` every record of that source context."""
     source_label = request.query.get("source")
     if source_label is None:
         body = await read_json_object(request)
-        return models.records_from(models.records_in_body(body))
-    source = request.app[STORE].source(source_label)
-    if await read_json(request, default={}) != {}:
-        raise BadRequest("Give records in the body or ?source=, not both")
-    return models.records_of([source])
+        records = models.records_from(models.records_in_body(body))
+    else:
+        source = store.source(source_label)
+        if await read_json(request, default={}) != {}:
+            raise BadRequest("Give records in the body or ?source=, not both")
+        records = models.records_of([source])
+    if chunk_size == 0:
+        return page_response(await models.predict_all(model, records), None)
+    reader: Reader[list[Record]] = IteratorReader(models.predict(model, records))
+    if source_label is not None:
+        reader = models.SourceBoundReader(reader, store, source_label, source)
+    chunk, iterkey = await request.app[CURSORS].start(_owner(ctx_label), reader, chunk_size)
+    return page_response(chunk, iterkey)
+
+
+async def predict_next(request: web.Request) -> web.Response:
+    ctx_label = request.match_info["ctx"]
+    request.app[STORE].model(ctx_label)
+    chunk_size = params.positive_int(request, "chunk_size")
+    iterkey = request.match_info["iterkey"]
+    chunk, next_iterkey = await request.app[CURSORS].resume(_owner(ctx_label), iterkey, chunk_size)
+    return page_response(chunk, next_iterkey)
+
+
+async def predict_release(request: web.Request) -> web.Response:
+    ctx_label = request.match_info["ctx"]
+    request.app[STORE].model(ctx_label)
+    await request.app[CURSORS].release(_owner(ctx_label), request.match_info["iterkey"])
+    return ok()
+
+
+def _owner(ctx_label: str) -> Owner:
+    return ("model", ctx_label)
