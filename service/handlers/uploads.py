@@ -13,6 +13,9 @@ from service.keys import UPLOADS
 from service.uploads import UploadDir
 
 CHUNK_SIZE = 256 * 1024
+# Each write is a thread-pool round trip (aiofiles): handing the writer 1 MiB at a time instead
+# of every 256 KiB chunk cut the server's CPU per 256 MiB upload by ~40% (benchmarks/run.py).
+WRITE_SIZE = 1024 * 1024
 # Room for the multipart boundaries and part headers around the file itself when comparing a
 # declared Content-Length with -upload-max-size.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -76,8 +79,14 @@ async def _file_part(request: web.Request) -> BodyPartReader:
 
 
 async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    buffer = bytearray()
     while chunk := await part.read_chunk(CHUNK_SIZE):
-        yield chunk
+        buffer += chunk
+        if len(buffer) >= WRITE_SIZE:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 def _flag(request: web.Request, name: str, *, default: bool) -> bool:
