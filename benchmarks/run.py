@@ -34,17 +34,20 @@ if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
+import contextlib  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from importlib.metadata import entry_points  # noqa: E402
 from typing import Any  # noqa: E402
@@ -101,6 +104,7 @@ class Options:
     uploads: int
     driver: str
     only: set[str] | None
+    profile: str | None = None
     csv: Path = field(default=Path())
     train_csv: Path = field(default=Path())
     upload_file: Path = field(default=Path())
@@ -149,12 +153,17 @@ def nested(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def measured(
-    server: Server, options: Options, name: str, spec: load.Load, records_per_request: int
+    server: Server,
+    options: Options,
+    name: str,
+    spec: load.Load,
+    records_per_request: int,
+    workload: str,
 ) -> Row:
-    """Run one load while sampling the server's RSS and CPU."""
+    """Run one load while sampling the server's RSS and CPU (and profiling it if asked)."""
     cpu_before = server.cpu_seconds()
     rss_before = server.rss()
-    with RssSampler(server) as sampler:
+    with profiled(server, options, workload), RssSampler(server) as sampler:
         result = load.run(server.url, spec, options.driver)
     cpu = server.cpu_seconds() - cpu_before
     return Row(
@@ -171,6 +180,61 @@ def measured(
         errors=result.errors,
         driver=result.driver,
     )
+
+
+@contextlib.contextmanager
+def profiled(server: Server, options: Options, workload: str) -> Iterator[None]:
+    """With ``--profile WORKLOAD``, sample this server with py-spy while the load runs: the
+    collapsed stacks go to .benchmarks/profile-*.txt and the top frames are printed."""
+    if options.profile != workload or server.name != "this":
+        yield
+        return
+    spy = profiler()
+    out = CACHE / f"profile-{workload.replace('/', '_')}.txt"
+    # --gil: only the thread holding the GIL, i.e. where Python time goes; idle threads are not.
+    args = [spy, "record", "-p", str(server.process.pid), "-f", "raw", "-r", "250", "--gil"]
+    process = subprocess.Popen(
+        [*args, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+    if out.exists():
+        print_profile(out)
+
+
+def profiler() -> str:
+    """py-spy, installed into the benchmark's venv on first use (not a project dependency)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        log("installing py-spy into the venv for --profile")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
+    return str(spy)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    log(f"profile: {total} samples holding the GIL, collapsed stacks in {path}")
+    for title, counter in (("self", own), ("inclusive", inclusive)):
+        for frame, count in counter.most_common(top):
+            print(f"  {count / total:6.1%} {title:9} {frame}", file=sys.stderr)
 
 
 def probe(server: Server, method: str, path: str, body: Any = None) -> str | None:
@@ -190,7 +254,7 @@ def list_models(server: Server, options: Options) -> list[Row]:
     spec = load.Load(
         "fixed", "/list/models", duration=options.duration, connections=options.connections
     )
-    return [measured(server, options, "list/models", spec, 0)]
+    return [measured(server, options, "list/models", spec, 0, "list/models")]
 
 
 def record_by_key(server: Server, options: Options) -> list[Row]:
@@ -204,7 +268,7 @@ def record_by_key(server: Server, options: Options) -> list[Row]:
         duration=options.duration,
         connections=options.connections,
     )
-    return [measured(server, options, name, spec, 1)]
+    return [measured(server, options, name, spec, 1, "record/{key}")]
 
 
 def records_1000(server: Server, options: Options) -> list[Row]:
@@ -218,7 +282,7 @@ def records_1000(server: Server, options: Options) -> list[Row]:
         duration=options.duration,
         connections=options.connections,
     )
-    return [measured(server, options, name, spec, min(1000, options.rows))]
+    return [measured(server, options, name, spec, min(1000, options.rows), "records/1000")]
 
 
 def records_10(server: Server, options: Options) -> list[Row]:
@@ -231,7 +295,7 @@ def records_10(server: Server, options: Options) -> list[Row]:
     spec = load.Load(
         "fixed", "/source/s1/records/10", duration=options.duration, connections=options.connections
     )
-    timed = measured(server, options, name, spec, 10)
+    timed = measured(server, options, name, spec, 10, "records/10")
     abandoned = timed.requests + 1
     peak = timed.peak_rss or 0
     started = time.monotonic()
@@ -316,7 +380,7 @@ def predict(model: str, plugin: str) -> Callable[[Server, Options], list[Row]]:
             duration=options.duration,
             connections=options.connections,
         )
-        return [measured(server, options, name, spec, 2)]
+        return [measured(server, options, name, spec, 2, f"predict/{plugin}")]
 
     return run
 
@@ -331,7 +395,8 @@ def upload(server: Server, options: Options) -> list[Row]:
     size = options.upload_file.stat().st_size
     times: list[float] = []
     rss_before = server.rss()
-    with RssSampler(server) as sampler:
+    cpu_before = server.cpu_seconds()
+    with profiled(server, options, "upload"), RssSampler(server) as sampler:
         for index in range(options.uploads):
             target = f"bench-{index}.bin"
             completed = subprocess.run(
@@ -349,7 +414,7 @@ def upload(server: Server, options: Options) -> list[Row]:
             body, _, tail = completed.stdout.rpartition("\n")
             status, seconds = [*tail.split(), "0", "0"][:2]
             (upload_dir / target).unlink(missing_ok=True)
-            if status != "200":
+            if not status.startswith("2"):
                 return [Row(name, server.name, note=f"upload → {status} {body[:80]}")]
             times.append(float(seconds))
     median = statistics.median(times)
@@ -364,6 +429,7 @@ def upload(server: Server, options: Options) -> list[Row]:
             peak_rss=sampler.peak,
             rss_growth=sampler.peak - rss_before,
             megabytes_per_second=size / median / 1e6,
+            cpu_us_per_request=(server.cpu_seconds() - cpu_before) / len(times) * 1e6,
             driver="curl",
         )
     ]
@@ -464,6 +530,11 @@ def main() -> None:
         "--iterkeys", type=int, help="iterkeys to abandon (default 100000, quick 10000)"
     )
     parser.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--profile",
+        metavar="WORKLOAD",
+        help="py-spy this server during WORKLOAD; prints top frames",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
 
@@ -486,6 +557,7 @@ def main() -> None:
         uploads=1 if args.quick else 3,
         driver=driver,
         only=only,
+        profile=args.profile,
     )
     data_dir = CACHE / "data"
     log(f"data in {data_dir} (generated on first use)")
