@@ -61,6 +61,8 @@ setup(
             "r2 = service.plugins.scorers.metrics:R2Scorer",
             "clf = service.plugins.scorers.metrics:AccuracyScorer",
         ],
-        "dffml_service_http.module": [],
+        "dffml_service_http.module": [
+            "dataset = service.plugins.modules.dataset:Dataset",
+        ],
     },
 )

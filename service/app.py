@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
-from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS
+from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, WORKERS
 from service.middlewares import add_no_cache_headers, error_middleware
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
@@ -22,6 +22,7 @@ from service.sandbox import Sandbox
 from service.settings import Redirect, Settings
 from service.streaming import CursorStore, running
 from service.uploads import UploadDir
+from service.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     )
     app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
+    app[WORKERS] = Workers(settings.module_workers)
+    app.on_shutdown.append(_stop_workers)
+    app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_contexts)
     # Registered after _contexts so it is cleaned up first: cursors close before the
     # contexts they read from.
@@ -87,6 +91,17 @@ def _release_cursors(cursors: CursorStore) -> Callable[[Kind, str], Awaitable[No
         await cursors.release_owner((kind, ctx_label))
 
     return release
+
+
+async def _stop_workers(app: web.Application) -> None:
+    """Kill running module functions as shutdown begins: their requests answer 503 at once
+    instead of holding shutdown up for as long as -module-timeout."""
+    app[WORKERS].stop()
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[WORKERS].aclose()
 
 
 def _operator_path(path: str) -> Path:

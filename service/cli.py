@@ -315,6 +315,10 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:
         raise UsageError("-iterkey-max must be at least 1")
+    if not ns.module_timeout > 0:
+        raise UsageError("-module-timeout must be a positive number of seconds")
+    if ns.module_workers < 1:
+        raise UsageError("-module-workers must be at least 1")
     if ns.static is not None and not ns.static.is_dir():
         raise UsageError(f"-static {ns.static}: not a directory")
     if ns.insecure and ns.ca is not None:

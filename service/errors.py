@@ -46,3 +46,9 @@ class PathTraversal(BadRequest):
 
 class ConfigError(BadRequest):
     """A plugin configuration that cannot be accepted (missing, wrong type, unknown field)."""
+
+
+class TimedOut(ServiceError):
+    """Work that exceeded the operator's time limit (-module-timeout) and was stopped."""
+
+    status = 504

@@ -10,6 +10,7 @@ from service.sandbox import Sandbox
 from service.settings import Settings
 from service.streaming import CursorStore
 from service.uploads import UploadDir
+from service.workers import Workers
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
@@ -19,3 +20,5 @@ CURSORS = web.AppKey("cursors", CursorStore)
 SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 # The upload directory's files (/service/upload, /service/files); None without -upload-dir.
 UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
+# Worker processes that run module functions.
+WORKERS = web.AppKey("workers", Workers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, models, plugins, scorers, sources, uploads
+from service.handlers import health, models, modules, plugins, scorers, sources, uploads
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -31,4 +31,5 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/model/{ctx}/predict/{iterkey}/{chunk_size}", models.predict_next),
     web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
+    web.post("/module/{ctx}/{function}", modules.run),
 ]

@@ -6,6 +6,7 @@ The CLI builds Settings from argv (and -config), create_app() reads only Setting
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,5 +65,11 @@ class Settings:
     max_body_size: int = opt(64 * 1024 * 1024, "largest JSON request body in bytes (413 above)")
     iterkey_ttl: float = opt(600.0, "seconds an unused iterkey lives before it expires")
     iterkey_max: int = opt(10_000, "most iterkeys alive at once; the least recently used goes")
+    module_timeout: float = opt(
+        600.0, "seconds a module function may run before its worker is stopped (504)"
+    )
+    module_workers: int = opt(
+        os.cpu_count() or 1, "module functions running at once, each in its own process"
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -67,6 +67,15 @@ class FieldSpec:
     def is_list(self) -> bool:
         return _is_list(_strip_optional(self.annotation))
 
+    @property
+    def nullable(self) -> bool:
+        return _is_optional(self.annotation)
+
+    @property
+    def base_type_name(self) -> str:
+        """The type without its ``or null``: ``str`` for ``str | None``."""
+        return type_name(_strip_optional(self.annotation))
+
     def describe(self) -> dict[str, Any]:
         """The ``plugin`` part of this field's entry in ``/list``."""
         info: dict[str, Any] = {"type": self.type_name}
@@ -123,9 +132,11 @@ def describe(config_cls: type) -> dict[str, Any]:
 class Where:
     """Names a configuration in error messages: ``CSVSource`` … ``source.mydataset``."""
 
-    def __init__(self, owner: str, kind: str, label: str) -> None:
+    def __init__(self, owner: str, kind: str, label: str, *, noun: str = "config field") -> None:
         self.owner = owner
         self.dotted = f"{kind}.{label}"
+        # What a field is called in messages: module functions call theirs "option".
+        self.noun = noun
 
 
 def unwrap_nested(kind: str, body: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -169,7 +180,7 @@ def build(
     if unknown:
         known = ", ".join(specs) or "none"
         raise ConfigError(
-            f"{where.owner} has no config field '{unknown[0]}' in {where.dotted} (fields: {known})"
+            f"{where.owner} has no {where.noun} '{unknown[0]}' in {where.dotted} (fields: {known})"
         )
     kwargs: dict[str, Any] = {}
     for name, spec in specs.items():

@@ -73,6 +73,8 @@ class Registry:
             return
         try:
             describe(loaded.CONFIG)
+            # Modules declare functions with option schemas of their own: check them now too.
+            loaded.listing_extra()
         except Exception as exc:
             error = f"invalid CONFIG: {type(exc).__name__}: {exc}"
             log.error("%s plugin %r: %s", kind, name, error)

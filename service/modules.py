@@ -1,0 +1,171 @@
+"""Running a module function: validate the request against its declaration, run it, report.
+
+Everything a client sends is checked before any function code runs: the function exists, its
+options match the declared types, every input file exists inside the upload dir with an expected
+extension. The function then runs in a worker process (:mod:`service.workers`) under the
+operator's time limit, writing into a fresh ``outputs/<run-id>/`` folder of the upload dir that
+is removed again if the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from service.contexts import ContextStore
+from service.errors import BadRequest, NotAllowed, PathTraversal, TimedOut
+from service.plugins import config as plugin_config
+from service.plugins.base import Function, InputFile, Job, ModelContext, Module, ModuleServices
+from service.sandbox import Sandbox
+from service.workers import WorkerCrashed, Workers
+
+OUTPUTS = "outputs"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    files: list[str]
+    options: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RunRequest:
+        unknown = sorted(set(body) - {"files", "options"})
+        if unknown:
+            raise BadRequest(f"Unknown key {unknown[0]!r} in body (expected 'files', 'options')")
+        files = body.get("files")
+        if not isinstance(files, list) or not files:
+            raise BadRequest("'files' must be a non-empty list of paths in the upload directory")
+        for name in files:
+            if not isinstance(name, str):
+                raise BadRequest(f"'files' must hold paths (strings), got {name!r}")
+        if len(set(files)) != len(files):
+            raise BadRequest("'files' names a file twice")
+        options = body.get("options", {})
+        if not isinstance(options, dict):
+            raise BadRequest("'options' must be a JSON object")
+        return cls(files=files, options=options)
+
+
+class _Services(ModuleServices):
+    def __init__(self, store: ContextStore, workers: Workers) -> None:
+        self._store = store
+        self._workers = workers
+
+    def model(self, ctx_label: str) -> ModelContext:
+        return self._store.model(ctx_label)
+
+    async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._workers.call(fn, *args)
+
+
+async def run_function(
+    *,
+    store: ContextStore,
+    workers: Workers,
+    sandbox: Sandbox | None,
+    timeout: float,
+    ctx_label: str,
+    function_name: str,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """Run ``function_name`` of module context ``ctx_label``; the response body on success."""
+    context = store.module(ctx_label)
+    module: type[Module[Any]] = type(context.module)
+    function = module.function(function_name)
+    if sandbox is None:
+        raise NotAllowed("Module functions need the server to be started with -upload-dir")
+    request = RunRequest.from_json(body)
+    label = store.context_labels("module")[ctx_label]
+    owner = f"{store.labels('module')[label]}.{function.name}"
+    options = plugin_config.build(
+        function.options,
+        request.options,
+        where=plugin_config.Where(owner, "module", ctx_label, noun="option"),
+        resolve_path=lambda path: _inside(sandbox, path),
+    )
+    inputs = await asyncio.to_thread(_inputs, sandbox, function, owner, request.files)
+    before = await asyncio.to_thread(_fingerprints, inputs)
+    run_id, output_dir = await asyncio.to_thread(_new_output_dir, sandbox)
+    job = Job(function=function, inputs=inputs, options=options, output_dir=output_dir)
+    try:
+        try:
+            job = await asyncio.wait_for(
+                context.run(function, job, _Services(store, workers)), timeout
+            )
+        except asyncio.TimeoutError:
+            raise TimedOut(
+                f"{owner} exceeded the time limit of {timeout:g} s (-module-timeout)"
+                " and was stopped"
+            ) from None
+        if await asyncio.to_thread(_fingerprints, inputs) != before:
+            raise WorkerCrashed(f"{owner} changed an input file in place")
+        files = await asyncio.to_thread(_outputs, sandbox, output_dir, job, owner)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, output_dir, True)
+        raise
+    return {
+        "run": run_id,
+        "function": function.name,
+        "output_dir": sandbox.relative(output_dir),
+        "files": files,
+        "logs": job.logs,
+    }
+
+
+def _inside(sandbox: Sandbox, path: str) -> Path:
+    try:
+        return sandbox.resolve(path)
+    except PathTraversal:
+        raise PathTraversal(f"{path!r} is not inside the upload directory") from None
+
+
+def _inputs(sandbox: Sandbox, function: Function, owner: str, names: list[str]) -> list[InputFile]:
+    inputs = []
+    for name in names:
+        path = _inside(sandbox, name)
+        if not path.is_file():
+            raise BadRequest(f"File {name!r} not found in the upload directory")
+        extension = path.suffix.lower().lstrip(".")
+        if extension not in function.filetypes:
+            expected = ", ".join(f".{t}" for t in function.filetypes)
+            raise BadRequest(f"{owner} takes {expected} files, got {name!r}")
+        inputs.append(InputFile(name=name, path=path))
+    return inputs
+
+
+def _fingerprints(inputs: list[InputFile]) -> list[tuple[int, int]]:
+    """Size and modification time of each input: a function must never change them."""
+    stats = [i.path.stat() for i in inputs]
+    return [(s.st_size, s.st_mtime_ns) for s in stats]
+
+
+def _new_output_dir(sandbox: Sandbox) -> tuple[str, Path]:
+    outputs = _inside(sandbox, OUTPUTS)
+    outputs.mkdir(exist_ok=True)
+    # Sortable by time, unguessable, and never reused: mkdir without exist_ok proves it fresh.
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{stamp}-{secrets.token_hex(4)}"
+    path = outputs / run_id
+    path.mkdir()
+    return run_id, path
+
+
+def _outputs(sandbox: Sandbox, output_dir: Path, job: Job, owner: str) -> list[dict[str, Any]]:
+    written = {p.name: p for p in output_dir.iterdir() if p.is_file()}
+    missing = sorted(set(job.outputs) - set(written))
+    if missing:
+        raise WorkerCrashed(f"{owner} declared output {missing[0]!r} but did not write it")
+    return [
+        {
+            "filename": sandbox.relative(path),
+            "size": path.stat().st_size,
+            "tags": job.outputs.get(name, {}),
+        }
+        for name, path in sorted(written.items())
+    ]

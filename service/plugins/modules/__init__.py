@@ -1,0 +1,1 @@
+"""Built-in modules, registered through the ``dffml_service_http.module`` entry points."""
