@@ -46,6 +46,7 @@ setup(
         "console_scripts": ["dffml-service-http = service.cli:main"],
         "dffml_service_http.source": [
             "memory = service.plugins.sources.memory:MemorySource",
+            "csv = service.plugins.sources.csvfile:CSVSource",
         ],
         "dffml_service_http.model": [
             "slr = service.plugins.models.slr:SLRModel",

@@ -1,0 +1,205 @@
+"""``csv``: records from a CSV file, one a row, columns as features, values typed."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from service.errors import BadRequest
+from service.plugins.base import Record
+from service.plugins.config import field
+from service.plugins.sources.filebacked import SpoolSource
+from service.plugins.sources.spool import RecordSpool, encode_row
+
+# Rows parsed between two writes to the spool.
+PARSE_BATCH = 4096
+_NUMBER_START = frozenset("-0123456789")
+
+
+@dataclasses.dataclass(frozen=True)
+class CSVSourceConfig:
+    filename: Path = field(
+        "CSV file with a header row; inside the upload dir when a client names it"
+    )
+    readwrite: bool = field(
+        "accept updates and write them back to the file when the source closes", default=False
+    )
+    allowempty: bool = field(
+        "keep empty cells as empty-string features (else an empty cell is no feature)",
+        default=False,
+    )
+    label: str = field(
+        "the rows whose labelcol column holds this label are this source's records"
+        " (all rows when the file has no such column)",
+        default="unlabeled",
+    )
+    labelcol: str = field("the column holding each row's label", default="label")
+    key: str | None = field(
+        "column holding each record's key; without it a record's key is its row number from 0",
+        default=None,
+    )
+    delimiter: str = field("the one character separating columns", default=",")
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1 or self.delimiter in '\r\n"':
+            raise ValueError(
+                "delimiter must be one character other than a quote or newline,"
+                f" got {self.delimiter!r}"
+            )
+
+
+def typed(value: str) -> Any:
+    """A cell as a number when it is written as a JSON number (``7``, ``-2``, ``0.5``, ``1e3``).
+
+    Anything else stays text, including what only looks numeric: ``007``, ``+5``, ``.5``,
+    ``1_000``, ``nan``, ``inf``, dates.
+    """
+    if not value or value[0] not in _NUMBER_START:
+        return value
+    try:
+        number = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    if type(number) is float and value.lstrip("-").isdigit():
+        return int(value)  # an integer beyond 64 bits, which orjson reads as a float
+    return number
+
+
+def cell(value: Any) -> str:
+    """A feature value as a CSV cell that typed() reads back the same."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return orjson.dumps(value).decode()
+
+
+class CSVSource(SpoolSource[CSVSourceConfig]):
+    """Parses the file once into a spool; rows of other labels are kept when saving."""
+
+    CONFIG = CSVSourceConfig
+    FORMAT = "csv"
+
+    def __init__(self, config: CSVSourceConfig) -> None:
+        super().__init__(config)
+        # The file's header, then any feature names that updates add.
+        self.columns: list[str] = []
+        self._has_label_column = False
+        self._other_label_rows = 0
+
+    def keys_are_row_numbers(self) -> bool:
+        return self.config.key is None
+
+    def parse(self, spool: RecordSpool) -> None:
+        try:
+            self._parse(spool)
+        except csv.Error as exc:
+            raise BadRequest(f"{self.filename.name} is not valid CSV: {exc}") from None
+
+    def _parse(self, spool: RecordSpool) -> None:
+        config = self.config
+        with open(self.filename, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, delimiter=config.delimiter)
+            header = next(reader, None)
+            if header is None:
+                return
+            names = [name.strip() for name in header]
+            self.columns = list(names)
+            key_at = self._column(names, config.key) if config.key is not None else None
+            label_at = names.index(config.labelcol) if config.labelcol in names else None
+            self._has_label_column = label_at is not None
+            feature_names = [name for i, name in enumerate(names) if i != label_at]
+            allowempty, label = config.allowempty, config.label
+            batch: list[tuple[str, bytes]] = []
+            number = 0
+            for row in reader:
+                if not row:
+                    continue
+                if label_at is not None and (
+                    (row[label_at] if label_at < len(row) else "") != label
+                ):
+                    self._other_label_rows += 1
+                    continue
+                if key_at is None:
+                    key = str(number)
+                elif key_at < len(row):
+                    key = row[key_at]
+                else:
+                    raise BadRequest(
+                        f"{self.filename.name} line {reader.line_num} has no {config.key!r} column"
+                    )
+                if label_at is not None and label_at < len(row):
+                    del row[label_at]
+                if allowempty:
+                    features = {
+                        name: typed(value) for name, value in zip(feature_names, row, strict=False)
+                    }
+                else:
+                    features = {
+                        name: typed(value)
+                        for name, value in zip(feature_names, row, strict=False)
+                        if value
+                    }
+                number += 1
+                batch.append((key, encode_row(key, features)))
+                if len(batch) == PARSE_BATCH:
+                    spool.extend_sync(batch)
+                    batch = []
+            spool.extend_sync(batch)
+
+    def _column(self, names: list[str], wanted: str) -> int:
+        if wanted not in names:
+            raise BadRequest(
+                f"CSVSource key column {wanted!r} is not in {self.filename.name}"
+                f" (columns: {', '.join(names)})"
+            )
+        return names.index(wanted)
+
+    def note_update(self, record: Record) -> None:
+        for name in record.features:
+            if name not in self.columns:
+                self.columns.append(name)
+
+    def write(self, out: IO[bytes], batches: Iterator[list[Record]]) -> None:
+        config = self.config
+        columns = list(self.columns)
+        if config.key is not None and config.key not in columns:
+            columns.insert(0, config.key)
+        keep_label = self._has_label_column or config.label != "unlabeled"
+        if keep_label and config.labelcol not in columns:
+            columns.append(config.labelcol)
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text, delimiter=config.delimiter, lineterminator="\n")
+        writer.writerow(columns)
+        if self._other_label_rows:
+            self._copy_other_labels(writer, columns)
+        for batch in batches:
+            for record in batch:
+                values = dict(record.features)
+                if config.key is not None:
+                    values.setdefault(config.key, record.key)
+                if keep_label:
+                    values[config.labelcol] = config.label
+                writer.writerow([cell(values.get(name)) for name in columns])
+        text.flush()
+        text.detach()
+
+    def _copy_other_labels(self, writer: Any, columns: list[str]) -> None:
+        """Rows of other labels, from the file as it is, under the (maybe wider) header."""
+        config = self.config
+        with open(self.filename, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, delimiter=config.delimiter)
+            names = [name.strip() for name in next(reader, [])]
+            if config.labelcol not in names:
+                return
+            label_at = names.index(config.labelcol)
+            for row in reader:
+                if row and (row[label_at] if label_at < len(row) else "") != config.label:
+                    values = dict(zip(names, row, strict=False))
+                    writer.writerow([values.get(name, "") for name in columns])

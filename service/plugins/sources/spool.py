@@ -1,0 +1,222 @@
+"""A record spool: records encoded once into an unlinked temporary file, found by key.
+
+File-backed sources (csv, json) parse their file once, in a worker thread, into a spool. After
+that, serving a chunk of records is one positional read of bytes that are already JSON, and a
+record is found through a compact index, so memory stays flat whatever the file's size:
+per record the spool keeps 16 bytes of offsets and, for keys other than row numbers, 8 bytes
+of hash plus 16 of hash table; the records themselves live in the file (and the page cache).
+
+The file is append-only. An update writes the record's new encoding at the end and points its
+row there, so its place in source order does not change and readers of earlier bytes are never
+disturbed. Methods ending in ``_sync`` do file I/O and run in a worker thread; one lock makes
+each of them see the row tables in a consistent state.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import tempfile
+import threading
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from service.plugins.base import EncodedRecords, Record
+
+
+class KeyIndex:
+    """Key → row, as an open-addressing hash table over arrays of machine integers.
+
+    A Python dict of a million string keys costs over 100 MiB; this costs 24 bytes a key.
+    Hashes may collide, so callers confirm a candidate row by its stored key.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = array("q")  # row → hash of its key
+        self._slots = array("q", bytes(8 * 16))  # row + 1, 0 when empty
+        self._mask = 15
+
+    def candidates(self, key: str) -> Iterator[int]:
+        wanted = hash(key)
+        slot = wanted & self._mask
+        while entry := self._slots[slot]:
+            if self._hashes[entry - 1] == wanted:
+                yield entry - 1
+            slot = (slot + 1) & self._mask
+
+    def add(self, key: str, row: int) -> None:
+        """Index ``key`` at ``row``; rows are added in order 0, 1, 2, …"""
+        self._hashes.append(hash(key))
+        if 2 * len(self._hashes) > len(self._slots):
+            self._rebuild(4 * len(self._slots))
+        else:
+            self._place(row)
+
+    def _place(self, row: int) -> None:
+        slot = self._hashes[row] & self._mask
+        while self._slots[slot]:
+            slot = (slot + 1) & self._mask
+        self._slots[slot] = row + 1
+
+    def _rebuild(self, size: int) -> None:
+        self._slots = array("q", bytes(8 * size))
+        self._mask = size - 1
+        for row in range(len(self._hashes)):
+            self._place(row)
+
+
+class RecordSpool:
+    """Rows of ``"KEY":{record}\\n`` in source order, with key lookup and in-place updates."""
+
+    def __init__(self, *, keys_are_row_numbers: bool) -> None:
+        # Unlinked at once, so it vanishes even if the server is killed; closed by close().
+        self._file = tempfile.TemporaryFile(prefix="dffml-service-http-spool-")  # noqa: SIM115
+        self._fd = self._file.fileno()
+        self._size = 0
+        self._starts = array("q")
+        self._ends = array("q")
+        # Rows whose bytes do not follow on from the previous row's, sorted: a chunk is read in
+        # one piece between two of them.
+        self._breaks: list[int] = []
+        # Keys of rows loaded with no key column are their row numbers: no index needed for
+        # those. Keys added later (updates with new keys) always go through the index.
+        self._numbered = 0
+        self._keys_are_row_numbers = keys_are_row_numbers
+        self._index = KeyIndex()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def close(self) -> None:
+        self._file.close()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def extend_sync(self, rows: list[tuple[str, bytes]]) -> None:
+        """Add encoded rows in order; a key seen before replaces that row's record in place."""
+        with self._lock:
+            start = self._size
+            self._write(b"".join(row for _, row in rows))
+            for key, row in rows:
+                end = start + len(row)
+                self._place_row(key, start, end)
+                start = end
+
+    def put_sync(self, key: str, row: bytes) -> None:
+        with self._lock:
+            start = self._size
+            self._write(row)
+            self._place_row(key, start, self._size)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, self._size)
+            self._size += written
+            view = view[written:]
+
+    def _place_row(self, key: str, start: int, end: int) -> None:
+        """Make the bytes at start..end the row of ``key``: a new row, or its new version."""
+        existing = self._find(key)
+        if existing is not None:
+            self._starts[existing] = start
+            self._ends[existing] = end
+            self._mark_break(existing)
+            self._mark_break(existing + 1)
+            return
+        count = len(self._starts)
+        if count and self._ends[count - 1] != start:
+            self._mark_break(count)
+        self._starts.append(start)
+        self._ends.append(end)
+        # Numbering holds only for an unbroken prefix of rows keyed 0, 1, 2, …; every row
+        # after it is in the index, as index row (row - _numbered).
+        if self._keys_are_row_numbers and self._numbered == count and key == str(count):
+            self._numbered += 1
+        else:
+            self._index.add(key, count - self._numbered)
+
+    def _mark_break(self, row: int) -> None:
+        where = bisect.bisect_left(self._breaks, row)
+        if where == len(self._breaks) or self._breaks[where] != row:
+            self._breaks.insert(where, row)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _find(self, key: str) -> int | None:
+        if key.isascii() and key.isdigit() and (key == "0" or key[0] != "0"):
+            row = int(key)
+            if row < self._numbered:
+                return row
+        for candidate in self._index.candidates(key):
+            row = candidate + self._numbered
+            if self._key_of(row) == key:
+                return row
+        return None
+
+    def _key_of(self, row: int) -> str:
+        data = os.pread(self._fd, self._ends[row] - self._starts[row], self._starts[row])
+        key: str = orjson.loads(data[: data.index(b':{"')])
+        return key
+
+    def get_sync(self, key: str) -> Record | None:
+        with self._lock:
+            row = self._find(key)
+            if row is None:
+                return None
+            data = os.pread(self._fd, self._ends[row] - self._starts[row], self._starts[row])
+        return decode_record(orjson.loads(data[data.index(b':{"') + 1 :]))
+
+    def span_bytes(self, first: int, stop: int) -> int:
+        """How many bytes reading rows ``first`` up to ``stop`` takes."""
+        with self._lock:
+            stop = min(stop, len(self._starts))
+            return sum(end - start for start, end in self._spans(first, stop))
+
+    def read_sync(self, first: int, stop: int) -> EncodedRecords:
+        """Rows ``first`` up to (not including) ``stop`` as encoded records."""
+        with self._lock:
+            stop = min(stop, len(self._starts))
+            spans = list(self._spans(first, stop))
+        rows = b"".join(os.pread(self._fd, end - start, start) for start, end in spans)
+        return EncodedRecords(rows, max(stop - first, 0))
+
+    def _spans(self, first: int, stop: int) -> Iterator[tuple[int, int]]:
+        """Byte ranges covering rows first..stop-1, one per run of contiguous rows."""
+        run = first
+        while run < stop:
+            where = bisect.bisect_right(self._breaks, run)
+            end = min(self._breaks[where], stop) if where < len(self._breaks) else stop
+            yield self._starts[run], self._ends[end - 1]
+            run = end
+
+    def decode_sync(self, first: int, stop: int) -> list[Record]:
+        members = self.read_sync(first, stop).members()
+        records: dict[str, Any] = orjson.loads(b"{" + members + b"}")
+        return [decode_record(value) for value in records.values()]
+
+
+def encode_row(key: str, features: dict[str, Any]) -> bytes:
+    """The spool row of a record that has only features (what a file source reads)."""
+    quoted = orjson.dumps(key)
+    return b"".join(
+        (quoted, b':{"key":', quoted, b',"features":', orjson.dumps(features), b',"extra":{}}\n')
+    )
+
+
+def decode_record(value: dict[str, Any]) -> Record:
+    return Record(
+        key=value["key"],
+        features=value.get("features", {}),
+        extra=value.get("extra", {}),
+        prediction=value.get("prediction"),
+        last_updated=value.get("last_updated"),
+    )
+
+
+def chunks(count: int, size: int) -> Iterable[tuple[int, int]]:
+    return ((first, min(first + size, count)) for first in range(0, count, size))
