@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import logging
 import math
 import os
 import tempfile
+import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -225,8 +225,11 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         name = parent.config.predict.name
         now = timestamp()
         return [
-            dataclasses.replace(
-                record,
+            # Built directly: dataclasses.replace() inspects the fields on every call.
+            Record(
+                record.key,
+                record.features,
+                record.extra,
                 prediction={name: {"value": value, "confidence": confidence}},
                 last_updated=now,
             )
@@ -234,9 +237,19 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         ]
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
 def timestamp() -> str:
-    """``2019-10-15T08:19:41Z``, the form DFFML writes ``last_updated`` in."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2019-10-15T08:19:41Z``, the form DFFML writes ``last_updated`` in.
+
+    Formatted once per second: formatting the time took ~5% of a 2-record predict request.
+    """
+    global _stamp
+    second = int(time.time())
+    if second != _stamp[0]:
+        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _stamp[1]
 
 
 def feature_row(record: Record, features: Sequence[Feature]) -> Row:
