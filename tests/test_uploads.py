@@ -15,9 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+import requests
 
 from service.uploads import is_temporary
 from tests.conftest import MakeClient
+from tests.live import live_server
 
 BOUNDARY = "test-boundary-7f3a"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -332,3 +334,24 @@ async def test_replacement_is_atomic(client: Any, upload_dir: Path) -> None:
     await writer.wait_closed()
     assert status_line.split()[1] == b"200"
     assert tree(upload_dir) == {"a.csv": content}
+
+
+def test_cli_upload_options(tmp_path: Path) -> None:
+    """-upload-dir and -upload-max-size through the real CLI, with an ordinary HTTP client."""
+    with live_server(
+        "-insecure", "-upload-dir", "data", "-upload-max-size", "10", cwd=tmp_path
+    ) as server:
+        small = requests.post(
+            f"{server.url}/service/upload/small.txt", files={"file": b"0123456789"}, timeout=30
+        )
+        large = requests.post(
+            f"{server.url}/service/upload/large.txt", files={"file": b"0123456789a"}, timeout=30
+        )
+        listing = requests.get(f"{server.url}/service/files", timeout=30).json()
+    assert (small.status_code, small.json()) == (201, {"error": None})
+    assert (large.status_code, large.json()["error"]) == (
+        413,
+        "Upload larger than 10 bytes (-upload-max-size)",
+    )
+    assert listing == [{"filename": "small.txt", "size": 10}]
+    assert tree(tmp_path / "data") == {"small.txt": b"0123456789"}

@@ -252,13 +252,26 @@
 
     async *predictedPages(modelCtx, chunkSize, firstPage) {
       let page = await firstPage();
-      yield* Object.values(page.records);
-      while (page.iterkey !== null) {
-        const path =
-          `/model/${segment(modelCtx)}/predict/${segment(page.iterkey)}/${segment(chunkSize)}`;
-        page = await this.request("GET", path);
+      try {
         yield* Object.values(page.records);
+        while (page.iterkey !== null) {
+          const path =
+            `/model/${segment(modelCtx)}/predict/${segment(page.iterkey)}/${segment(chunkSize)}`;
+          page = await this.request("GET", path);
+          yield* Object.values(page.records);
+        }
+      } finally {
+        if (page.iterkey !== null) {
+          await this.releasePredictions(modelCtx, page.iterkey).catch(() => {
+            // As for records: the cursor expires on its own.
+          });
+        }
       }
+    }
+
+    releasePredictions(modelCtx, iterkey) {
+      const path = `/model/${segment(modelCtx)}/predict/${segment(iterkey)}`;
+      return this.request("DELETE", path);
     }
 
     // ---- modules ----------------------------------------------------------------------------

@@ -151,6 +151,72 @@ describe("api.js", () => {
     );
   });
 
+  test("train, score and predict, in one response and in chunks", async () => {
+    await api.configure("model", "slr", "line", {
+      features: ["Years:int:1"],
+      predict: "Salary:int:1",
+      location: "models/line",
+    });
+    await api.context("model", "line", "line");
+    await assert.rejects(api.predict("line", { a: { features: { Years: 1 } } }), {
+      status: 400,
+      message: "Model not trained",
+    });
+    await assert.rejects(api.train("line", []), {
+      status: 400,
+      message: "No source context labels given",
+    });
+    assert.deepEqual(await api.train("line", ["seven"]), { error: null });
+
+    await api.configure("scorer", "mse", "mse");
+    await api.context("scorer", "mse", "mse");
+    const mse = await api.score("mse", "line", ["seven"]);
+    assert.equal(typeof mse, "number");
+    assert.ok(mse >= 0 && mse < 10, `mse ${mse}`);
+    assert.equal(typeof (await api.accuracy("line", ["seven"])), "number");
+
+    const predicted = await api.predict("line", { ten: { features: { Years: 10 } } });
+    assert.deepEqual(Object.keys(predicted), ["ten"]);
+    assert.ok(Math.abs(predicted.ten.prediction.Salary.value - 110) < 2);
+
+    const inputs = {};
+    for (let i = 0; i < 5; i += 1) {
+      inputs[`p${i}`] = { features: { Years: i } };
+    }
+    const chunked = [];
+    for await (const record of api.predictions("line", inputs, 2)) {
+      chunked.push(record.key);
+      assert.equal(typeof record.prediction.Salary.value, "number");
+    }
+    assert.deepEqual(chunked, ["p0", "p1", "p2", "p3", "p4"]);
+
+    const fromSource = [];
+    for await (const record of api.predictSource("line", "seven", 3)) {
+      fromSource.push(record.key);
+    }
+    assert.deepEqual(fromSource, ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]);
+  });
+
+  test("leaving a predictions loop early releases the server's cursor", async () => {
+    const sent = [];
+    const spy = new DFFMLHTTPAPI(server.url, {
+      fetch: (url, init) => {
+        sent.push(`${init.method} ${url.slice(server.url.length)}`);
+        return fetch(url, init);
+      },
+    });
+    for await (const record of spy.predictSource("line", "seven", 2)) {
+      assert.equal(record.key, "k0");
+      break;
+    }
+    assert.equal(sent[0], "POST /model/line/predict/2?source=seven");
+    const [, released] = sent[1].match(/^DELETE \/model\/line\/predict\/(.+)$/);
+    await assert.rejects(
+      api.request("GET", `/model/line/predict/${encodeURIComponent(released)}/2`),
+      { status: 404, message: "iterkey not found" },
+    );
+  });
+
   test("errors carry the server's message and status", async () => {
     await assert.rejects(api.configure("source", "nope", "x"), (error) => {
       assert.ok(error instanceof Error);
