@@ -33,6 +33,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except web.RequestPayloadError as exc:
+        # The body cannot be read as sent (Content-Encoding it does not have, broken chunking):
+        # the client's fault, whichever handler was reading it.
+        detail = getattr(exc.__cause__, "message", None) or str(exc)
+        return json_response({"error": f"Invalid request body: {detail}"}, status=400)
     except Exception:
         log.exception("Unhandled error on %s %s", request.method, request.path)
         return json_response({"error": "Internal Server Error"}, status=500)
