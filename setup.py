@@ -47,6 +47,8 @@ setup(
         "dffml_service_http.source": [
             "memory = service.plugins.sources.memory:MemorySource",
             "csv = service.plugins.sources.csvfile:CSVSource",
+            "json = service.plugins.sources.jsonfile:JSONSource",
+            "sqlite = service.plugins.sources.sqlite:SQLiteSource",
         ],
         "dffml_service_http.model": [
             "slr = service.plugins.models.slr:SLRModel",
