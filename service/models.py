@@ -86,9 +86,15 @@ async def _predictions(
 
 
 async def predict_all(model: ModelContext, records: AsyncIterator[Record]) -> list[Record]:
-    """Every prediction at once (``chunk_size`` 0)."""
+    """Every prediction for a stream of records at once (``chunk_size`` 0)."""
     async with closing(predict(model, records)) as predicted:
         return [record async for record in predicted]
+
+
+async def predict_list(model: ModelContext, records: list[Record]) -> list[Record]:
+    """Predictions for records in memory (a request body): the hot path, no iterators."""
+    require_trained(model)
+    return await model.predict_batch(records)
 
 
 class SourceBoundReader(Generic[T]):

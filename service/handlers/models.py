@@ -43,8 +43,10 @@ async def predict(request: web.Request) -> web.Response:
     chunk_size = params.positive_int(request, "chunk_size", minimum=0)
     source_label = request.query.get("source")
     if source_label is None:
-        body = await read_json_object(request)
-        records = models.records_from(models.records_in_body(body))
+        body = models.records_in_body(await read_json_object(request))
+        if chunk_size == 0:
+            return page_response(await models.predict_list(model, body), None)
+        records = models.records_from(body)
     else:
         source = store.source(source_label)
         if await read_json(request, default={}) != {}:

@@ -141,6 +141,16 @@ class LinearRegressionModel(ScikitModel[LinearRegressionConfig]):
         c = self.config
         return LinearRegression(fit_intercept=c.fit_intercept, positive=c.positive)
 
+    def predict_rows(self, state: Fitted, rows: list[Row]) -> list[Prediction]:
+        import numpy as np
+
+        # LinearRegression.predict is exactly this product; its input validation costs more
+        # than the arithmetic for a few rows, and feature_row has validated them already.
+        estimator = state.estimator
+        values = np.asarray(rows, dtype=float) @ estimator.coef_ + estimator.intercept_
+        confidence = state.r2 if state.r2 is not None else 0.0
+        return [(value, confidence) for value in values.tolist()]
+
 
 # --- logistic regression -----------------------------------------------------------------
 

@@ -212,6 +212,17 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             for predicted in await self._predict_batch(state, batch):
                 yield predicted
 
+    async def predict_batch(self, records: list[Record]) -> list[Record]:
+        state = self.parent.state
+        if state is None:
+            raise BadRequest("Model not trained")
+        if len(records) <= PREDICT_BATCH:
+            return await self._predict_batch(state, records)
+        out: list[Record] = []
+        for start in range(0, len(records), PREDICT_BATCH):
+            out += await self._predict_batch(state, records[start : start + PREDICT_BATCH])
+        return out
+
     async def _predict_batch(self, state: StateT, batch: list[Record]) -> list[Record]:
         parent = self.parent
         rows = [feature_row(record, parent.config.features) for record in batch]
