@@ -66,6 +66,7 @@ setup(
         ],
         "dffml_service_http.module": [
             "dataset = service.plugins.modules.dataset:Dataset",
+            "evasion = service.plugins.modules.evasion:Evasion",
         ],
     },
 )

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from service import models
 from service.contexts import ContextStore
 from service.errors import BadRequest, NotAllowed, PathTraversal, TimedOut
 from service.plugins import config as plugin_config
-from service.plugins.base import Function, InputFile, Job, ModelContext, Module, ModuleServices
+from service.plugins.base import Function, InputFile, Job, Module, ModuleServices, Record
 from service.sandbox import Sandbox
 from service.workers import WorkerCrashed, Workers
 
@@ -57,8 +58,9 @@ class _Services(ModuleServices):
         self._store = store
         self._workers = workers
 
-    def model(self, ctx_label: str) -> ModelContext:
-        return self._store.model(ctx_label)
+    async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
+        model = self._store.model(model_ctx)
+        return await models.predict_all(model, models.records_from(records))
 
     async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._workers.call(fn, *args)

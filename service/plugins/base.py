@@ -389,8 +389,9 @@ class ModuleServices(ABC):
     """What the server lends a module context while one of its functions runs."""
 
     @abstractmethod
-    def model(self, ctx_label: str) -> ModelContext:
-        """The open model context ``ctx_label`` (404 ``Model not loaded`` otherwise)."""
+    async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
+        """The predictions of open model context ``model_ctx`` for ``records``, in order
+        (404 ``Model not loaded``, 400 ``Model not trained`` as for the predict route)."""
 
     @abstractmethod
     async def in_worker(self, fn: Callable[..., ResultT], *args: Any) -> ResultT:
