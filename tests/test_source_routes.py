@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -49,6 +50,20 @@ class CountingContext(SourceContext):
             EVENTS.append("closed")
 
 
+class BreakingSource(CountingSource):
+    """Fails after ``count`` records, as a source whose file vanishes mid-read would."""
+
+    def context(self) -> BreakingContext:
+        return BreakingContext(self.config.count)
+
+
+class BreakingContext(CountingContext):
+    async def records(self) -> AsyncIterator[Record]:
+        for i in range(self.count):
+            yield Record(str(i), {"i": i})
+        raise OSError("disk gone")
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -61,6 +76,7 @@ def registry() -> Registry:
     reg = Registry.empty()
     reg.register("source", "memory", MemorySource)
     reg.register("source", "counting", CountingSource)
+    reg.register("source", "breaking", BreakingSource)
     return reg
 
 
@@ -331,3 +347,19 @@ async def test_records_without_chunk_size_refuses_other_types(mem: Any) -> None:
     response = await mem.get("/source/s/records", headers={"Accept": "text/html"})
     assert response.status == 406
     assert "application/x-ndjson" in (await response.json())["error"]
+
+
+async def test_ndjson_failure_after_the_first_line_cuts_the_stream(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(registry=registry())
+    await setup_source(client, "b", "breaking", {"count": 1500})
+    response = await client.get("/source/b/records", headers={"Accept": "application/x-ndjson"})
+    assert response.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    assert "disk gone" in caplog.text
+    # Before any line is out, the failure is an ordinary JSON error.
+    await setup_source(client, "early", "breaking", {"count": 10})
+    response = await client.get("/source/early/records", headers={"Accept": "application/x-ndjson"})
+    assert (response.status, await response.json()) == (500, {"error": "Internal Server Error"})

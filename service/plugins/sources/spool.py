@@ -15,15 +15,17 @@ each of them see the row tables in a consistent state.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
+from service.errors import NotFound
 from service.plugins.base import EncodedRecords, Record
 
 
@@ -87,18 +89,30 @@ class RecordSpool:
         self._keys_are_row_numbers = keys_are_row_numbers
         self._index = KeyIndex()
         self._lock = threading.Lock()
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self._starts)
 
     def close(self) -> None:
-        self._file.close()
+        # Under the lock: no read or write is using the descriptor, and none can start after,
+        # so the number can never be reused under a reader's feet.
+        with self._lock:
+            self._closed = True
+            self._file.close()
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise NotFound("Source not loaded")
+            yield
 
     # --- writing ---------------------------------------------------------------------------
 
     def extend_sync(self, rows: list[tuple[str, bytes]]) -> None:
         """Add encoded rows in order; a key seen before replaces that row's record in place."""
-        with self._lock:
+        with self._open():
             start = self._size
             self._write(b"".join(row for _, row in rows))
             for key, row in rows:
@@ -107,7 +121,7 @@ class RecordSpool:
                 start = end
 
     def put_sync(self, key: str, row: bytes) -> None:
-        with self._lock:
+        with self._open():
             start = self._size
             self._write(row)
             self._place_row(key, start, self._size)
@@ -164,7 +178,7 @@ class RecordSpool:
         return key
 
     def get_sync(self, key: str) -> Record | None:
-        with self._lock:
+        with self._open():
             row = self._find(key)
             if row is None:
                 return None
@@ -173,16 +187,17 @@ class RecordSpool:
 
     def span_bytes(self, first: int, stop: int) -> int:
         """How many bytes reading rows ``first`` up to ``stop`` takes."""
-        with self._lock:
+        with self._open():
             stop = min(stop, len(self._starts))
             return sum(end - start for start, end in self._spans(first, stop))
 
     def read_sync(self, first: int, stop: int) -> EncodedRecords:
         """Rows ``first`` up to (not including) ``stop`` as encoded records."""
-        with self._lock:
+        with self._open():
             stop = min(stop, len(self._starts))
-            spans = list(self._spans(first, stop))
-        rows = b"".join(os.pread(self._fd, end - start, start) for start, end in spans)
+            rows = b"".join(
+                os.pread(self._fd, end - start, start) for start, end in self._spans(first, stop)
+            )
         return EncodedRecords(rows, max(stop - first, 0))
 
     def _spans(self, first: int, stop: int) -> Iterator[tuple[int, int]]:
@@ -216,7 +231,3 @@ def decode_record(value: dict[str, Any]) -> Record:
         prediction=value.get("prediction"),
         last_updated=value.get("last_updated"),
     )
-
-
-def chunks(count: int, size: int) -> Iterable[tuple[int, int]]:
-    return ((first, min(first + size, count)) for first in range(0, count, size))

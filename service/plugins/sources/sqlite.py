@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from service.errors import BadRequest
+from service.errors import BadRequest, NotFound
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
 from service.streaming import Reader
@@ -70,8 +70,12 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         self.columns: list[str] = []
         # rowid gives insertion (source) order; WITHOUT ROWID tables are ordered by key.
         self._order = "rowid"
+        self._closed = False
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)`` on the source's worker thread, the only one using the connection."""
+        if self._closed:
+            raise NotFound("Source not loaded")
         return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
 
     async def __aenter__(self) -> SQLiteSource:
@@ -95,6 +99,7 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
 
     async def _shutdown(self) -> None:
         await self.run(self._close)
+        self._closed = True
         self._worker.shutdown(wait=False)
 
     def context(self) -> SQLiteSourceContext:
