@@ -282,3 +282,21 @@ def test_preloaded_readwrite_csv_is_saved_at_shutdown(tmp_path: Path) -> None:
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=30) == 0
     assert data.read_bytes() == b"id,Years\na,1\nb,20\n"
+
+
+async def test_updates_keep_source_order_across_pages(client: Any, upload_dir: Path) -> None:
+    write(upload_dir / "n.csv", "v\n" + "".join(f"{i}\n" for i in range(10)))
+    await configure(client, "n", {"filename": "n.csv", "readwrite": True})
+    for key, value in [("3", 30), ("7", 70), ("10", 100), ("x", -1), ("12", 120), ("x", -2)]:
+        response = await client.post(f"/source/n/update/{key}", json={"features": {"v": value}})
+        assert response.status == 200
+    expected = [(str(i), i) for i in range(10)] + [("10", 100), ("x", -2), ("12", 120)]
+    expected[3], expected[7] = ("3", 30), ("7", 70)
+    for size in (1, 4, 13, 100):
+        records = await records_of(client, "n", size)
+        assert [(k, r["features"]["v"]) for k, r in records.items()] == expected
+    for key, value in expected:
+        body = await (await client.get(f"/source/n/record/{key}")).json()
+        assert body["features"] == {"v": value}
+    for missing in ("11", "13", "03", "y"):
+        assert await (await client.get(f"/source/n/record/{missing}")).json() == {"key": missing}

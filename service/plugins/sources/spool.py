@@ -2,14 +2,16 @@
 
 File-backed sources (csv, json) parse their file once, in a worker thread, into a spool. After
 that, serving a chunk of records is one positional read of bytes that are already JSON, and a
-record is found through a compact index, so memory stays flat whatever the file's size:
-per record the spool keeps 16 bytes of offsets and, for keys other than row numbers, 8 bytes
-of hash plus 16 of hash table; the records themselves live in the file (and the page cache).
+record is found through a compact index, so no record is held in memory whatever the file's
+size: per record the spool keeps 12 bytes of offset and length and, for keys other than row
+numbers, 4 bytes of hash plus 8 to 16 of hash table; the records themselves live in the file
+(and the page cache).
 
 The file is append-only. An update writes the record's new encoding at the end and points its
 row there, so its place in source order does not change and readers of earlier bytes are never
-disturbed. Methods ending in ``_sync`` do file I/O and run in a worker thread; one lock makes
-each of them see the row tables in a consistent state.
+disturbed. Methods ending in ``_sync`` do file I/O and run in a worker thread (small reads also
+on the event loop); one lock makes each see the row tables in a consistent state and keeps
+them off the descriptor once the spool is closed.
 """
 
 from __future__ import annotations
@@ -32,17 +34,18 @@ from service.plugins.base import EncodedRecords, Record
 class KeyIndex:
     """Key → row, as an open-addressing hash table over arrays of machine integers.
 
-    A Python dict of a million string keys costs over 100 MiB; this costs 24 bytes a key.
-    Hashes may collide, so callers confirm a candidate row by its stored key.
+    A Python dict of a million string keys costs over 100 MiB; this costs 12 to 20 bytes a
+    key. Hashes are cut to 32 bits and may collide, so callers confirm a candidate row by its
+    stored key.
     """
 
     def __init__(self) -> None:
-        self._hashes = array("q")  # row → hash of its key
-        self._slots = array("q", bytes(8 * 16))  # row + 1, 0 when empty
+        self._hashes = array("I")  # row → low 32 bits of the hash of its key
+        self._slots = array("i", bytes(4 * 16))  # row + 1, 0 when empty; at most half full
         self._mask = 15
 
     def candidates(self, key: str) -> Iterator[int]:
-        wanted = hash(key)
+        wanted = hash(key) & 0xFFFFFFFF
         slot = wanted & self._mask
         while entry := self._slots[slot]:
             if self._hashes[entry - 1] == wanted:
@@ -51,9 +54,9 @@ class KeyIndex:
 
     def add(self, key: str, row: int) -> None:
         """Index ``key`` at ``row``; rows are added in order 0, 1, 2, …"""
-        self._hashes.append(hash(key))
+        self._hashes.append(hash(key) & 0xFFFFFFFF)
         if 2 * len(self._hashes) > len(self._slots):
-            self._rebuild(4 * len(self._slots))
+            self._rebuild(2 * len(self._slots))
         else:
             self._place(row)
 
@@ -64,7 +67,7 @@ class KeyIndex:
         self._slots[slot] = row + 1
 
     def _rebuild(self, size: int) -> None:
-        self._slots = array("q", bytes(8 * size))
+        self._slots = array("i", bytes(4 * size))
         self._mask = size - 1
         for row in range(len(self._hashes)):
             self._place(row)
@@ -79,7 +82,7 @@ class RecordSpool:
         self._fd = self._file.fileno()
         self._size = 0
         self._starts = array("q")
-        self._ends = array("q")
+        self._lengths = array("I")
         # Rows whose bytes do not follow on from the previous row's, sorted: a chunk is read in
         # one piece between two of them.
         self._breaks: list[int] = []
@@ -138,21 +141,24 @@ class RecordSpool:
         existing = self._find(key)
         if existing is not None:
             self._starts[existing] = start
-            self._ends[existing] = end
+            self._lengths[existing] = end - start
             self._mark_break(existing)
             self._mark_break(existing + 1)
             return
         count = len(self._starts)
-        if count and self._ends[count - 1] != start:
+        if count and self._end(count - 1) != start:
             self._mark_break(count)
         self._starts.append(start)
-        self._ends.append(end)
+        self._lengths.append(end - start)
         # Numbering holds only for an unbroken prefix of rows keyed 0, 1, 2, …; every row
         # after it is in the index, as index row (row - _numbered).
         if self._keys_are_row_numbers and self._numbered == count and key == str(count):
             self._numbered += 1
         else:
             self._index.add(key, count - self._numbered)
+
+    def _end(self, row: int) -> int:
+        return self._starts[row] + self._lengths[row]
 
     def _mark_break(self, row: int) -> None:
         where = bisect.bisect_left(self._breaks, row)
@@ -173,7 +179,7 @@ class RecordSpool:
         return None
 
     def _key_of(self, row: int) -> str:
-        data = os.pread(self._fd, self._ends[row] - self._starts[row], self._starts[row])
+        data = os.pread(self._fd, self._lengths[row], self._starts[row])
         key: str = orjson.loads(data[: data.index(b':{"')])
         return key
 
@@ -182,7 +188,7 @@ class RecordSpool:
             row = self._find(key)
             if row is None:
                 return None
-            data = os.pread(self._fd, self._ends[row] - self._starts[row], self._starts[row])
+            data = os.pread(self._fd, self._lengths[row], self._starts[row])
         return decode_record(orjson.loads(data[data.index(b':{"') + 1 :]))
 
     def span_bytes(self, first: int, stop: int) -> int:
@@ -206,7 +212,7 @@ class RecordSpool:
         while run < stop:
             where = bisect.bisect_right(self._breaks, run)
             end = min(self._breaks[where], stop) if where < len(self._breaks) else stop
-            yield self._starts[run], self._ends[end - 1]
+            yield self._starts[run], self._end(end - 1)
             run = end
 
     def decode_sync(self, first: int, stop: int) -> list[Record]:
