@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             *_flags("cert"), type=Path, default=Path(f"{role}.pem"), help="certificate to write"
         )
+        sub.add_argument(
+            *_flags("force"),
+            action="store_true",
+            help="replace the key and certificate if they exist",
+        )
         if role == "client":
             sub.add_argument(
                 *_flags("server_key"),
@@ -319,6 +324,8 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
         raise UsageError("-module-timeout must be a positive number of seconds")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
+    if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
+        raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():
         raise UsageError(f"-static {ns.static}: not a directory")
     if ns.insecure and ns.ca is not None:
@@ -374,39 +381,53 @@ async def serve(settings: Settings) -> int:
         try:
             ssl_context = tls.server_context(settings.cert, settings.key, settings.ca)
         except tls.TLSSetupError as exc:
-            print(f"dffml-service-http: error: {exc}", file=sys.stderr)
-            return 2
+            return _fail(str(exc))
     if settings.upload_dir is not None:
-        settings.upload_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    try:
-        await runner.setup()
-    except ServiceError as exc:
-        print(f"dffml-service-http: error: preload failed: {exc.message}", file=sys.stderr)
-        await runner.cleanup()
-        return 2
+        try:
+            settings.upload_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return _fail(f"cannot create -upload-dir {settings.upload_dir}: {exc.strerror or exc}")
+    # Installed before the preloads run, so a signal while they load (a big model, say) stops
+    # the server cleanly instead of raising KeyboardInterrupt somewhere inside them.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
     try:
+        try:
+            await runner.setup()
+        except ServiceError as exc:
+            return _fail(f"preload failed: {exc.message}")
+        except Exception as exc:
+            # A plugin bug, not a usage error: the traceback goes to the log for its author.
+            log.exception("preload failed")
+            return _fail(f"preload failed: {type(exc).__name__}: {exc}", status=1)
+        if stop.is_set():
+            return 0
         site = web.TCPSite(runner, settings.addr, settings.port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
-            print(f"dffml-service-http: error: cannot listen: {exc}", file=sys.stderr)
-            return 2
+            return _fail(f"cannot listen on {settings.addr}:{settings.port}: {exc.strerror or exc}")
         port = runner.addresses[0][1]
         scheme = "http" if ssl_context is None else "https"
         log.info("Serving on %s://%s:%d", scheme, settings.addr, port)
         if settings.portfile is not None:
-            _write_atomically(settings.portfile, f"{port}\n")
+            try:
+                _write_atomically(settings.portfile, f"{port}\n")
+            except OSError as exc:
+                return _fail(f"cannot write -portfile {settings.portfile}: {exc.strerror or exc}")
         await stop.wait()
         log.info("Shutting down")
     finally:
         await runner.cleanup()
     return 0
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"dffml-service-http: error: {message}", file=sys.stderr)
+    return status
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -426,7 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(args)
     try:
         if ns.which == "server":
-            tls.create_server(ns.cert, ns.key, common_name=ns.cn, bits=ns.bits, days=ns.days)
+            tls.create_server(
+                ns.cert, ns.key, common_name=ns.cn, bits=ns.bits, days=ns.days, force=ns.force
+            )
         else:
             tls.create_client(
                 ns.cert,
@@ -436,9 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 common_name=ns.cn,
                 bits=ns.bits,
                 days=ns.days,
+                force=ns.force,
             )
     except tls.TLSSetupError as exc:
-        print(f"dffml-service-http: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     print(f"wrote {ns.key} and {ns.cert}")
     return 0

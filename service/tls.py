@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 import ssl
 from pathlib import Path
 
@@ -48,19 +49,71 @@ def _new_key(bits: int) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
-    data = key.private_bytes(
+def _write_pair(
+    cert_path: Path,
+    key_path: Path,
+    key: rsa.RSAPrivateKey,
+    cert: x509.Certificate,
+    *,
+    force: bool,
+) -> None:
+    """Write key (mode 0600 from the first byte) and certificate, each atomically.
+
+    Existing files are kept unless ``force``: a second ``createtls server`` would otherwise
+    silently replace a key that clients already trust.
+    """
+    if not force:
+        existing = [str(p) for p in (key_path, cert_path) if p.exists()]
+        if existing:
+            verb = "exists" if len(existing) == 1 else "exist"
+            raise TLSSetupError(f"{' and '.join(existing)} already {verb}: pass -force to replace")
+    for path in (key_path, cert_path):
+        if not path.parent.is_dir():
+            raise TLSSetupError(f"cannot write {path}: {path.parent} is not a directory")
+    key_bytes = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    for path, data, mode in (
+        (key_path, key_bytes, 0o600),
+        (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644),
+    ):
+        try:
+            _write_atomically(path, data, mode=mode)
+        except OSError as exc:
+            raise TLSSetupError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _subject(common_name: str) -> x509.Name:
+    try:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    except ValueError as exc:
+        raise TLSSetupError(f"-cn {common_name!r}: {exc}") from None
+
+
+# A DNS name (a wildcard allowed) fit for subjectAltName; other common names stay out of it.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+
+
+def _check_sizes(bits: int, days: int) -> None:
+    if bits < 2048:
+        raise TLSSetupError(f"-bits {bits}: RSA keys must have at least 2048 bits")
+    if days < 1:
+        raise TLSSetupError(f"-days {days}: must be at least 1")
 
 
 def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
@@ -68,9 +121,12 @@ def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
     return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
 
-def create_server(cert: Path, key: Path, *, common_name: str, bits: int, days: int) -> None:
+def create_server(
+    cert: Path, key: Path, *, common_name: str, bits: int, days: int, force: bool = False
+) -> None:
+    _check_sizes(bits, days)
     private = _new_key(bits)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = _subject(common_name)
     alt_names: list[x509.GeneralName] = [
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.DNSName("localhost"),
@@ -80,7 +136,7 @@ def create_server(cert: Path, key: Path, *, common_name: str, bits: int, days: i
         if str(ip) != "127.0.0.1":
             alt_names.append(x509.IPAddress(ip))
     except ValueError:
-        if common_name != "localhost":
+        if common_name != "localhost" and _HOSTNAME.match(common_name):
             alt_names.append(x509.DNSName(common_name))
     not_before, not_after = _validity(days)
     public = private.public_key()
@@ -120,8 +176,7 @@ def create_server(cert: Path, key: Path, *, common_name: str, bits: int, days: i
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(private, hashes.SHA256())
     )
-    _write_key(key, private)
-    _write_cert(cert, certificate)
+    _write_pair(cert, key, private, certificate, force=force)
 
 
 def create_client(
@@ -133,7 +188,9 @@ def create_client(
     common_name: str,
     bits: int,
     days: int,
+    force: bool = False,
 ) -> None:
+    _check_sizes(bits, days)
     try:
         issuer_cert = x509.load_pem_x509_certificate(server_cert.read_bytes())
         loaded = serialization.load_pem_private_key(server_key.read_bytes(), password=None)
@@ -148,7 +205,7 @@ def create_client(
     not_before, not_after = _validity(days)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(_subject(common_name))
         .issuer_name(issuer_cert.subject)
         .public_key(public)
         .serial_number(x509.random_serial_number())
@@ -177,5 +234,4 @@ def create_client(
         )
         .sign(loaded, hashes.SHA256())
     )
-    _write_key(key, private)
-    _write_cert(cert, certificate)
+    _write_pair(cert, key, private, certificate, force=force)

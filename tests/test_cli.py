@@ -190,6 +190,7 @@ def test_config_file_preloads_and_the_command_line_wins(
         (["-port", "x"], {}, "invalid int value: 'x'"),
         (["-log", "LOUD"], {}, "-log: unknown level 'LOUD'"),
         (["-static", "missing"], {}, "-static missing: not a directory"),
+        (["-portfile", "no/port"], {}, "-portfile no/port: no is not a directory"),
         (["-nonsense"], {}, "unrecognized arguments: -nonsense"),
     ],
 )
@@ -240,3 +241,36 @@ def test_signals_close_every_plugin_and_context_and_exit_0(
     )
     assert (upload_dir / "two.log").read_text() == "open source two\nclose source two\n"
     assert "failed" not in server.stderr().replace("failed to load", "")
+
+
+def test_unusable_upload_dir_is_one_clean_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    result = run_cli("server", "-insecure", "-port", "0", "-upload-dir", "a-file/sub", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("dffml-service-http: error: cannot create -upload-dir a-file/sub: ")
+
+
+def test_port_in_use_is_a_clean_error(tmp_path: Path) -> None:
+    with live_server("-insecure", cwd=tmp_path) as server:
+        result = run_cli("server", "-insecure", "-port", str(server.port), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{server.port}" in lines[0]
+
+
+def test_a_plugin_bug_at_preload_exits_1_with_the_traceback_logged(
+    ext_plugin_path: Path, tmp_path: Path
+) -> None:
+    result = run_cli(
+        *("server", "-insecure", "-port", "0", "-sources", "c=crashing"),
+        *("-source-c-journal", "c.log"),
+        cwd=tmp_path,
+        env=journals(ext_plugin_path),
+    )
+    assert result.returncode == 1
+    assert "RuntimeError: journal plugin bug" in result.stderr  # the traceback, in the log
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "dffml-service-http: error: preload failed: RuntimeError: journal plugin bug"

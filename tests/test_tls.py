@@ -220,3 +220,40 @@ def test_unreadable_certificate_is_a_clean_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "TLS" in result.stderr
+
+
+def test_createtls_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
+    assert run_cli("createtls", "server", cwd=tmp_path).returncode == 0
+    first = (tmp_path / "server.key").read_bytes()
+    again = run_cli("createtls", "server", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "dffml-service-http: error: server.key and server.pem already exist: pass -force to replace"
+    )
+    assert (tmp_path / "server.key").read_bytes() == first
+    (tmp_path / "server.key").chmod(0o644)
+    assert run_cli("createtls", "server", "-force", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "server.key").read_bytes() != first
+    assert stat.S_IMODE((tmp_path / "server.key").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.key", "server.pem"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-bits", "512"], "-bits 512: RSA keys must have at least 2048 bits"),
+        (["-days", "0"], "-days 0: must be at least 1"),
+        (["-cn", ""], "-cn '': "),
+        (["-cert", "nodir/x.pem"], "cannot write nodir/x.pem: nodir is not a directory"),
+        (["-bits", "many"], "invalid int value: 'many'"),
+    ],
+)
+def test_createtls_bad_options_are_one_clean_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run_cli("createtls", "server", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert list(tmp_path.iterdir()) == []
