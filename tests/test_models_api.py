@@ -58,6 +58,18 @@ async def test_learns_a_line_and_predicts_110_for_10(client: Any, plugin: str) -
     assert records["b"]["prediction"]["Salary"]["value"] == pytest.approx(10)
 
 
+async def test_trains_on_several_sources_and_a_forest_regresses(client: Any) -> None:
+    await add_source(client, "low", line_records(range(0, 21, 2)))
+    await add_source(client, "high", line_records(range(1, 21, 2)))
+    config = {**LINE_MODEL, "predict": ["Salary:float:1"], "n_estimators": 20, "random_state": 0}
+    await add_model(client, "scikitrfr", "m", config)
+    await expect(await client.post("/model/m/train", json=["low", "high"]))
+    prediction = (await predict(client, "m", {"t": {"features": {"Years": 10}}}))["t"]
+    assert prediction["prediction"]["Salary"]["value"] == pytest.approx(110, abs=15)
+    assert 0.9 <= prediction["prediction"]["Salary"]["confidence"] <= 1.0  # R² on training
+    assert (await expect(await client.post("/model/m/accuracy", json=["low"])))["accuracy"] > 0.9
+
+
 async def test_predict_over_a_source_context(client: Any) -> None:
     await add_source(client, "train", line_records(range(5)))
     await add_source(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,3 +97,25 @@ async def test_untrained_model_refuses_paged_prediction(client: Any) -> None:
     await add_model(client, "slr", "m", LINE_MODEL)
     response = await client.post("/model/m/predict/2", json={"a": {"features": {"Years": 1}}})
     assert (response.status, await response.json()) == (400, {"error": "Model not trained"})
+
+
+async def test_train_and_page_predictions_over_a_csv_source(client: Any, upload_dir: Path) -> None:
+    rows = "".join(f"{i},{10 * i + 10}\n" for i in range(10))
+    (upload_dir / "salaries.csv").write_text("Years,Salary\n" + rows)
+    await expect(
+        await client.post("/configure/source/csv/people", json={"filename": "salaries.csv"})
+    )
+    await expect(await client.get("/context/source/people/people"))
+    await add_model(client, "slr", "m", LINE_MODEL)
+    assert await expect(await client.post("/model/m/train", json=["people"])) == {"error": None}
+
+    body = await expect(await client.post("/model/m/predict/4?source=people"))
+    seen = dict(body["records"])
+    while body["iterkey"] is not None:
+        body = await expect(await client.get(f"/model/m/predict/{body['iterkey']}/4"))
+        assert not set(body["records"]) & set(seen)  # never a record twice
+        seen.update(body["records"])
+    assert len(seen) == 10
+    for record in seen.values():
+        years = record["features"]["Years"]
+        assert record["prediction"]["Salary"]["value"] == pytest.approx(10 * years + 10)
