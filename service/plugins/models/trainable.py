@@ -19,11 +19,12 @@ import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
-from service.errors import BadRequest, ServiceError
+from service.errors import BadRequest, NotFound, ServiceError
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
 from service.plugins.feature import Feature
@@ -83,6 +84,10 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         self.state: StateT | None = None
         # One training at a time per configured model: its contexts share the state and file.
         self.training = asyncio.Lock()
+        # Trainings get a thread of their own (they are serialised anyway), so long ones never
+        # occupy the loop's shared default executor that file I/O and predictions use.
+        self._trainer: ThreadPoolExecutor | None = None
+        self._closed = False
 
     @abstractmethod
     def fit(self, rows: list[Row], targets: list[Any]) -> StateT:
@@ -130,8 +135,21 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Training saves as it finishes, so there is nothing left to write here.
+        # Training saves as it finishes, so there is nothing left to write here. A training
+        # still running completes (and saves) in its thread; no new one can start.
         self.state = None
+        self._closed = True
+        if self._trainer is not None:
+            self._trainer.shutdown(wait=False, cancel_futures=True)
+            self._trainer = None
+
+    async def run_training(self, rows: list[Row], targets: list[Any]) -> StateT:
+        if self._closed:
+            raise NotFound("Model not loaded")  # its label was reconfigured or deleted meanwhile
+        if self._trainer is None:
+            self._trainer = ThreadPoolExecutor(1, thread_name_prefix=f"train-{type(self).__name__}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._trainer, self.fit_and_save, rows, targets)
 
     def _load(self, path: Path) -> StateT | None:
         try:
@@ -187,7 +205,7 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             raise BadRequest("No records to train on")
         async with parent.training:
             try:
-                state = await asyncio.to_thread(parent.fit_and_save, rows, targets)
+                state = await parent.run_training(rows, targets)
             except ValueError as exc:
                 raise BadRequest(f"Training failed: {exc}") from None
             except OSError as exc:
