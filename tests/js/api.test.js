@@ -217,6 +217,26 @@ describe("api.js", () => {
     );
   });
 
+  test("run a module function over an uploaded file", async () => {
+    let csv = "Years,Salary\n";
+    for (let i = 0; i < 10; i += 1) {
+      csv += `${i},${10 * i + 10}\n`;
+    }
+    await api.upload("ten.csv", csv);
+    await api.configure("module", "dataset", "ds");
+    await api.context("module", "ds", "ds");
+    const run = await api.module("ds", "split", { files: ["ten.csv"], options: { ratio: 0.8 } });
+    assert.equal(run.function, "split");
+    const rows = Object.fromEntries(run.files.map((f) => [f.tags.part, f.tags.rows]));
+    assert.deepEqual(rows, { train: 8, test: 2 });
+    const train = run.files.find((f) => f.tags.part === "train").filename;
+    assert.equal((await (await api.download(train)).text()).trim().split("\n").length, 9);
+    await assert.rejects(api.module("ds", "nope", { files: ["ten.csv"] }), {
+      status: 404,
+      message: /^Function 'nope' not found \(available: .*split/,
+    });
+  });
+
   test("errors carry the server's message and status", async () => {
     await assert.rejects(api.configure("source", "nope", "x"), (error) => {
       assert.ok(error instanceof Error);
