@@ -37,6 +37,7 @@ setup(
             # tests install a plugin package without build isolation (bdist_wheel built in)
             "setuptools>=70.1",
             "requests>=2.31",
+            "selenium>=4.20",
             "types-PyYAML",
             "types-aiofiles",
             "types-requests",
