@@ -163,7 +163,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         except ValueError as exc:
             raise BadRequest(f"Saved model {path.name} cannot be loaded: {exc}") from None
         if signature != self.signature():
-            log.info("Ignoring %s: saved with another configuration (%s)", path, signature)
+            log.warning("Ignoring %s: saved with another configuration (%s)", path, signature)
             return None
         return state
 
@@ -239,6 +239,7 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         out: list[Record] = []
         for start in range(0, len(records), PREDICT_BATCH):
             out += await self._predict_batch(state, records[start : start + PREDICT_BATCH])
+            await asyncio.sleep(0)  # inline batches never suspend: let other requests in
         return out
 
     async def _predict_batch(self, state: StateT, batch: list[Record]) -> list[Record]:
