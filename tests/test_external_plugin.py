@@ -31,6 +31,9 @@ def test_installed_plugin_is_listed_usable_and_a_broken_one_unavailable(
         assert broken["unavailable"] == (
             "ImportError: ext_journal.broken needs the 'missing-native-lib' package"
         )
+        assert listing["ext-exits"]["unavailable"] == (
+            "SystemExit: ext_journal.exits: this plugin needs a GPU"
+        )
 
         response = requests.post(
             f"{server.url}/configure/source/journal/j",

@@ -191,3 +191,15 @@ def test_no_cache_headers_unless_allow_caching(server: LiveServer, site: Path) -
             f"{cached.url}/index.html", headers={"If-None-Match": page.headers["ETag"]}, timeout=10
         )
         assert again.status_code == 304
+
+
+def test_any_origin_with_a_star(tmp_path: Path) -> None:
+    with live_server("-insecure", "-cors-domains", "*", cwd=tmp_path) as server:
+        response = requests.options(
+            f"{server.url}/configure/source/memory/s",
+            headers={"Origin": OTHER, "Access-Control-Request-Method": "POST"},
+            timeout=10,
+        )
+        assert response.headers["Access-Control-Allow-Origin"] == OTHER
+        response = requests.get(f"{server.url}/health", headers={"Origin": OTHER}, timeout=10)
+        assert response.headers["Access-Control-Allow-Origin"] == OTHER

@@ -48,7 +48,9 @@ class Registry:
                     continue
                 try:
                     loaded = ep.load()
-                except Exception as exc:
+                # SystemExit too: a plugin module that calls sys.exit() on a missing dependency
+                # must not take the server down with it.
+                except (Exception, SystemExit) as exc:
                     log.exception("%s plugin %r (%s) failed to load", kind, ep.name, ep.value)
                     registry._entries[kind][ep.name] = Entry(
                         ep.name, None, f"{type(exc).__name__}: {exc}"
