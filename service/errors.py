@@ -29,6 +29,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class RequestTimeout(ServiceError):
+    """The client stopped sending a request body it had started."""
+
+    status = 408
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
 

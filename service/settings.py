@@ -46,6 +46,9 @@ class Settings:
     upload_max_size: int = opt(
         1024 * 1024 * 1024, "largest file a client may upload, in bytes (413 above)"
     )
+    upload_idle_timeout: float = opt(
+        60.0, "seconds an upload may receive nothing before it is abandoned (408)"
+    )
     static: Path | None = opt(None, "directory served at / after the API routes", metavar="DIR")
     js: bool = opt(False, "serve the JavaScript client at /api.js")
     insecure: bool = opt(False, "serve plain HTTP instead of HTTPS")

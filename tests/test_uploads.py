@@ -318,6 +318,23 @@ async def test_aborted_upload_leaves_nothing(client: Any, upload_dir: Path) -> N
     assert tree(upload_dir) == {"a.csv": b"old"}
 
 
+async def test_stalled_upload_is_abandoned(make_client: MakeClient, upload_dir: Path) -> None:
+    """A client that stops sending without closing (a dropped network) holds nothing for long."""
+    client = await make_client(upload_idle_timeout=0.2)
+    reader, writer = await start_partial_upload(client, "/service/upload/a.csv", b"z" * 100_000)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    body = await reader.readexactly(length)
+    writer.transport.abort()
+    assert head.split()[1] == b"408"
+    assert json.loads(body) == {"error": "Upload received nothing for 0.2 s (-upload-idle-timeout)"}
+    assert tree(upload_dir) == {}
+
+
 async def test_replacement_is_atomic(client: Any, upload_dir: Path) -> None:
     (upload_dir / "a.csv").write_bytes(b"old")
     content = b"n" * 2_000_000

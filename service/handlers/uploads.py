@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
 
-from service.errors import BadRequest, NotAllowed, PayloadTooLarge
+from service.errors import BadRequest, NotAllowed, PayloadTooLarge, RequestTimeout
 from service.jsonio import OK, json_response, ok
-from service.keys import UPLOADS
+from service.keys import SETTINGS, UPLOADS
 from service.uploads import UploadDir
 
 CHUNK_SIZE = 256 * 1024
@@ -36,7 +37,8 @@ async def upload(request: web.Request) -> web.Response:
     if declared is not None and declared > uploads.max_size + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(f"Upload larger than {uploads.max_size} bytes (-upload-max-size)")
     part = await _file_part(request)
-    saved = await uploads.save(target, _chunks(part), overwrite=overwrite)
+    idle = request.app[SETTINGS].upload_idle_timeout
+    saved = await uploads.save(target, _chunks(part, idle), overwrite=overwrite)
     return json_response(OK, status=200 if saved.replaced else 201)
 
 
@@ -78,15 +80,25 @@ async def _file_part(request: web.Request) -> BodyPartReader:
     raise BadRequest("Missing 'file' field")
 
 
-async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+async def _chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes]:
     buffer = bytearray()
-    while chunk := await part.read_chunk(CHUNK_SIZE):
+    while chunk := await _read_chunk(part, idle):
         buffer += chunk
         if len(buffer) >= WRITE_SIZE:
             yield bytes(buffer)
             buffer.clear()
     if buffer:
         yield bytes(buffer)
+
+
+async def _read_chunk(part: BodyPartReader, idle: float) -> bytes:
+    """The next bytes of the part; a client gone quiet without closing is given up on."""
+    try:
+        return await asyncio.wait_for(part.read_chunk(CHUNK_SIZE), idle)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(
+            f"Upload received nothing for {idle:g} s (-upload-idle-timeout)"
+        ) from None
 
 
 def _flag(request: web.Request, name: str, *, default: bool) -> bool:
