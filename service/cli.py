@@ -305,7 +305,10 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
         if not labels:
             raise UsageError(f"-{kind}-{rest}: no -{kind}s LABEL=PLUGIN declares its label")
         field = rest[len(labels[0]) + 1 :].replace("-", "_")
-        options.setdefault((kind, labels[0]), {})[field] = values
+        config = options.setdefault((kind, labels[0]), {})
+        if field in config:
+            raise UsageError(f"-{kind}-{rest} given twice (list fields take several values)")
+        config[field] = values
     for kind, pairs in declared.items():
         for label, plugin in pairs.items():
             config = options.get((kind, label), {})

@@ -36,13 +36,40 @@ def server_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(certfile=cert, keyfile=key)
-        if ca is not None:
-            context.load_verify_locations(cafile=ca)
-            context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(certfile=cert, keyfile=key, password=_refuse_passphrase)
+    except _EncryptedKey:
+        raise TLSSetupError(
+            f"TLS key {key} is encrypted and the server does not prompt for passphrases: "
+            "give it an unencrypted key (as `dffml-service-http createtls server` writes)"
+        ) from None
     except (ssl.SSLError, OSError) as exc:
-        raise TLSSetupError(f"cannot load TLS files: {exc}") from None
+        raise TLSSetupError(
+            f"cannot load TLS certificate {cert} with key {key}: {_reason(exc)}"
+        ) from None
+    if ca is not None:
+        try:
+            context.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise TLSSetupError(f"cannot load -ca {ca}: {_reason(exc)}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _refuse_passphrase() -> str:
+    # Without a callback OpenSSL would prompt on the terminal and block a headless start.
+    raise _EncryptedKey
+
+
+def _reason(exc: ssl.SSLError | OSError) -> str:
+    """What went wrong, without OpenSSL's source locations."""
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or "not a PEM certificate and matching key"
+        return reason.replace("_", " ").lower() if reason.isupper() else reason
+    return exc.strerror or str(exc)
 
 
 def _new_key(bits: int) -> rsa.RSAPrivateKey:

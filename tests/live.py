@@ -45,6 +45,7 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "service", *args],
         cwd=cwd,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -162,6 +162,11 @@ def test_config_file_preloads_and_the_command_line_wins(
         (["-models", "=slr"], {}, "-models takes LABEL=PLUGIN"),
         (["-sources", "a=memory", "a=memory"], {}, "label 'a' given twice"),
         (["-source-x-records", "{}"], {}, "-source-x-records: no -sources LABEL=PLUGIN"),
+        (
+            ["-sources", "a=memory", "-source-a-records", "{}", "--source-a-records", "{}"],
+            {},
+            "-source-a-records given twice",
+        ),
         (["-sources", "a=memory", "-model-a-x", "1"], {}, "-model-a-x: no -models"),
         (["-config", "bad.yaml"], {"bad.yaml": "sources: [1\n"}, "is not valid YAML"),
         (["-config", "none.yaml"], {}, "cannot read -config none.yaml"),

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import requests
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.live import LiveServer, live_server, run_cli
 
@@ -218,8 +219,37 @@ def test_unreadable_certificate_is_a_clean_error(tmp_path: Path) -> None:
     (tmp_path / "server.key").write_text("not a key")
     result = run_cli("server", "-port", "0", cwd=tmp_path)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "TLS" in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "dffml-service-http: error: cannot load TLS certificate server.pem with key server.key: "
+        "not a PEM certificate and matching key"
+    ]
+
+
+def test_tls_file_problems_are_one_clean_line(certs: Path, tmp_path: Path) -> None:
+    key = serialization.load_pem_private_key((certs / "server.key").read_bytes(), password=None)
+    (tmp_path / "encrypted.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    (tmp_path / "junk.pem").write_text("junk")
+    server_pem, client_key = str(certs / "server.pem"), str(certs / "client.key")
+    for args, message in (
+        # No passphrase prompt that would block a headless start: a clear refusal instead.
+        (["-cert", server_pem, "-key", "encrypted.key"], "TLS key encrypted.key is encrypted"),
+        (["-cert", server_pem, "-key", client_key], "key values mismatch"),
+        (
+            ["-cert", server_pem, "-key", str(certs / "server.key"), "-ca", "junk.pem"],
+            "-ca junk.pem",
+        ),
+    ):
+        result = run_cli("server", "-port", "0", *args, cwd=tmp_path)
+        assert result.returncode == 2, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert message in lines[0]
 
 
 def test_createtls_keeps_existing_files_unless_forced(tmp_path: Path) -> None:
