@@ -60,7 +60,7 @@ class _Services(ModuleServices):
 
     async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
         model = self._store.model(model_ctx)
-        return await models.predict_all(model, models.records_from(records))
+        return await models.predict_list(model, records)
 
     async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._workers.call(fn, *args)

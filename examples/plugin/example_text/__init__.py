@@ -1,0 +1,1 @@
+"""Example module plugin for dffml-service-http (see ../README.md)."""
