@@ -21,6 +21,22 @@ const { runSalaries } = require("./workflow.js");
 
 const DEFAULT_CSV = path.join(__dirname, "..", "data", "salaries.csv");
 
+// A DFFMLHTTPError carries the server's message and status; fetch's own failures (no server,
+// an untrusted certificate) say what went wrong in their cause.
+function describe(error) {
+  if (error.status) {
+    return `${error.message} (HTTP ${error.status})`;
+  }
+  const cause = error.cause;
+  if (!cause) {
+    return error.message;
+  }
+  const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause.code || "")
+    ? " (trust the server's certificate with NODE_EXTRA_CA_CERTS=server.pem)"
+    : "";
+  return `${error.message}: ${cause.message}${hint}`;
+}
+
 async function main(argv) {
   const { values } = parseArgs({
     args: argv,
@@ -48,8 +64,7 @@ async function main(argv) {
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((error) => {
-    // A DFFMLHTTPError carries the server's message and status.
-    console.error(`error: ${error.message}${error.status ? ` (HTTP ${error.status})` : ""}`);
+    console.error(`error: ${describe(error)}`);
     process.exitCode = 1;
   });
 }

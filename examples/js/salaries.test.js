@@ -63,3 +63,24 @@ describe("examples/js/salaries.js against a server without -upload-dir", () => {
     }
   });
 });
+
+describe("examples/js/salaries.js over HTTPS", () => {
+  test("trusts a self-signed server with NODE_EXTRA_CA_CERTS, and says how when it does not", async () => {
+    const server = await startServer(["-upload-dir", "data"], { tls: true });
+    const run = (env) =>
+      promisify(execFile)(process.execPath, [SCRIPT, "--url", server.url], {
+        env: { ...process.env, ...env },
+      });
+    try {
+      const { stdout } = await run({ NODE_EXTRA_CA_CERTS: path.join(server.dir, "server.pem") });
+      assert.match(stdout, /^20 records in 4 pages$/m);
+      await assert.rejects(run({ NODE_EXTRA_CA_CERTS: "" }), (error) => {
+        assert.equal(error.code, 1);
+        assert.match(error.stderr, /NODE_EXTRA_CA_CERTS=server\.pem/);
+        return true;
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // SIGTERM. The Python interpreter is $PYTHON, else the repository's .venv.
 "use strict";
 
-const { spawn } = require("node:child_process");
+const { execFileSync, spawn } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
@@ -11,14 +11,22 @@ const REPO = path.resolve(__dirname, "..", "..");
 const PYTHON = process.env.PYTHON || path.join(REPO, ".venv", "bin", "python");
 const STARTUP_MS = 30000;
 
-// Resolves to {url, dir, stop}; dir is a fresh directory the server runs in.
-async function startServer(args = []) {
+// Resolves to {url, dir, stop}; dir is a fresh directory the server runs in. With {tls: true}
+// the server speaks HTTPS with a certificate made by `createtls server`, in dir/server.pem.
+async function startServer(args = [], { tls = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dffml-http-js-"));
   const portfile = path.join(dir, "port");
+  if (tls) {
+    execFileSync(PYTHON, ["-m", "service", "createtls", "server"], {
+      cwd: dir,
+      env: { ...process.env, PYTHONPATH: REPO },
+      stdio: "ignore",
+    });
+  }
   const child = spawn(
     PYTHON,
-    ["-m", "service", "server", "-insecure", "-port", "0", "-addr", "127.0.0.1",
-      "-portfile", portfile, "-log", "WARNING", ...args],
+    ["-m", "service", "server", ...(tls ? [] : ["-insecure"]), "-port", "0",
+      "-addr", "127.0.0.1", "-portfile", portfile, "-log", "WARNING", ...args],
     { cwd: dir, env: { ...process.env, PYTHONPATH: REPO }, stdio: ["ignore", "inherit", "pipe"] },
   );
   let spawnError = null;
@@ -47,7 +55,7 @@ async function startServer(args = []) {
   }
   const port = Number(fs.readFileSync(portfile, "utf8").trim());
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     dir,
     async stop() {
       if (child.exitCode === null) {
