@@ -40,7 +40,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     )
     app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
-    app[WORKERS] = Workers(settings.module_workers)
+    app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
     app.on_shutdown.append(_stop_workers)
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_contexts)

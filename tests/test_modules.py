@@ -306,6 +306,19 @@ async def test_split_100_rows(dataset: Any, upload_dir: Path) -> None:
     assert test_ids(other) != test_ids(again)
 
 
+async def test_outputs_are_listed_and_downloadable(dataset: Any, upload_dir: Path) -> None:
+    write_csv(upload_dir / "h.csv", ["x"], [[i] for i in range(4)])
+    _, body = await run(
+        dataset, "/module/ds/split", {"files": ["h.csv"], "options": {"ratio": 0.5}}
+    )
+    listed = {f["filename"]: f["size"] for f in await (await dataset.get("/service/files")).json()}
+    for output in body["files"]:
+        assert listed[output["filename"]] == output["size"]
+        response = await dataset.get(f"/service/files/{output['filename']}")
+        assert response.status == 200
+        assert (await response.read()).decode().splitlines()[0] == "x"
+
+
 async def test_split_stratified_keeps_class_shares(dataset: Any, upload_dir: Path) -> None:
     rows = [[i, "yes" if i < 70 else "no"] for i in range(100)]
     write_csv(upload_dir / "b.csv", ["id", "label"], rows)

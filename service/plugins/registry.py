@@ -95,6 +95,10 @@ class Registry:
             raise BadRequest(f"{kind} {name} is unavailable: {entry.error}")
         return entry.cls
 
+    def python_modules(self, kind: Kind) -> list[str]:
+        """The Python modules that define the available plugins of ``kind``."""
+        return sorted({e.cls.__module__ for e in self._entries[kind].values() if e.cls})
+
     def listing(self, kind: Kind) -> dict[str, Any]:
         """``/list/{kind}s`` in DFFML's shape; unavailable plugins carry their reason."""
         out: dict[str, Any] = {}
