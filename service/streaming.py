@@ -192,7 +192,15 @@ class CursorStore:
         excess = len(self._cursors) - self.max_cursors
         if excess <= 0:
             return
-        await self._drop([key for key, cursor in self._cursors.items() if not cursor.busy][:excess])
+        # Least recently used first; a cursor serving a request right now is skipped. Stop at
+        # the first `excess` found: this runs on every new cursor once the cap is reached.
+        victims: list[str] = []
+        for key, cursor in self._cursors.items():
+            if len(victims) == excess:
+                break
+            if not cursor.busy:
+                victims.append(key)
+        await self._drop(victims)
 
     async def _drop(self, keys: list[str]) -> None:
         # Out of the table at once, so no other request can find them while they close.
