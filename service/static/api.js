@@ -200,6 +200,42 @@
       }
     }
 
+    /*
+     * Async iterator over every record of a source in one streamed response (NDJSON), without
+     * iterkeys: records arrive as the server reads them. Leaving the loop early closes it.
+     */
+    async *recordStream(sourceCtx) {
+      const response = await this.send("GET", `/source/${segment(sourceCtx)}/records`, {
+        headers: { Accept: "application/x-ndjson" },
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          buffered += decoder.decode(value, { stream: !done });
+          const lines = buffered.split("\n");
+          buffered = lines.pop();
+          for (const line of lines) {
+            if (line.trim()) {
+              yield JSON.parse(line);
+            }
+          }
+          if (done) {
+            break;
+          }
+        }
+        if (buffered.trim()) {
+          yield JSON.parse(buffered);
+        }
+      } finally {
+        await reader.cancel().catch(() => {
+          // Already finished or failed: nothing left to close.
+        });
+      }
+    }
+
     releaseRecords(sourceCtx, iterkey) {
       const path = `/source/${segment(sourceCtx)}/records/${segment(iterkey)}`;
       return this.request("DELETE", path);

@@ -130,6 +130,38 @@ describe("api.js", () => {
     await assert.rejects(api.record("nowhere", "k2"), { status: 404, message: "Source not loaded" });
   });
 
+  test("records stream as NDJSON in one response", async () => {
+    const keys = [];
+    for await (const record of api.recordStream("seven")) {
+      keys.push(record.key);
+      assert.equal(typeof record.features.Years, "number");
+    }
+    assert.deepEqual(keys, ["k0", "k1", "k2", "k3", "k4", "k5", "k6"]);
+    for await (const record of api.recordStream("seven")) {
+      assert.equal(record.key, "k0");
+      break;
+    }
+    // Enough records that lines straddle the reads of the response body.
+    const many = {};
+    for (let i = 0; i < 3000; i += 1) {
+      many[`r${i}`] = { features: { Years: i, note: "é".repeat(i % 50) } };
+    }
+    await api.configure("source", "memory", "many", { records: many });
+    await api.context("source", "many", "many");
+    let count = 0;
+    for await (const record of api.recordStream("many")) {
+      assert.deepEqual(record.features, many[record.key].features);
+      count += 1;
+    }
+    assert.equal(count, 3000);
+    await api.release("source", "many");
+
+    await assert.rejects(api.recordStream("nowhere").next(), {
+      status: 404,
+      message: "Source not loaded",
+    });
+  });
+
   test("leaving a records loop early releases the server's cursor", async () => {
     const sent = [];
     const spy = new DFFMLHTTPAPI(server.url, {
