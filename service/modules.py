@@ -20,7 +20,7 @@ from typing import Any
 
 from service import models
 from service.contexts import ContextStore
-from service.errors import BadRequest, NotAllowed, PathTraversal, TimedOut
+from service.errors import BadRequest, Conflict, NotAllowed, PathTraversal, TimedOut
 from service.plugins import config as plugin_config
 from service.plugins.base import Function, InputFile, Job, Module, ModuleServices, Record
 from service.sandbox import Sandbox
@@ -149,7 +149,13 @@ def _fingerprints(inputs: list[InputFile]) -> list[tuple[int, int]]:
 
 def _new_output_dir(sandbox: Sandbox) -> tuple[str, Path]:
     outputs = _inside(sandbox, OUTPUTS)
-    outputs.mkdir(exist_ok=True)
+    try:
+        outputs.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise Conflict(
+            f"'{OUTPUTS}' in the upload directory is a file; module runs write their outputs"
+            " into a directory of that name"
+        ) from None
     # Sortable by time, unguessable, and never reused: mkdir without exist_ok proves it fresh.
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{stamp}-{secrets.token_hex(4)}"

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from service.keys import WORKERS
+from service.plugins.base import Function, Module
+from service.plugins.registry import Registry
 from tests import fakes
 from tests.conftest import MakeClient
 
@@ -240,6 +243,31 @@ async def test_function_errors_bad_data_400_bug_500(
 async def test_function_that_writes_its_input_fails(fake: Any, upload_dir: Path) -> None:
     status, body = await run(fake, "/module/f/vandal", {"files": ["in/a.txt"]})
     assert (status, body) == (500, {"error": "Internal Server Error"})
+
+
+async def test_outputs_file_in_the_way_is_409(fake: Any, upload_dir: Path) -> None:
+    (upload_dir / "outputs").write_text("not a directory")
+    status, body = await run(
+        fake, "/module/f/echo", {"files": ["in/a.txt"], "options": {"count": 1}}
+    )
+    assert status == 409
+    assert body["error"].startswith("'outputs' in the upload directory is a file")
+
+
+async def test_runs_after_shutdown_began_are_503(fake: Any) -> None:
+    fake.app[WORKERS].stop()
+    status, body = await run(
+        fake, "/module/f/echo", {"files": ["in/a.txt"], "options": {"count": 1}}
+    )
+    assert (status, body) == (503, {"error": "Server is shutting down"})
+
+
+def test_a_module_with_a_broken_declaration_is_refused() -> None:
+    class Broken(Module[Any]):
+        FUNCTIONS = (Function("f", "no options class", target=fakes.echo, options=dict),)
+
+    with pytest.raises(TypeError, match="invalid declaration"):
+        Registry.empty().register("module", "broken", Broken)
 
 
 async def test_time_limit_stops_the_worker_and_server_keeps_answering(

@@ -75,14 +75,20 @@ class Registry:
             return
         try:
             describe(loaded.CONFIG)
+        except Exception as exc:
+            self._unavailable(kind, name, f"invalid CONFIG: {type(exc).__name__}: {exc}")
+            return
+        try:
             # Modules declare functions with option schemas of their own: check them now too.
             loaded.listing_extra()
         except Exception as exc:
-            error = f"invalid CONFIG: {type(exc).__name__}: {exc}"
-            log.error("%s plugin %r: %s", kind, name, error)
-            self._entries[kind][name] = Entry(name, None, error)
+            self._unavailable(kind, name, f"invalid declaration: {type(exc).__name__}: {exc}")
             return
         self._entries[kind][name] = Entry(name, loaded)
+
+    def _unavailable(self, kind: Kind, name: str, error: str) -> None:
+        log.error("%s plugin %r: %s", kind, name, error)
+        self._entries[kind][name] = Entry(name, None, error)
 
     def names(self, kind: Kind) -> list[str]:
         return sorted(self._entries[kind])
