@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp_cors
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
@@ -51,10 +51,10 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         app.on_response_prepare.append(add_no_cache_headers)
 
     app.router.add_routes(API_ROUTES)
-    for redirect in settings.redirects:
-        app.router.add_route(redirect.method, redirect.source, _redirect_to(redirect))
     if settings.js:
         app.router.add_get("/api.js", js_client)
+    for redirect in settings.redirects:
+        _add_redirect(app, redirect)
     if settings.static is not None:
         app.router.add_get("/{path:.*}", static_handler(Sandbox(settings.static)))
     if settings.cors_domains:
@@ -107,6 +107,28 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 def _operator_path(path: str) -> Path:
     """Paths the operator names (CLI, -config) may point anywhere; relative to the cwd."""
     return Path(path).expanduser().absolute()
+
+
+class SetupError(Exception):
+    """Settings that cannot become an app; the CLI reports it like a usage error."""
+
+
+def _add_redirect(app: web.Application, redirect: Redirect) -> None:
+    where = f"-redirect {redirect.method} {redirect.source}"
+    # aiohttp only notices a clash with the resource added last; an earlier route would silently
+    # win over the redirect, so look for one.
+    taken = any(
+        route.method in (redirect.method, hdrs.METH_ANY)
+        and route.resource is not None
+        and route.resource.canonical == redirect.source
+        for route in app.router.routes()
+    )
+    if taken:
+        raise SetupError(f"{where}: already answered by the API or another -redirect")
+    try:
+        app.router.add_route(redirect.method, redirect.source, _redirect_to(redirect))
+    except ValueError as exc:  # not a usable route path
+        raise SetupError(f"{where}: {exc}") from None
 
 
 def _redirect_to(redirect: Redirect) -> Handler:

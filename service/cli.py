@@ -28,7 +28,6 @@ from aiohttp import web
 from service import __version__, tls
 from service.errors import ServiceError
 from service.plugins.base import KINDS, Kind
-from service.routes import API_ROUTES
 from service.settings import Preload, Redirect, Settings
 
 log = logging.getLogger("service")
@@ -351,7 +350,6 @@ def _redirects(values: list[str]) -> tuple[Redirect, ...]:
             f"-redirect takes METHOD SRC DST triples, got {len(values)} value(s): "
             + " ".join(values)
         )
-    taken = {(route.method, route.path) for route in API_ROUTES if isinstance(route, web.RouteDef)}
     redirects: list[Redirect] = []
     for i in range(0, len(values), 3):
         method, source, destination = values[i].upper(), values[i + 1], values[i + 2]
@@ -359,11 +357,6 @@ def _redirects(values: list[str]) -> tuple[Redirect, ...]:
             raise UsageError(f"-redirect: {values[i]!r} is not an HTTP method")
         if not source.startswith("/"):
             raise UsageError(f"-redirect {method} {source}: SRC must start with /")
-        if (method, source) in taken:
-            raise UsageError(
-                f"-redirect {method} {source}: already answered by the API or another -redirect"
-            )
-        taken.add((method, source))
         redirects.append(Redirect(method, source, destination))
     return tuple(redirects)
 
@@ -377,7 +370,7 @@ def _log_level(value: str) -> int | None:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM, then close every context and exit 0."""
-    from service.app import create_app
+    from service.app import SetupError, create_app
 
     ssl_context = None
     if not settings.insecure:
@@ -396,7 +389,11 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    try:
+        app = create_app(settings)
+    except SetupError as exc:
+        return _fail(str(exc))
+    runner = web.AppRunner(app, handle_signals=False)
     try:
         try:
             await runner.setup()

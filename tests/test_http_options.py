@@ -162,6 +162,16 @@ def test_body_too_large_is_a_json_413(server: LiveServer) -> None:
     )
     assert response.status_code == 413
     assert "2048" in response.json()["error"]
+    # The same without a Content-Length: a chunked body is cut off at the limit too.
+    chunks = (b'{"records": {"k": {"features": {"x": "', b"y" * 4096, b'"}}}}')
+    response = requests.post(
+        f"{server.url}/configure/source/memory/big",
+        data=iter(chunks),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert "2048" in response.json()["error"]
 
 
 def test_redirects(server: LiveServer) -> None:
