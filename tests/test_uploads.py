@@ -372,3 +372,16 @@ def test_cli_upload_options(tmp_path: Path) -> None:
     )
     assert listing == [{"filename": "small.txt", "size": 10}]
     assert tree(tmp_path / "data") == {"small.txt": b"0123456789"}
+
+
+async def test_concurrent_uploads_to_one_name(client: Any, upload_dir: Path) -> None:
+    """Each upload has a temporary file of its own: the result is one of them, whole."""
+    contents = [bytes([65 + i]) * 300_000 for i in range(4)]
+    responses = await asyncio.gather(
+        *(client.post("/service/upload/same.bin", data=form(c)) for c in contents)
+    )
+    statuses = [r.status for r in responses]
+    assert set(statuses) <= {200, 201}
+    assert 201 in statuses, "the first to finish created the file"
+    assert tree(upload_dir)["same.bin"] in contents
+    assert list(tree(upload_dir)) == ["same.bin"]
