@@ -17,14 +17,25 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, ClassVar, TypeVar
+from typing import IO, Any, ClassVar, Protocol, TypeVar
 
 from service.errors import BadRequest
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
 from service.streaming import Reader
 
-ConfigT = TypeVar("ConfigT")
+
+class FileSourceConfig(Protocol):
+    """What every file-backed source's config has."""
+
+    @property
+    def filename(self) -> Path: ...
+
+    @property
+    def readwrite(self) -> bool: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=FileSourceConfig)
 
 # A chunk whose bytes fit in this is read on the event loop: a positional read of at most this
 # much from a file the spool just wrote (so in the page cache) costs less than a hop to a
@@ -43,8 +54,8 @@ class SpoolSource(Source[ConfigT]):
 
     def __init__(self, config: ConfigT) -> None:
         super().__init__(config)
-        self.filename: Path = config.filename  # type: ignore[attr-defined]
-        self.readwrite: bool = config.readwrite  # type: ignore[attr-defined]
+        self.filename = config.filename
+        self.readwrite = config.readwrite
         self._dirty = False
         self._save_lock = asyncio.Lock()
 
@@ -68,9 +79,9 @@ class SpoolSource(Source[ConfigT]):
 
     def _load(self) -> RecordSpool:
         """Parse the file into a new spool (worker thread); a missing file is empty if writable."""
-        if self.readwrite and not self.filename.exists():
-            return RecordSpool(keys_are_row_numbers=self.keys_are_row_numbers())
         spool = RecordSpool(keys_are_row_numbers=self.keys_are_row_numbers())
+        if self.readwrite and not self.filename.exists():
+            return spool
         try:
             self.parse(spool)
         except BaseException:
