@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from service.keys import WORKERS
 from service.plugins.base import Function, Module
 from service.plugins.registry import Registry
 from tests import fakes
 from tests.conftest import MakeClient
+from tests.live import live_server, run_cli
 
 
 async def open_module(client: Any, plugin: str, label: str) -> None:
@@ -461,3 +463,45 @@ async def test_malformed_csv_is_400(dataset: Any, upload_dir: Path) -> None:
     (upload_dir / "g.csv").write_text("a,b\n1,2\n3\n")
     status, body = await run(dataset, "/module/ds/describe", {"files": ["g.csv"]})
     assert (status, body) == (400, {"error": "g.csv line 3 has 1 fields, the header has 2"})
+
+
+# --- the real CLI -----------------------------------------------------------------------------
+
+
+def test_cli_module_timeout_reaches_runs(tmp_path: Path) -> None:
+    upload_dir = tmp_path / "data"
+    upload_dir.mkdir()
+    write_csv(upload_dir / "a.csv", ["x"], [[1], [2]])
+    # No process starts, let alone finishes, within 0.1 ms: every run times out.
+    with live_server(
+        *("-insecure", "-upload-dir", str(upload_dir), "-module-timeout", "0.0001"), cwd=tmp_path
+    ) as server:
+        for path in ("/configure/module/dataset/ds", "/context/module/ds/ds"):
+            assert requests.post(server.url + path, json={}, timeout=10).status_code == 200
+        response = requests.post(
+            f"{server.url}/module/ds/describe", json={"files": ["a.csv"]}, timeout=30
+        )
+        assert (response.status_code, response.json()) == (
+            504,
+            {
+                "error": "dataset.describe exceeded the time limit of 0.0001 s"
+                " (-module-timeout) and was stopped"
+            },
+        )
+        assert requests.get(f"{server.url}/health", timeout=10).status_code == 200
+    assert server.process.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-module-timeout", "0"), "-module-timeout must be a positive number of seconds"),
+        (("-module-workers", "0"), "-module-workers must be at least 1"),
+    ],
+)
+def test_cli_refuses_bad_module_settings(
+    tmp_path: Path, args: tuple[str, str], message: str
+) -> None:
+    result = run_cli("server", "-insecure", "-port", "0", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
