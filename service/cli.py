@@ -318,6 +318,8 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
         raise UsageError(f"-log: unknown level {ns.log!r}")
     if ns.port < 0 or ns.port > 65535:
         raise UsageError("-port must be between 0 and 65535")
+    if ns.max_body_size < 1:
+        raise UsageError("-max-body-size must be at least 1 byte")
     if not (0 < ns.iterkey_ttl < float("inf")):
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:

@@ -204,6 +204,8 @@ def test_config_file_preloads_and_the_command_line_wins(
             "CSVSource key column 'id' is not in people.csv (columns: name, years)",
         ),
         (["-port", "x"], {}, "invalid int value: 'x'"),
+        (["-max-body-size", "0"], {}, "-max-body-size must be at least 1 byte"),
+        (["-addr", "192.0.2.1"], {}, "cannot listen on 192.0.2.1:0"),  # not a local address
         (["-log", "LOUD"], {}, "-log: unknown level 'LOUD'"),
         (["-static", "missing"], {}, "-static missing: not a directory"),
         (["-portfile", "no/port"], {}, "-portfile no/port: no is not a directory"),
@@ -290,3 +292,14 @@ def test_a_plugin_bug_at_preload_exits_1_with_the_traceback_logged(
     assert "RuntimeError: journal plugin bug" in result.stderr  # the traceback, in the log
     last = result.stderr.strip().splitlines()[-1]
     assert last == "dffml-service-http: error: preload failed: RuntimeError: journal plugin bug"
+
+
+def test_every_option_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for f in dataclasses.fields(Settings):
+        if "help" in f.metadata:
+            assert f"`-{f.name.replace('_', '-')}" in readme, f.name
+    for flag in ("-sources", "-models", "-scorers", "-config", "-redirect", "-source-L-FIELD"):
+        assert f"`{flag}" in readme, flag
+    for flag in ("-force", "-cn", "-bits", "-days", "-server-key", "-server-cert"):
+        assert f"`{flag}" in readme, flag
