@@ -153,6 +153,7 @@ async def test_sqlite_every_route(client: Any, upload_dir: Path) -> None:
     assert await pages(client, "q", 7) == [[f"p{i}" for i in range(7)]]
     assert await pages(client, "q", 3) == [["p0", "p1", "p2"], ["p3", "p4", "p5"], ["p6"]]
     assert await ndjson_keys(client, "q") == [f"p{i}" for i in range(7)]
+    assert await pages(client, "q", 10**30) == [[f"p{i}" for i in range(7)]]
     body = await (await client.get("/source/q/record/p2")).json()
     assert body == {
         "key": "p2",

@@ -28,6 +28,7 @@ from service.streaming import Reader
 T = TypeVar("T")
 # Rows fetched per step when a consumer iterates records() (models, scorers).
 FETCH_BATCH = 1024
+SQLITE_MAX_INT = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +162,8 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         return Record(key, features)
 
     def _select(self, where: str = "", params: tuple[Any, ...] = (), limit: int = -1) -> Any:
+        # SQLite integers are 64-bit; a larger chunk size than that means "all of them".
+        limit = min(limit, SQLITE_MAX_INT)
         return self.db.execute(
             f"SELECT {self._order}, * FROM {quote(self.config.table)} {where}"
             f" ORDER BY {self._order} LIMIT ?",
