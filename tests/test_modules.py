@@ -17,6 +17,7 @@ import requests
 from service.keys import WORKERS
 from service.plugins.base import Function, Module
 from service.plugins.registry import Registry
+from service.settings import Preload
 from tests import fakes
 from tests.conftest import MakeClient
 from tests.live import live_server, run_cli
@@ -505,3 +506,13 @@ def test_cli_refuses_bad_module_settings(
     result = run_cli("server", "-insecure", "-port", "0", *args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+async def test_preloaded_module_runs_without_configuring(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client(preloads=(Preload("module", "ds", "dataset", {}),))
+    write_csv(upload_dir / "a.csv", ["x"], [[1], [2]])
+    status, body = await run(client, "/module/ds/describe", {"files": ["a.csv"]})
+    assert status == 200, body
+    assert body["files"][0]["tags"] == {"rows": 2, "columns": 1}
