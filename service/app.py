@@ -148,3 +148,29 @@ def _enable_cors(app: web.Application, domains: tuple[str, ...]) -> None:
     cors = aiohttp_cors.setup(app, defaults=options)
     for route in list(app.router.routes()):
         cors.add(route)
+    app.on_response_prepare.append(_cors_for_unrouted(domains))
+
+
+def _cors_for_unrouted(
+    domains: tuple[str, ...],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """Let a listed origin read the JSON 404/405 of a path or method no route answers.
+
+    aiohttp-cors only handles requests that reached one of its routes; without this a browser
+    client that calls a wrong URL sees an opaque CORS failure instead of the error envelope.
+    """
+    allowed = frozenset(domains)
+
+    async def add(request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get(hdrs.ORIGIN)
+        if (
+            origin is None
+            or hdrs.ACCESS_CONTROL_ALLOW_ORIGIN in response.headers
+            or request.match_info.http_exception is None  # routed: aiohttp-cors decided
+            or not ("*" in allowed or origin in allowed)
+        ):
+            return
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        response.headers.add(hdrs.VARY, hdrs.ORIGIN)
+
+    return add

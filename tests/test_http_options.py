@@ -103,6 +103,22 @@ def test_actual_requests_carry_the_allow_origin_header(server: LiveServer) -> No
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+def test_unrouted_errors_are_readable_cross_origin(server: LiveServer) -> None:
+    """A wrong method or path from a listed origin: the browser can read the JSON error."""
+    for method, path in (("PUT", "/health"), ("POST", "/no/such/path")):
+        response = requests.request(
+            method, f"{server.url}{path}", headers={"Origin": GOOD}, timeout=10
+        )
+        assert response.status_code == 405, path
+        assert response.json() == {"error": "405: Method Not Allowed"}
+        assert response.headers["Access-Control-Allow-Origin"] == GOOD
+        assert "Origin" in response.headers["Vary"]
+        response = requests.request(
+            method, f"{server.url}{path}", headers={"Origin": OTHER}, timeout=10
+        )
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
 def test_static_serves_after_the_api(server: LiveServer) -> None:
     home = requests.get(f"{server.url}/", timeout=10)
     assert (home.status_code, home.text) == (200, "<h1>home</h1>")
@@ -212,4 +228,7 @@ def test_any_origin_with_a_star(tmp_path: Path) -> None:
         )
         assert response.headers["Access-Control-Allow-Origin"] == OTHER
         response = requests.get(f"{server.url}/health", headers={"Origin": OTHER}, timeout=10)
+        assert response.headers["Access-Control-Allow-Origin"] == OTHER
+        response = requests.get(f"{server.url}/nowhere", headers={"Origin": OTHER}, timeout=10)
+        assert (response.status_code, response.json()) == (404, {"error": "404: Not Found"})
         assert response.headers["Access-Control-Allow-Origin"] == OTHER
