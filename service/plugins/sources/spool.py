@@ -178,8 +178,23 @@ class RecordSpool:
                 return row
         return None
 
+    def _pread(self, start: int, end: int) -> bytes:
+        # One pread returns at most about 2 GiB on Linux: a huge chunk takes several.
+        data = os.pread(self._fd, end - start, start)
+        if len(data) == end - start:
+            return data
+        parts = [data]
+        start += len(data)
+        while start < end:
+            part = os.pread(self._fd, end - start, start)
+            if not part:
+                raise OSError(f"spool ends at byte {start}, before {end}")
+            parts.append(part)
+            start += len(part)
+        return b"".join(parts)
+
     def _key_of(self, row: int) -> str:
-        data = os.pread(self._fd, self._lengths[row], self._starts[row])
+        data = self._pread(self._starts[row], self._end(row))
         key: str = orjson.loads(data[: data.index(b':{"')])
         return key
 
@@ -188,7 +203,7 @@ class RecordSpool:
             row = self._find(key)
             if row is None:
                 return None
-            data = os.pread(self._fd, self._lengths[row], self._starts[row])
+            data = self._pread(self._starts[row], self._end(row))
         return decode_record(orjson.loads(data[data.index(b':{"') + 1 :]))
 
     def span_bytes(self, first: int, stop: int) -> int:
@@ -201,9 +216,7 @@ class RecordSpool:
         """Rows ``first`` up to (not including) ``stop`` as encoded records."""
         with self._open():
             stop = min(stop, len(self._starts))
-            rows = b"".join(
-                os.pread(self._fd, end - start, start) for start, end in self._spans(first, stop)
-            )
+            rows = b"".join(self._pread(start, end) for start, end in self._spans(first, stop))
         return EncodedRecords(rows, max(stop - first, 0))
 
     def _spans(self, first: int, stop: int) -> Iterator[tuple[int, int]]:
