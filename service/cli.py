@@ -2,8 +2,8 @@
 
 Options are single-dash like DFFML's (``-port 8080``); the double-dash spelling works too. Server
 options come from :class:`service.settings.Settings`, so each appears in ``--help`` with its
-default. Per-label plugin options (``-source-LABEL-FIELD VALUE…``) are taken out of argv before
-argparse sees it, because their names depend on the labels given.
+default. Per-label plugin options (``-source-LABEL-FIELD VALUE…``) and ``-config`` preloads are
+:mod:`service.preloads`' business.
 """
 
 from __future__ import annotations
@@ -22,22 +22,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from service import __version__, tls
 from service.errors import ServiceError
-from service.plugins.base import KINDS, Kind
-from service.settings import Preload, Redirect, Settings
+from service.preloads import (
+    PRELOAD_KINDS,
+    PerLabel,
+    PreloadError,
+    collect_preloads,
+    split_per_label,
+)
+from service.settings import Redirect, Settings
 
 log = logging.getLogger("service")
-
-PRELOAD_KINDS: tuple[Kind, ...] = ("source", "model", "scorer")
-_PER_LABEL = re.compile(r"^--?(source|model|scorer)-(.+)$")
-_NUMBER = re.compile(r"^-\d+(\.\d*)?([eE][-+]?\d+)?$")
-
-
-_KIND_SECTIONS: dict[str, Kind] = {kind + "s": kind for kind in KINDS}
 
 
 class UsageError(Exception):
@@ -202,117 +200,20 @@ def _add_server_options(server: argparse.ArgumentParser) -> None:
     )
 
 
-def split_per_label(argv: Sequence[str]) -> tuple[list[str], list[tuple[Kind, str, list[str]]]]:
-    """Take ``-source-LABEL-FIELD VALUE…`` options out of argv."""
-    rest: list[str] = []
-    found: list[tuple[Kind, str, list[str]]] = []
-    i = 0
-    while i < len(argv):
-        match = _PER_LABEL.match(argv[i])
-        if match is None:
-            rest.append(argv[i])
-            i += 1
-            continue
-        i += 1
-        values = []
-        while i < len(argv) and (not argv[i].startswith("-") or _NUMBER.match(argv[i])):
-            values.append(argv[i])
-            i += 1
-        found.append((typing.cast(Kind, match.group(1)), match.group(2), values))
-    return rest, found
-
-
-def _label_pairs(kind: Kind, items: list[str]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        label, sep, plugin = item.partition("=")
-        if not (sep and label and plugin):
-            raise UsageError(f"-{kind}s takes LABEL=PLUGIN, got {item!r}")
-        if label in pairs:
-            raise UsageError(f"-{kind}s: label {label!r} given twice")
-        pairs[label] = plugin
-    return pairs
-
-
-def _load_config_file(path: Path) -> list[Preload]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise UsageError(f"cannot read -config {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"cannot read -config {path}: not UTF-8 text ({exc.reason})") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"-config {path} is not valid YAML: {_yaml_problem(exc)}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"-config {path}: expected a mapping at the top level")
-    preloads = []
-    for section, entries in data.items():
-        kind = _KIND_SECTIONS.get(section) if isinstance(section, str) else None
-        if kind is None or not isinstance(entries, dict):
-            raise UsageError(
-                f"-config {path}: unknown section {section!r} "
-                "(use sources, models, scorers, modules, each a mapping of labels)"
-            )
-        for label, entry in entries.items():
-            if isinstance(entry, str):
-                entry = {"plugin": entry}
-            if not (isinstance(entry, dict) and isinstance(entry.get("plugin"), str)):
-                raise UsageError(f"-config {path}: {section}.{label} needs 'plugin: NAME'")
-            config = entry.get("config") or {}
-            if not isinstance(config, dict) or set(entry) - {"plugin", "config"}:
-                raise UsageError(
-                    f"-config {path}: {section}.{label} takes 'plugin' and a 'config' mapping"
-                )
-            preloads.append(Preload(kind, str(label), entry["plugin"], config))
-    return preloads
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """One line: what is wrong and where (PyYAML's own message spans several)."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{exc.problem or exc.context}{where}"
-    return str(exc).splitlines()[0]
-
-
 def settings_from_args(argv: Sequence[str]) -> Settings:
     parser = server_parser()
     rest, per_label = split_per_label(argv)
     ns = parser.parse_args(rest)
     try:
         return _settings(ns, per_label)
-    except UsageError as exc:
+    except (UsageError, PreloadError) as exc:
         parser.error(str(exc))
 
 
-def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]]]) -> Settings:
-    preloads: dict[tuple[Kind, str], Preload] = {}
-    if ns.config is not None:
-        for preload in _load_config_file(ns.config):
-            preloads[(preload.kind, preload.label)] = preload
-    declared: dict[Kind, dict[str, str]] = {
-        kind: _label_pairs(kind, getattr(ns, kind + "s")) for kind in PRELOAD_KINDS
-    }
-    options: dict[tuple[Kind, str], dict[str, list[str]]] = {}
-    for kind, rest, values in per_label:
-        labels = sorted(
-            (label for label in declared[kind] if rest.startswith(label + "-")),
-            key=len,
-            reverse=True,
-        )
-        if not labels:
-            raise UsageError(f"-{kind}-{rest}: no -{kind}s LABEL=PLUGIN declares its label")
-        field = rest[len(labels[0]) + 1 :].replace("-", "_")
-        config = options.setdefault((kind, labels[0]), {})
-        if field in config:
-            raise UsageError(f"-{kind}-{rest} given twice (list fields take several values)")
-        config[field] = values
-    for kind, pairs in declared.items():
-        for label, plugin in pairs.items():
-            config = options.get((kind, label), {})
-            preloads[(kind, label)] = Preload(kind, label, plugin, config, from_cli=True)
-
+def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
+    preloads = collect_preloads(
+        ns.config, {kind: getattr(ns, kind + "s") for kind in PRELOAD_KINDS}, per_label
+    )
     redirects = _redirects(ns.redirect)
     if _log_level(ns.log) is None:
         raise UsageError(f"-log: unknown level {ns.log!r}")
@@ -339,7 +240,7 @@ def _settings(ns: argparse.Namespace, per_label: list[tuple[Kind, str, list[str]
         if "help" in f.metadata:
             value = getattr(ns, f.name)
             fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
-    return Settings(**fields, redirects=redirects, preloads=tuple(preloads.values()))
+    return Settings(**fields, redirects=redirects, preloads=preloads)
 
 
 # An HTTP method is an RFC 9110 token.
