@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -303,3 +307,36 @@ def test_every_option_is_documented_in_the_readme() -> None:
         assert f"`{flag}" in readme, flag
     for flag in ("-force", "-cn", "-bits", "-days", "-server-key", "-server-cert"):
         assert f"`{flag}" in readme, flag
+
+
+def test_a_signal_while_preloading_still_closes_everything(
+    ext_plugin_path: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "slow.log"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "service", "server", "-insecure", "-port", "0"),
+            *("-sources", "slow=journal", "-source-slow-journal", str(journal)),
+            *("-source-slow-open-seconds", "2"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **journals(ext_plugin_path)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (journal.exists() and journal.read_text()):
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)  # while the source is still opening
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert journal.read_text() == (
+        "open source hello\nopen context hello\nclose context hello\nclose source hello\n"
+    )
