@@ -44,13 +44,16 @@ def server_context(cert: Path, key: Path, ca: Path | None) -> ssl.SSLContext:
         ) from None
     except (ssl.SSLError, OSError) as exc:
         raise TLSSetupError(
-            f"cannot load TLS certificate {cert} with key {key}: {_reason(exc)}"
+            f"cannot load TLS certificate {cert} with key {key}: "
+            + _reason(exc, "not a PEM certificate and matching key")
         ) from None
     if ca is not None:
         try:
             context.load_verify_locations(cafile=ca)
         except (ssl.SSLError, OSError) as exc:
-            raise TLSSetupError(f"cannot load -ca {ca}: {_reason(exc)}") from None
+            raise TLSSetupError(
+                f"cannot load -ca {ca}: {_reason(exc, 'not a PEM certificate')}"
+            ) from None
         context.verify_mode = ssl.CERT_REQUIRED
     return context
 
@@ -64,10 +67,10 @@ def _refuse_passphrase() -> str:
     raise _EncryptedKey
 
 
-def _reason(exc: ssl.SSLError | OSError) -> str:
-    """What went wrong, without OpenSSL's source locations."""
+def _reason(exc: ssl.SSLError | OSError, unexplained: str) -> str:
+    """What went wrong, without OpenSSL's source locations (``unexplained`` if it has none)."""
     if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or "not a PEM certificate and matching key"
+        reason = exc.reason or unexplained
         return reason.replace("_", " ").lower() if reason.isupper() else reason
     return exc.strerror or str(exc)
 

@@ -287,3 +287,21 @@ def test_createtls_bad_options_are_one_clean_line(
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_createtls_server_cn_becomes_a_verifiable_host_name(tmp_path: Path) -> None:
+    assert run_cli("createtls", "server", "-cn", "service.test", cwd=tmp_path).returncode == 0
+    with live_server(cwd=tmp_path, scheme="https") as server:
+        context = verifying_context(tmp_path)
+        for host in ("service.test", "localhost", "127.0.0.1"):
+            with (
+                socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+        with (
+            pytest.raises(ssl.SSLCertVerificationError),
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="other.test"),
+        ):
+            pass
