@@ -13,9 +13,10 @@ from typing import Any
 from service.plugins.base import Kind
 
 
-def opt(default: Any, help: str, *, flag: str | None = None, **kw: Any) -> Any:
-    """A setting with the help text the CLI shows for it."""
-    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, **kw})
+def opt(default: Any, help: str, *, metavar: str | None = None) -> Any:
+    """A setting with the help text the CLI shows for it (and its value's name, ``-cert FILE``)."""
+    metadata = {"help": help} if metavar is None else {"help": help, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
