@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -264,3 +265,35 @@ async def test_listing_shows_models_scorers_and_hyper_parameters(client: Any) ->
     }
     scorers = await expect(await client.get("/list/scorers"))
     assert {"mse", "mae", "r2", "clf"} <= set(scorers)
+
+
+SCIKIT_ESTIMATORS = {
+    "scikitlr": ("sklearn.linear_model", "LinearRegression"),
+    "scikitlor": ("sklearn.linear_model", "LogisticRegression"),
+    "scikitrf": ("sklearn.ensemble", "RandomForestClassifier"),
+    "scikitrfr": ("sklearn.ensemble", "RandomForestRegressor"),
+    "scikitknn": ("sklearn.neighbors", "KNeighborsClassifier"),
+}
+MODEL_FIELDS = {"features", "predict", "location"}
+
+
+@pytest.mark.parametrize("plugin", sorted(SCIKIT_ESTIMATORS))
+async def test_hyper_parameters_are_scikit_learns_own(client: Any, plugin: str) -> None:
+    """Every listed hyper-parameter is a keyword of the estimator, with its default."""
+    module, name = SCIKIT_ESTIMATORS[plugin]
+    defaults = getattr(importlib.import_module(module), name)().get_params()
+    models = await expect(await client.get("/list/models"))
+    fields = models[plugin]["model"]["config"][plugin]["config"]
+    hyper = {k: v["plugin"]["default"] for k, v in fields.items() if k not in MODEL_FIELDS}
+    assert hyper
+    for field_name, default in hyper.items():
+        assert defaults[field_name] == default, field_name
+
+
+async def test_hyper_parameters_reach_the_estimator(client: Any) -> None:
+    """Without an intercept, the best line through 0 for y = 10x + 10 on 1..7 is not 10x + 10."""
+    await add_source(client, "train", line_records(range(1, 8)))
+    await add_model(client, "scikitlr", "m", {**LINE_MODEL, "fit_intercept": False})
+    assert await expect(await client.post("/model/m/train", json=["train"])) == {"error": None}
+    records = await predict(client, "m", {"a": {"features": {"Years": 0}}})
+    assert records["a"]["prediction"]["Salary"]["value"] == pytest.approx(0)

@@ -13,7 +13,7 @@ one start without paying for the import.
 from __future__ import annotations
 
 import dataclasses
-from abc import abstractmethod
+import importlib
 from typing import Any, ClassVar, Literal
 
 from service.plugins.config import field
@@ -47,10 +47,15 @@ class Fitted:
 
 class ScikitModel(TrainableModel[ConfigT, Fitted]):
     FILENAME: ClassVar[str] = "model.skops"
+    # The estimator class as (module, name). Every config field a subclass adds beyond
+    # ModelConfig's is one of its keyword arguments, under scikit-learn's own name.
+    ESTIMATOR: ClassVar[tuple[str, str]]
 
-    @abstractmethod
     def make_estimator(self) -> Any:
         """A fresh, unfitted estimator with the configured hyper-parameters."""
+        module, name = self.ESTIMATOR
+        estimator_cls = getattr(importlib.import_module(module), name)
+        return estimator_cls(**hyperparameters(self.config))
 
     def fit(self, rows: list[Row], targets: list[Any]) -> Fitted:
         import numpy as np
@@ -107,6 +112,17 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         return signature, Fitted(body["estimator"], r2)
 
 
+_MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
+
+
+def hyperparameters(config: ModelConfig) -> dict[str, Any]:
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in _MODEL_FIELDS
+    }
+
+
 def _trusted(type_name: str) -> bool:
     return type_name in TRUSTED_TYPES or type_name.startswith(TRUSTED_PREFIXES)
 
@@ -132,14 +148,9 @@ class LinearRegressionConfig(ModelConfig):
 
 class LinearRegressionModel(ScikitModel[LinearRegressionConfig]):
     CONFIG = LinearRegressionConfig
+    ESTIMATOR = ("sklearn.linear_model", "LinearRegression")
     # A linear model predicts a few dozen rows faster than a thread hop takes.
     INLINE_ROWS: ClassVar[int] = 64
-
-    def make_estimator(self) -> Any:
-        from sklearn.linear_model import LinearRegression
-
-        c = self.config
-        return LinearRegression(fit_intercept=c.fit_intercept, positive=c.positive)
 
     def predict_rows(self, state: Fitted, rows: list[Row]) -> list[Prediction]:
         import numpy as np
@@ -178,22 +189,9 @@ class LogisticRegressionConfig(ModelConfig):
 
 class LogisticRegressionModel(ScikitModel[LogisticRegressionConfig]):
     CONFIG = LogisticRegressionConfig
+    ESTIMATOR = ("sklearn.linear_model", "LogisticRegression")
     CLASSIFIER = True
     INLINE_ROWS: ClassVar[int] = 64
-
-    def make_estimator(self) -> Any:
-        from sklearn.linear_model import LogisticRegression
-
-        c = self.config
-        return LogisticRegression(
-            C=c.C,
-            fit_intercept=c.fit_intercept,
-            max_iter=c.max_iter,
-            tol=c.tol,
-            solver=c.solver,
-            class_weight=c.class_weight,
-            random_state=c.random_state,
-        )
 
 
 # --- random forests ----------------------------------------------------------------------
@@ -233,23 +231,8 @@ class RandomForestClassifierConfig(ForestConfig):
 
 class RandomForestClassifierModel(ScikitModel[RandomForestClassifierConfig]):
     CONFIG = RandomForestClassifierConfig
+    ESTIMATOR = ("sklearn.ensemble", "RandomForestClassifier")
     CLASSIFIER = True
-
-    def make_estimator(self) -> Any:
-        from sklearn.ensemble import RandomForestClassifier
-
-        c = self.config
-        return RandomForestClassifier(
-            n_estimators=c.n_estimators,
-            criterion=c.criterion,
-            max_depth=c.max_depth,
-            min_samples_split=c.min_samples_split,
-            min_samples_leaf=c.min_samples_leaf,
-            max_features=c.max_features,
-            bootstrap=c.bootstrap,
-            class_weight=c.class_weight,
-            random_state=c.random_state,
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,21 +250,7 @@ class RandomForestRegressorConfig(ForestConfig):
 
 class RandomForestRegressorModel(ScikitModel[RandomForestRegressorConfig]):
     CONFIG = RandomForestRegressorConfig
-
-    def make_estimator(self) -> Any:
-        from sklearn.ensemble import RandomForestRegressor
-
-        c = self.config
-        return RandomForestRegressor(
-            n_estimators=c.n_estimators,
-            criterion=c.criterion,
-            max_depth=c.max_depth,
-            min_samples_split=c.min_samples_split,
-            min_samples_leaf=c.min_samples_leaf,
-            max_features=c.max_features,
-            bootstrap=c.bootstrap,
-            random_state=c.random_state,
-        )
+    ESTIMATOR = ("sklearn.ensemble", "RandomForestRegressor")
 
 
 # --- k-nearest neighbours ----------------------------------------------------------------
@@ -308,19 +277,8 @@ class KNeighborsConfig(ModelConfig):
 
 class KNeighborsModel(ScikitModel[KNeighborsConfig]):
     CONFIG = KNeighborsConfig
+    ESTIMATOR = ("sklearn.neighbors", "KNeighborsClassifier")
     CLASSIFIER = True
-
-    def make_estimator(self) -> Any:
-        from sklearn.neighbors import KNeighborsClassifier
-
-        c = self.config
-        return KNeighborsClassifier(
-            n_neighbors=c.n_neighbors,
-            weights=c.weights,
-            algorithm=c.algorithm,
-            leaf_size=c.leaf_size,
-            p=c.p,
-        )
 
     def fit(self, rows: list[Row], targets: list[Any]) -> Fitted:
         if len(rows) < self.config.n_neighbors:
