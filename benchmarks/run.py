@@ -591,6 +591,17 @@ def _fmt(value: float | None, spec: str = ",.0f") -> str:
     return "" if value is None else format(value, spec)
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}x"
 
@@ -607,7 +618,8 @@ def print_report(
     workloads = list(dict.fromkeys(row.workload for _, row in ordered))
     print()
     print(
-        f"{started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+        f"{started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores "
+        f"({cpu_model()}), Linux {platform.release()}, "
         f"Python {platform.python_version()}, driver {options.driver} "
         f"(-c{options.connections}, {options.duration:g} s per load), {options.rows:,}-row CSV"
     )
