@@ -711,7 +711,16 @@ def target_lines(by_key: dict[tuple[str, str], Row]) -> list[str]:
     return lines
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind through the ``finally`` blocks that stop every server (they run
+    in sessions of their own, so no signal reaches them directly). SIGINT is set explicitly:
+    a shell starting this in the background would otherwise leave it ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 if __name__ == "__main__":
+    _stop_on_signals()
     try:
         main()
     except KeyboardInterrupt:
