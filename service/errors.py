@@ -54,6 +54,12 @@ class ConfigError(BadRequest):
     """A plugin configuration that cannot be accepted (missing, wrong type, unknown field)."""
 
 
+class Unavailable(ServiceError):
+    """A resource the server depends on is busy or failing for now; the client may retry."""
+
+    status = 503
+
+
 class TimedOut(ServiceError):
     """Work that exceeded the operator's time limit (-module-timeout) and was stopped."""
 

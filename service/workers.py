@@ -19,7 +19,7 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from service.errors import BadRequest, ServiceError
+from service.errors import BadRequest, ServiceError, Unavailable
 
 ResultT = TypeVar("ResultT")
 
@@ -40,7 +40,7 @@ def _context(preload: Sequence[str]) -> ForkServerContext | SpawnContext:
 
 
 def shutting_down() -> ServiceError:
-    return ServiceError("Server is shutting down", status=503)
+    return Unavailable("Server is shutting down")
 
 
 class WorkerCrashed(RuntimeError):

@@ -259,3 +259,23 @@ async def test_every_builtin_source_is_listed(client: Any) -> None:
     assert csv_fields["label"]["plugin"]["default"] == "unlabeled"
     assert csv_fields["key"]["plugin"]["default"] is None
     assert csv_fields["readwrite"]["plugin"]["action"] == "store_true"
+
+
+async def test_sqlite_locked_database_is_503_then_recovers(client: Any, upload_dir: Path) -> None:
+    make_db(upload_dir / "p.db", 3)
+    config = {**SQLITE, "readwrite": True, "timeout": 0.05}
+    assert (await configure(client, "sqlite", "q", config)).status == 200
+    other = sqlite3.connect(upload_dir / "p.db", isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        response = await client.post("/source/q/update/p1", json={"features": {"years": 9}})
+        assert response.status == 503
+        assert "locked" in (await response.json())["error"]
+        response = await client.get("/source/q/record/p1")
+        assert response.status == 503
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    response = await client.post("/source/q/update/p1", json={"features": {"years": 9}})
+    assert (response.status, await response.json()) == (200, {"error": None})
+    assert (await (await client.get("/source/q/record/p1")).json())["features"]["years"] == 9

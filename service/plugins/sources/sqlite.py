@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from service.errors import BadRequest, NotFound
+from service.errors import BadRequest, NotFound, Unavailable
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
 from service.streaming import Reader
@@ -41,6 +41,14 @@ class SQLiteSourceConfig:
         " file or table is created",
         default=False,
     )
+    timeout: float = field(
+        "seconds to wait while another connection holds the database locked; then 503",
+        default=5.0,
+    )
+
+    def __post_init__(self) -> None:
+        if self.timeout < 0:
+            raise ValueError(f"'timeout' must be at least 0, got {self.timeout}")
 
 
 def quote(name: str) -> str:
@@ -73,15 +81,23 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         self._order = "rowid"
         self._closed = False
 
-    async def run(self, call: Callable[..., T], *args: Any) -> T:
+    async def _call(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` on the source's worker thread, the only one using the connection."""
         if self._closed:
             raise NotFound("Source not loaded")
         return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
 
+    async def run(self, call: Callable[..., T], *args: Any) -> T:
+        """``_call`` for an open source: a database that is locked or failing (another
+        writer, a full disk) is the server's trouble, not the client's, and may pass."""
+        try:
+            return await self._call(call, *args)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"{self.config.filename.name}: {exc}") from None
+
     async def __aenter__(self) -> SQLiteSource:
         try:
-            await self.run(self._open)
+            await self._call(self._open)
         except sqlite3.Error as exc:
             await self._shutdown()
             raise BadRequest(f"{self.config.filename.name}: {exc}") from None
@@ -116,10 +132,12 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
     def _open(self) -> None:
         config = self.config
         if config.readwrite:
-            self._db = sqlite3.connect(config.filename, isolation_level=None)
+            self._db = sqlite3.connect(
+                config.filename, isolation_level=None, timeout=config.timeout
+            )
         else:
             uri = "file:" + urllib.parse.quote(str(config.filename)) + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=config.timeout)
         table = quote(config.table)
         exists = self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (config.table,)
