@@ -200,3 +200,11 @@ async def test_shutdown_closes_everything(make_client: MakeClient) -> None:
     await client.get("/context/source/ds/c1")
     await client.close()
     assert fakes.EVENTS == ["open a.csv", "ctx open", "ctx close", "close a.csv"]
+
+
+async def test_plugin_own_validation_names_the_label(client: Any) -> None:
+    response = await client.post("/configure/source/memory/x", json={"records": {"k": 5}})
+    assert (response.status, await response.json()) == (
+        400,
+        {"error": "MemorySource config source.x: Record 'k' must be a JSON object"},
+    )

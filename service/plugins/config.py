@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
-from service.errors import ConfigError
+from service.errors import BadRequest, ConfigError
 from service.plugins.feature import Feature
 
 MISSING: Any = dataclasses.MISSING
@@ -196,6 +196,10 @@ def build(
         return config_cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where.owner} config {where.dotted}: {exc}") from None
+    except ConfigError:
+        raise
+    except BadRequest as exc:  # a check in __post_init__ reusing a validator that raises these
+        raise ConfigError(f"{where.owner} config {where.dotted}: {exc.message}") from None
 
 
 def _rename_aliases(
