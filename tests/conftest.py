@@ -58,23 +58,28 @@ EXT_PLUGIN_SOURCE = Path(__file__).parent / "fixtures" / "ext_plugin"
 
 @pytest.fixture(scope="session")
 def ext_plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/fixtures/ext_plugin installed like a user's plugin package; put it on PYTHONPATH.
+    """tests/fixtures/ext_plugin installed like a user's plugin package; put it on PYTHONPATH."""
+    return install_package(EXT_PLUGIN_SOURCE, tmp_path_factory.mktemp("ext_plugin"))
+
+
+def install_package(package: Path, work: Path) -> Path:
+    """pip-install a copy of ``package`` into ``work``/site, as a user installs a plugin
+    package, and return that directory for PYTHONPATH.
 
     Built from a copy so the build leaves nothing in the repository, offline (no index, no
     build isolation: setuptools comes from the test environment).
     """
-    work = tmp_path_factory.mktemp("ext_plugin")
     source = work / "src"
-    shutil.copytree(EXT_PLUGIN_SOURCE, source)
-    target = work / "site"
+    shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    site = work / "site"
     subprocess.run(
         [
             *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
-            *("--no-deps", "--no-index", "--no-build-isolation", "--target", str(target)),
+            *("--no-deps", "--no-index", "--no-build-isolation", "--target", str(site)),
             str(source),
         ],
         check=True,
         capture_output=True,
         timeout=300,
     )
-    return target
+    return site

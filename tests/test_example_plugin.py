@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import install_package
 from tests.live import live_server
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "plugin"
@@ -18,22 +16,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "plugin"
 
 @pytest.fixture(scope="module")
 def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pip-install a copy (the build leaves nothing in the repository), offline."""
-    work = tmp_path_factory.mktemp("example_plugin")
-    source = work / "src"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    site = work / "site"
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
-            *("--no-deps", "--no-index", "--no-build-isolation", "--target", str(site)),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return site
+    return install_package(EXAMPLE, tmp_path_factory.mktemp("example_plugin"))
 
 
 def test_example_plugin_is_listed_and_runs(example_site: Path, tmp_path: Path) -> None:

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 DTYPES = ("int", "float", "str", "bool")
+
+
+def finite_float(value: Any) -> float | None:
+    """A feature value as a finite float: numbers, booleans and numeric strings; else None."""
+    if isinstance(value, (bool, int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import os
 import tempfile
 import time
@@ -27,7 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from service.errors import BadRequest, NotFound, ServiceError
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
-from service.plugins.feature import Feature
+from service.plugins.feature import Feature, finite_float
 
 log = logging.getLogger(__name__)
 
@@ -312,16 +311,8 @@ def target(record: Record, predict: Feature, *, classifier: bool) -> Any:
 
 
 def number(value: Any, key: str, name: str) -> float:
-    if isinstance(value, (bool, int, float)):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            raise _not_numeric(value, key, name) from None
-    else:
-        raise _not_numeric(value, key, name)
-    if not math.isfinite(result):
+    result = finite_float(value)
+    if result is None:
         raise _not_numeric(value, key, name)
     return result
 

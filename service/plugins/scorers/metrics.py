@@ -8,7 +8,6 @@ feature in the record, streaming: sums are kept, records are not.
 from __future__ import annotations
 
 import dataclasses
-import math
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from service.errors import BadRequest
 from service.plugins.base import ModelContext, Record, Scorer, ScorerContext
 from service.plugins.config import EmptyConfig
+from service.plugins.feature import finite_float
 
 
 async def pairs(
@@ -30,17 +30,9 @@ async def pairs(
 
 
 def as_number(value: Any, what: str) -> float:
-    if isinstance(value, (bool, int, float)):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            raise BadRequest(f"{what} {value!r} is not a number") from None
-    else:
+    result = finite_float(value)
+    if result is None:
         raise BadRequest(f"{what} {value!r} is not a number")
-    if not math.isfinite(result):
-        raise BadRequest(f"{what} {value!r} is not a finite number")
     return result
 
 
