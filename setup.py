@@ -27,6 +27,9 @@ setup(
         "cryptography>=41",
         "scikit-learn>=1.4",
         "skops>=0.10",
+        # -auth token: JWT access tokens (issue 14); docs/auth.md says why each is here.
+        "pyjwt>=2.8",
+        "argon2-cffi>=23.1",
     ],
     extras_require={
         "dev": [

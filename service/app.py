@@ -11,6 +11,7 @@ import aiohttp_cors
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from service.auth import setup as auth_setup
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
 from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, WORKERS
@@ -49,6 +50,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.cleanup_ctx.append(_cursors)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
+    # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
+    if auth_setup.needed(settings):
+        try:
+            auth_setup.install(app, auth_setup.build_guard(settings, API_ROUTES))
+        except auth_setup.AuthSetupError as exc:
+            raise SetupError(str(exc)) from None
 
     app.router.add_routes(API_ROUTES)
     if settings.js:

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from service import __version__, tls
+from service.auth import options as auth_options
 from service.errors import ServiceError
 from service.preloads import (
     PRELOAD_KINDS,
@@ -235,11 +236,16 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError(f"-static {ns.static}: not a directory")
     if ns.insecure and ns.ca is not None:
         raise UsageError("-ca requires HTTPS: drop -insecure to require client certificates")
+    try:
+        auth_fields = auth_options.check(ns, os.environ)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
         if "help" in f.metadata:
             value = getattr(ns, f.name)
             fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
+    fields.update(auth_fields)
     return Settings(**fields, redirects=redirects, preloads=preloads)
 
 
@@ -316,6 +322,7 @@ async def serve(settings: Settings) -> int:
         port = runner.addresses[0][1]
         scheme = "http" if ssl_context is None else "https"
         log.info("Serving on %s://%s:%d", scheme, settings.addr, port)
+        auth_options.warn_if_open(settings)
         if settings.portfile is not None:
             try:
                 _write_atomically(settings.portfile, f"{port}\n")

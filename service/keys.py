@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
+from service.auth.users import User
 from service.contexts import ContextStore
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
@@ -11,6 +14,9 @@ from service.settings import Settings
 from service.streaming import CursorStore
 from service.uploads import UploadDir
 from service.workers import Workers
+
+if TYPE_CHECKING:
+    from service.auth.guard import Guard
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
@@ -22,3 +28,8 @@ SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 # Worker processes that run module functions.
 WORKERS = web.AppKey("workers", Workers)
+# Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
+# (None with -auth none and on public routes) and the request's kind/name/action name.
+AUTH: web.AppKey[Guard] = web.AppKey("auth")
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+REQUEST_NAME = web.RequestKey("request_name", str)

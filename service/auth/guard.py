@@ -1,0 +1,191 @@
+"""The request guard: allowed hosts, the caller's token, the endpoint rules, the audit line.
+
+Two middlewares. ``guard`` runs inside the error middleware, so each refusal it raises is the
+JSON envelope; it resolves the caller (``request[USER]``) once, names the request
+``kind/name/action`` from the route table and applies the rules. ``audit`` wraps the error
+middleware, so it sees the status and size every client actually got.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from service.auth import names
+from service.auth.audit import AuditLog
+from service.auth.rules import FORBIDDEN, Rules
+from service.auth.tokens import InvalidToken, Tokens
+from service.auth.users import User
+from service.errors import BadRequest, Forbidden, Unauthorized
+from service.keys import REQUEST_NAME, USER
+
+# /v1/… aliases of the route table are the same routes.
+_VERSION = re.compile(r"^/v\d+(?=/)")
+# Reachable without a token: liveness, the API's description, and getting a token.
+PUBLIC = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/redoc"),
+        ("POST", "/auth/login"),
+    }
+)
+REGISTRATION = ("POST", "/auth/registration")
+NO_TOKEN = "Authorization: Bearer <token> required"
+INVALID_TOKEN = "Invalid or expired token"
+# The verified token's (jti, expiry), for /auth/logout.
+TOKEN_ID: web.RequestKey[tuple[str, float]] = web.RequestKey("token_id")
+
+
+class Guard:
+    def __init__(
+        self,
+        routes: Iterable[web.RouteDef],
+        *,
+        tokens: Tokens | None,
+        rules: Rules | None,
+        audit: AuditLog | None,
+        allowed_hosts: Iterable[str] = (),
+        registration_open: bool = False,
+    ) -> None:
+        self.tokens = tokens
+        self.rules = rules
+        self.audit = audit
+        self.templates = names.templates(routes)
+        self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
+
+    def template(self, request: web.Request) -> names.Template | None:
+        """The route table's entry the request matched (None: static files, unrouted)."""
+        resource = request.match_info.route.resource
+        if resource is None:
+            return None
+        path = _VERSION.sub("", resource.canonical, count=1)
+        method = "GET" if request.method == hdrs.METH_HEAD else request.method
+        return self.templates.get((method, path))
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.allowed_hosts and not self._host_allowed(request.host):
+            raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
+        template = self.template(request)
+        name = template.name(request.match_info) if template is not None else "page/-/-"
+        request[REQUEST_NAME] = name
+        user: User | None = None
+        if (
+            self.tokens is not None
+            and template is not None
+            and not template.path.startswith("/health")
+            and (template.method, template.path) not in self.public
+        ):
+            user = self._authenticate(request)
+        request[USER] = user
+        if self.rules is not None and not self.rules.allows(name):
+            raise Forbidden(FORBIDDEN)
+        return await handler(request)
+
+    def _authenticate(self, request: web.Request) -> User:
+        assert self.tokens is not None
+        header = request.headers.get(hdrs.AUTHORIZATION)
+        if header is None:
+            raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            verified = self.tokens.verify(token)
+        except InvalidToken as exc:
+            self.event(request, "token_refused", user=None, reason=str(exc))
+            raise Unauthorized(
+                INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from None
+        request[TOKEN_ID] = (verified.jti, verified.expires_at)
+        return verified.user
+
+    def _host_allowed(self, host: str) -> bool:
+        host = host.lower()
+        bare = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if host in self.allowed_hosts or bare in self.allowed_hosts:
+            return True
+        # Django's ALLOWED_HOSTS convention: ".example.com" allows it and its subdomains.
+        return any(
+            allowed.startswith(".") and (bare.endswith(allowed) or bare == allowed[1:])
+            for allowed in self.allowed_hosts
+        )
+
+    @web.middleware
+    async def audit_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        response: web.StreamResponse | None = None
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # redirects the error middleware lets through
+            status = exc.status
+            raise
+        finally:
+            if request.get(REQUEST_NAME, "").split("/", 1)[0] != "health":
+                self._audit_request(request, status, response, time.perf_counter() - started)
+
+    def _audit_request(
+        self,
+        request: web.Request,
+        status: int,
+        response: web.StreamResponse | None,
+        seconds: float,
+    ) -> None:
+        assert self.audit is not None
+        template = self.template(request)
+        fields: dict[str, Any] = {
+            "user": _name(request.get(USER)),
+            "address": request.remote or "-",
+            "method": request.method,
+            "route": template.path if template is not None else "-",
+            "resource": request.get(REQUEST_NAME, "page/-/-"),
+            "status": status,
+            "bytes": _size(response),
+            "duration_ms": round(seconds * 1000, 3),
+            "request_id": _request_id(request),
+        }
+        path = request.match_info.get("path")
+        if path is not None:
+            fields["path"] = path
+        self.audit.write("request", **fields)
+
+    def event(self, request: web.Request, event: str, *, user: str | None, **fields: Any) -> None:
+        """An auth event (login, login_failed, logout, token_refused, …) for the audit log."""
+        if self.audit is None:
+            return
+        self.audit.write(
+            event,
+            user=user or "-",
+            address=request.remote or "-",
+            request_id=_request_id(request),
+            **fields,
+        )
+
+
+def _name(user: User | None) -> str:
+    return "-" if user is None else user.name
+
+
+def _size(response: web.StreamResponse | None) -> int | None:
+    if response is None:
+        return None
+    if response.prepared:  # streamed by the handler: what was written
+        return response.body_length
+    return response.content_length
+
+
+def _request_id(request: web.Request) -> str:
+    value = request.get("request_id") or request.headers.get("X-Request-ID")
+    return str(value) if value else "-"

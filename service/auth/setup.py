@@ -1,0 +1,76 @@
+"""Settings → the Guard and its middlewares; the audit writer's start and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from aiohttp import web
+
+from service.auth import secret
+from service.auth.audit import AuditLog
+from service.auth.guard import Guard
+from service.auth.rules import Rules
+from service.auth.tokens import Tokens, load_jwks
+from service.keys import AUTH
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AuthSetupError(Exception):
+    """Auth settings that cannot work (unreadable key or JWKS); the server does not start."""
+
+
+def needed(settings: Settings) -> bool:
+    """With none of the features on, no middleware is installed: nothing changes."""
+    return bool(
+        settings.auth == "token" or settings.rule or settings.audit_log or settings.allowed_hosts
+    )
+
+
+def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
+    tokens = None
+    if settings.auth == "token":
+        try:
+            key = settings.secret_key or secret.load_or_create(settings.token_key_file)
+            jwks = load_jwks(settings.jwks) if settings.jwks is not None else None
+        except (secret.SecretError, ValueError) as exc:
+            raise AuthSetupError(str(exc)) from None
+        tokens = Tokens(
+            key,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            ttl=float(settings.token_ttl),
+            jwks=jwks,
+            jwks_issuer=settings.jwks_issuer,
+        )
+    return Guard(
+        routes,
+        tokens=tokens,
+        rules=Rules(settings.rule) if settings.rule else None,
+        audit=AuditLog(settings.audit_log) if settings.audit_log is not None else None,
+        allowed_hosts=settings.allowed_hosts,
+        registration_open=settings.registration == "open",
+    )
+
+
+def install(app: web.Application, guard: Guard) -> None:
+    """The audit middleware goes outside the error middleware (first), the guard inside it."""
+    app[AUTH] = guard
+    if guard.audit is not None:
+        app.middlewares.insert(0, guard.audit_requests)
+    app.middlewares.append(guard.guard)
+    app.cleanup_ctx.append(_running)
+
+
+async def _running(app: web.Application) -> AsyncIterator[None]:
+    audit = app[AUTH].audit
+    if audit is not None:
+        audit.start()
+    try:
+        yield
+    finally:
+        if audit is not None:
+            await asyncio.to_thread(audit.close)
