@@ -33,7 +33,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_size)
     app[SETTINGS] = settings
     app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
-    app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
+    app[SANDBOX] = (
+        # -auth token: each user's files under users/U/ (service/auth/scope.py)
+        Sandbox(settings.upload_dir, per_user=settings.auth == "token")
+        if settings.upload_dir is not None
+        else None
+    )
     app[STORE] = ContextStore(app[REGISTRY])
     sandbox = app[SANDBOX]
     app[UPLOADS] = (

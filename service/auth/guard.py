@@ -16,11 +16,11 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from service.auth import names
+from service.auth import names, scope
 from service.auth.audit import AuditLog
 from service.auth.rules import FORBIDDEN, Rules
 from service.auth.tokens import InvalidToken, Tokens
-from service.auth.users import User
+from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.keys import REQUEST_NAME, USER
 
@@ -37,6 +37,9 @@ PUBLIC = frozenset(
     }
 )
 REGISTRATION = ("POST", "/auth/registration")
+# Routes outside the table that hold no data: the JS client, the docs pages, -static files
+# (mounted at /{path:.*}). Any other route outside the table needs a token: fail closed.
+PUBLIC_PAGES = frozenset({"/api.js", "/docs", "/redoc", "/{path}"})
 NO_TOKEN = "Authorization: Bearer <token> required"
 INVALID_TOKEN = "Invalid or expired token"
 # The verified token's (jti, expiry), for /auth/logout.
@@ -53,13 +56,16 @@ class Guard:
         audit: AuditLog | None,
         allowed_hosts: Iterable[str] = (),
         registration_open: bool = False,
+        public_pages: Iterable[str] = (),
     ) -> None:
         self.tokens = tokens
+        self.registration_open = registration_open
         self.rules = rules
         self.audit = audit
         self.templates = names.templates(routes)
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
+        self.public_pages = PUBLIC_PAGES | frozenset(public_pages)
 
     def template(self, request: web.Request) -> names.Template | None:
         """The route table's entry the request matched (None: static files, unrouted)."""
@@ -78,17 +84,28 @@ class Guard:
         name = template.name(request.match_info) if template is not None else "page/-/-"
         request[REQUEST_NAME] = name
         user: User | None = None
-        if (
-            self.tokens is not None
-            and template is not None
-            and not template.path.startswith("/health")
-            and (template.method, template.path) not in self.public
-        ):
-            user = self._authenticate(request)
+        acting = scope.OPERATOR
+        if self.tokens is not None:
+            acting = scope.NOBODY
+            if self._needs_token(request, template):
+                user = self._authenticate(request)
+                acting = scope.of(user, owner=_owner(request), see_all=_all(request))
         request[USER] = user
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
-        return await handler(request)
+        with scope.acting_as(acting):
+            return await handler(request)
+
+    def _needs_token(self, request: web.Request, template: names.Template | None) -> bool:
+        if template is not None:
+            return not (
+                template.path.startswith("/health")
+                or (template.method, template.canonical) in self.public
+            )
+        resource = request.match_info.route.resource
+        if resource is None:  # nothing matched: the 404 or 405 tells nothing
+            return False
+        return resource.canonical not in self.public_pages
 
     def _authenticate(self, request: web.Request) -> User:
         assert self.tokens is not None
@@ -146,10 +163,10 @@ class Guard:
         assert self.audit is not None
         template = self.template(request)
         fields: dict[str, Any] = {
-            "user": _name(request.get(USER)),
+            "user": _name(user_of(request)),
             "address": request.remote or "-",
             "method": request.method,
-            "route": template.path if template is not None else "-",
+            "route": template.canonical if template is not None else _canonical(request),
             "resource": request.get(REQUEST_NAME, "page/-/-"),
             "status": status,
             "bytes": _size(response),
@@ -172,6 +189,31 @@ class Guard:
             request_id=_request_id(request),
             **fields,
         )
+
+
+def _canonical(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "-"
+
+
+def _owner(request: web.Request) -> str | None:
+    """An admin's ``?owner=U``: act on U's resources."""
+    owner = request.query.get("owner")
+    if owner is None:
+        return None
+    if not valid_username(owner):
+        raise BadRequest(f"owner must be a user name, got {owner!r}")
+    return owner
+
+
+def _all(request: web.Request) -> bool:
+    return request.query.get("all", "").lower() in ("1", "true", "yes")
+
+
+def user_of(request: web.Request) -> User | None:
+    """The caller (None with -auth none and on public routes)."""
+    user: User | None = request.get(USER, None)
+    return user
 
 
 def _name(user: User | None) -> str:

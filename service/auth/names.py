@@ -43,6 +43,11 @@ class Template:
     path: str
     segments: tuple[Segment, ...]
 
+    @property
+    def canonical(self) -> str:
+        parts = [s.literal if s.literal is not None else f"{{{s.var}}}" for s in self.segments]
+        return "/" + "/".join(parts)
+
     def name(self, match_info: MatchInfo) -> str:
         segments = list(self.segments)
         kind_at = next((i for i, s in enumerate(segments) if s.var == "kind"), None)
@@ -91,11 +96,15 @@ def parse(method: str, path: str) -> Template:
 
 
 def templates(routes: Iterable[web.RouteDef]) -> dict[tuple[str, str], Template]:
-    """(method, template path) → Template for every route of the table."""
+    """(method, canonical path) → Template for every route of the table.
+
+    Keyed by aiohttp's ``canonical`` form (``/service/files/{path}``, the regex dropped), which
+    is what a matched request's resource reports.
+    """
     table = {}
     for route in routes:
         template = parse(route.method, route.path)
-        table[(template.method, route.path)] = template
+        table[(template.method, template.canonical)] = template
     return table
 
 

@@ -53,6 +53,7 @@ def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
         audit=AuditLog(settings.audit_log) if settings.audit_log is not None else None,
         allowed_hosts=settings.allowed_hosts,
         registration_open=settings.registration == "open",
+        public_pages=[redirect.source for redirect in settings.redirects],
     )
 
 

@@ -50,6 +50,7 @@ class Verified:
     user: User
     jti: str
     expires_at: float
+    issued_at: float
 
 
 class Tokens:
@@ -74,6 +75,8 @@ class Tokens:
         self._cache: OrderedDict[bytes, Verified] = OrderedDict()
         # jti → its token's expiry: kept only as long as the token could still be presented.
         self.revoked: dict[str, float] = {}
+        # user → tokens issued (iat) before this second are refused: the password changed.
+        self.not_before: dict[str, int] = {}
 
     def issue(self, user: User, ttl: float | None = None) -> Issued:
         ttl = self.ttl if ttl is None else ttl
@@ -112,6 +115,8 @@ class Tokens:
             raise InvalidToken("token expired")
         if verified.jti in self.revoked:
             raise InvalidToken("token revoked")
+        if verified.issued_at < self.not_before.get(verified.user.name, 0):
+            raise InvalidToken("token issued before the password changed")
         return verified
 
     def revoke(self, jti: str, expires_at: float) -> None:
@@ -149,7 +154,7 @@ class Tokens:
         if float(exp) - float(iat) > MAX_TTL + LEEWAY:
             raise InvalidToken("token lives longer than 24 h")
         admin = claims.get(ADMIN_CLAIM) is True and header.get("alg") == "HS256"
-        return Verified(User(sub, admin=admin), jti, float(exp))
+        return Verified(User(sub, admin=admin), jti, float(exp), float(iat))
 
     def _decode_external(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
         assert self._jwks is not None
