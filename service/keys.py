@@ -8,6 +8,7 @@ from aiohttp import web
 
 from service.auth.users import User
 from service.contexts import ContextStore
+from service.openapi.generator import ApiSpec
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
@@ -28,6 +29,8 @@ SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 # Worker processes that run module functions.
 WORKERS = web.AppKey("workers", Workers)
+# The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.
+OPENAPI = web.AppKey("openapi", ApiSpec)
 # Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
 # (None with -auth none and on public routes) and the request's kind/name/action name.
 AUTH: web.AppKey[Guard] = web.AppKey("auth")
