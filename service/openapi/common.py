@@ -51,7 +51,8 @@ COMMON_ERRORS: list[CommonError] = [
     CommonError(
         403,
         "Forbidden by the server's rules (-rule), or a shared resource only admins change",
-        applies=lambda settings: bool(getattr(settings, "rule", ()))
-        or getattr(settings, "auth", "none") == "token",
+        applies=lambda settings: (
+            bool(getattr(settings, "rule", ())) or getattr(settings, "auth", "none") == "token"
+        ),
     ),
 ]
