@@ -66,15 +66,29 @@ class Guard:
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
         self.public_pages = PUBLIC_PAGES | frozenset(public_pages)
+        # (method, resource's canonical path) → the table's entry: the /v1 prefix and HEAD
+        # are worked out once per route, not once per request.
+        self._matched: dict[tuple[str, str], names.Template | None] = {}
+        # Whether each matched route needs a token, by the same key.
+        self._needs: dict[tuple[str, str] | None, bool] = {None: False}
+        # A user's own scope, made once (a frozen dataclass costs to build per request).
+        self._scopes: dict[User, scope.Scope] = {}
 
     def template(self, request: web.Request) -> names.Template | None:
         """The route table's entry the request matched (None: static files, unrouted)."""
         resource = request.match_info.route.resource
         if resource is None:
             return None
-        path = _VERSION.sub("", resource.canonical, count=1)
+        key = (request.method, resource.canonical)
+        try:
+            return self._matched[key]
+        except KeyError:
+            pass
         method = "GET" if request.method == hdrs.METH_HEAD else request.method
-        return self.templates.get((method, path))
+        found = self.templates.get((method, _VERSION.sub("", key[1], count=1)))
+        if len(self._matched) < 10_000:  # bounded: one entry per route and method
+            self._matched[key] = found
+        return found
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -89,14 +103,36 @@ class Guard:
             acting = scope.NOBODY
             if self._needs_token(request, template):
                 user = self._authenticate(request)
-                acting = scope.of(user, owner=_owner(request), see_all=_all(request))
+                if user.admin:
+                    acting = scope.of(user, owner=_owner(request), see_all=_all(request))
+                else:
+                    acting = self._scopes.get(user) or self._scope_of(user)
         request[USER] = user
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
-        with scope.acting_as(acting):
+        entered = scope.enter(acting)
+        try:
             return await handler(request)
+        finally:
+            scope.leave(entered)
+
+    def _scope_of(self, user: User) -> scope.Scope:
+        if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared
+            self._scopes.clear()
+        made = self._scopes[user] = scope.of(user)
+        return made
 
     def _needs_token(self, request: web.Request, template: names.Template | None) -> bool:
+        resource = request.match_info.route.resource
+        key = (request.method, resource.canonical) if resource is not None else None
+        needs = self._needs.get(key)
+        if needs is None:
+            needs = self._decide(request, template)
+            if len(self._needs) < 10_000:
+                self._needs[key] = needs
+        return needs
+
+    def _decide(self, request: web.Request, template: names.Template | None) -> bool:
         if template is not None:
             return not (
                 template.path.startswith("/health")

@@ -21,12 +21,15 @@ unknown paths) are ``page/-/-``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
 from aiohttp import web
 
 MatchInfo = Mapping[str, str]
+# (True, variable name) or (False, literal text) of one part of a request's name.
+Part = tuple[bool, str]
 _VAR = re.compile(r"^\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<pattern>.*))?\}$")
 
 
@@ -43,41 +46,53 @@ class Template:
     path: str
     segments: tuple[Segment, ...]
 
-    @property
+    @functools.cached_property
     def canonical(self) -> str:
         parts = [s.literal if s.literal is not None else f"{{{s.var}}}" for s in self.segments]
         return "/" + "/".join(parts)
 
-    def name(self, match_info: MatchInfo) -> str:
+    @functools.cached_property
+    def plan(self) -> tuple[Part, Part, Part]:
+        """kind, name and action: each a literal, or the path variable whose value it is.
+        Worked out once per route, so naming a request is three lookups."""
         segments = list(self.segments)
         kind_at = next((i for i, s in enumerate(segments) if s.var == "kind"), None)
         if kind_at is not None:
-            kind = match_info.get("kind", "-")
             verbs = [s.literal for s in segments[:kind_at] if s.literal is not None]
             names = [s.var for s in segments[kind_at + 1 :] if s.var and not s.catch_all]
-            name = match_info.get(names[-1], "-") if names else "-"
-            action = "delete" if self.method == "DELETE" else (verbs[0] if verbs else "-")
-            return _joined(kind, name, action)
+            verb = "delete" if self.method == "DELETE" else (verbs[0] if verbs else "-")
+            return _var("kind"), _var(names[-1]) if names else _lit("-"), _lit(verb)
         if not segments or segments[0].literal is None:
-            return "page/-/-"
-        kind = _singular(segments[0].literal)
+            return _lit("page"), _lit("-"), _lit("-")
+        kind = _lit(_singular(segments[0].literal))
         rest = [s for s in segments[1:] if not s.catch_all]
         if not rest:
-            return _joined(kind, "-", "delete" if self.method == "DELETE" else "-")
+            return kind, _lit("-"), _lit("delete" if self.method == "DELETE" else "-")
         first, rest = rest[0], rest[1:]
-        name = first.literal if first.literal is not None else match_info.get(first.var or "", "-")
+        name = _lit(first.literal) if first.literal is not None else _var(first.var or "")
         literal = next((s.literal for s in rest if s.literal is not None), None)
+        action: Part
         if literal is not None:
-            action = literal
+            action = _lit(literal)
         elif self.method == "DELETE":
-            action = "delete"
+            action = _lit("delete")
         elif rest and rest[0].var is not None:
-            action = match_info.get(rest[0].var, "-")
+            action = _var(rest[0].var)
         elif first.literal is None and self.method in ("GET", "HEAD"):
-            action = "get"
+            action = _lit("get")
         else:
-            action = "-"
-        return _joined(kind, name, action)
+            action = _lit("-")
+        return kind, name, action
+
+    def name(self, match_info: MatchInfo) -> str:
+        (kind_var, kind), (name_var, name), (action_var, action) = self.plan
+        if kind_var:
+            kind = _clean(match_info.get(kind, "-"))
+        if name_var:
+            name = _clean(match_info.get(name, "-"))
+        if action_var:
+            action = _clean(match_info.get(action, "-"))
+        return f"{kind}/{name}/{action}"
 
 
 def parse(method: str, path: str) -> Template:
@@ -114,8 +129,12 @@ def _singular(word: str) -> str:
     return word
 
 
-def _joined(kind: str, name: str, action: str) -> str:
-    return f"{_clean(kind)}/{_clean(name)}/{_clean(action)}"
+def _lit(text: str) -> Part:
+    return (False, _clean(text))
+
+
+def _var(name: str) -> Part:
+    return (True, name)
 
 
 def _clean(part: str) -> str:

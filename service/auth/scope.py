@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from service.auth.users import User
 
@@ -49,6 +49,15 @@ def current() -> Scope:
 
 def namespace() -> str | None:
     return _CURRENT.get().namespace
+
+
+def enter(scope: Scope) -> Token[Scope]:
+    """Act as ``scope`` until ``leave`` (the guard's hot path: no context manager)."""
+    return _CURRENT.set(scope)
+
+
+def leave(token: Token[Scope]) -> None:
+    _CURRENT.reset(token)
 
 
 @contextlib.contextmanager

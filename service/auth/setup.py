@@ -69,7 +69,11 @@ def install(app: web.Application, guard: Guard) -> None:
 async def _running(app: web.Application) -> AsyncIterator[None]:
     audit = app[AUTH].audit
     if audit is not None:
-        audit.start()
+        try:
+            await asyncio.to_thread(audit.start)
+        except OSError as exc:
+            detail = exc.strerror or exc
+            raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
     try:
         yield
     finally:

@@ -10,7 +10,6 @@ while its verification is cached.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import secrets
 import time
 from collections import OrderedDict
@@ -72,7 +71,7 @@ class Tokens:
         self._jwks = jwks
         self._jwks_issuer = jwks_issuer
         self._clock = clock
-        self._cache: OrderedDict[bytes, Verified] = OrderedDict()
+        self._cache: OrderedDict[str, Verified] = OrderedDict()
         # jti → its token's expiry: kept only as long as the token could still be presented.
         self.revoked: dict[str, float] = {}
         # user → tokens issued (iat) before this second are refused: the password changed.
@@ -101,17 +100,18 @@ class Tokens:
 
     def verify(self, token: str) -> Verified:
         now = self._clock()
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        verified = self._cache.get(digest)
+        # Keyed by the token itself: hashing it again with SHA-256 cost more than the rest of
+        # the check, and the token is in this process's memory with the request anyway.
+        verified = self._cache.get(token)
         if verified is None:
             verified = self._decode(token)
-            self._cache[digest] = verified
+            self._cache[token] = verified
             if len(self._cache) > CACHE_MAX:
                 self._cache.popitem(last=False)
         else:
-            self._cache.move_to_end(digest)
+            self._cache.move_to_end(token)
         if verified.expires_at + LEEWAY <= now:
-            self._cache.pop(digest, None)
+            self._cache.pop(token, None)
             raise InvalidToken("token expired")
         if verified.jti in self.revoked:
             raise InvalidToken("token revoked")
@@ -127,9 +127,9 @@ class Tokens:
         """Drop revocations and cache entries of tokens that have expired anyway."""
         now = self._clock()
         self.revoked = {j: exp for j, exp in self.revoked.items() if exp + LEEWAY > now}
-        for digest, verified in list(self._cache.items()):
+        for token, verified in list(self._cache.items()):
             if verified.expires_at + LEEWAY <= now:
-                del self._cache[digest]
+                del self._cache[token]
 
     def _decode(self, token: str) -> Verified:
         try:
