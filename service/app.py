@@ -17,7 +17,7 @@ from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, W
 from service.middlewares import add_no_cache_headers, error_middleware
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
-from service.routes import API_ROUTES
+from service.routes import API_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox
 from service.settings import Redirect, Settings
 from service.streaming import CursorStore, running
@@ -53,6 +53,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.router.add_routes(API_ROUTES)
     if settings.js:
         app.router.add_get("/api.js", js_client)
+    if settings.ui:
+        app.router.add_routes(UI_ROUTES)
     for redirect in settings.redirects:
         _add_redirect(app, redirect)
     if settings.static is not None:

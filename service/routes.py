@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, models, modules, plugins, scorers, sources, uploads
+from service.handlers import health, models, modules, plugins, scorers, sources, ui, uploads
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -32,4 +32,13 @@ API_ROUTES: list[web.RouteDef] = [
     web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
     web.post("/module/{ctx}/{function}", modules.run),
+]
+
+# The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by
+# create_app unless -ui off. Not API routes: no JSON contract, no /v1 alias, no OpenAPI entry.
+# They must stay public under -auth token: the page holds the login form, and every call it
+# makes is an API request that carries the token.
+UI_ROUTES: list[web.RouteDef] = [
+    web.get("/ui", ui.to_index),
+    web.get("/ui/{path:.*}", ui.serve),
 ]
