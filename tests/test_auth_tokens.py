@@ -187,3 +187,13 @@ async def test_every_route_of_the_table_but_the_public_ones_needs_a_token(client
             assert response.status == 401, (route.method, prefix + path, response.status)
             checked += 1
     assert checked >= len(API_ROUTES) - len(public)
+
+
+async def test_pages_are_public_and_other_routes_outside_the_table_are_not(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(auth="token", secret_key=SECRET, js=True)
+    assert (await client.get("/api.js")).status == 200
+    assert (await client.get("/ui")).status in (200, 301, 302, 307, 308)
+    assert (await client.get("/openapi.json")).status == 200
+    assert (await client.get("/no/such/route")).status == 404

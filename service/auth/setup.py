@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
-from service.auth import secret
+from service.auth import names, secret
 from service.auth.audit import AuditLog
 from service.auth.guard import Guard
 from service.auth.rules import Rules
 from service.auth.tokens import Tokens, load_jwks
 from service.keys import AUTH
+from service.routes import UI_ROUTES
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,12 @@ def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
         audit=AuditLog(settings.audit_log) if settings.audit_log is not None else None,
         allowed_hosts=settings.allowed_hosts,
         registration_open=settings.registration == "open",
-        public_pages=[redirect.source for redirect in settings.redirects],
+        # The dashboard's files hold no data (its page has the login form) and -redirects only
+        # point elsewhere: both stay reachable without a token.
+        public_pages=[
+            *(names.parse(route.method, route.path).canonical for route in UI_ROUTES),
+            *(redirect.source for redirect in settings.redirects),
+        ],
     )
 
 
