@@ -170,7 +170,8 @@ def _add_redirect(app: web.Application, redirect: Redirect) -> None:
 
 def _redirect_to(redirect: Redirect) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(redirect.destination)
+        # 307, as the original answers: the client repeats the method and body (a POST stays one).
+        raise web.HTTPTemporaryRedirect(redirect.destination)
 
     return handler
 
