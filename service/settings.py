@@ -82,14 +82,14 @@ class Settings:
     access_log: str = opt("on", "log a line per request (at INFO): on or off")
     rate_limit: Rate | None = opt(
         None,
-        "requests per second a client may send (N/s, N/m or N/h); beyond it 429 with"
-        " Retry-After; /health* exempt",
+        "requests per second a client may send (N/s, N/m or N/h); beyond it 429, with the"
+        " seconds to wait; /health and /health/* are exempt",
         metavar="RATE",
     )
     rate_limit_burst: int | None = opt(
         None,
-        "requests a client may send at once on top of -rate-limit (default: one second's"
-        " worth, at least 1)",
+        "requests a client may send at once on top of the rate (default: one second's worth,"
+        " at least 1)",
         metavar="N",
     )
     rate_limit_clients: int = opt(

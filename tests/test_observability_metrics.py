@@ -111,9 +111,15 @@ async def test_upload_bytes_and_gauges_other_components_register(
     form.add_field("file", b"x" * 10_000, filename="a.bin")
     assert (await client.post("/service/upload/a.bin", data=form)).status == 200
     queue["running"] = 3
+    download = await client.get("/service/files/a.bin")
+    assert len(await download.read()) == 10_000
     after = await scrape(client)
     uploaded = value(after, "dffml_upload_bytes_total") - value(before, "dffml_upload_bytes_total")
     assert 10_000 <= uploaded < 11_000  # the file and its multipart framing
+    # A download is sent by aiohttp after the middleware; it is counted once sent, in full.
+    files = {"route": "/service/files/{path}", "method": "GET"}
+    assert value(after, "http_requests_total", **files, status="200") == 1
+    assert value(after, "http_response_bytes_total", **files) > 10_000
     assert value(after, "dffml_tasks", status="queued") == 2
     assert value(after, "dffml_tasks", status="running") == 3
 

@@ -8,7 +8,9 @@ once per route and kept.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -58,54 +60,86 @@ def observe_middleware(
                 routes[key] = found
         return found
 
+    def finish(
+        rid: str, request: web.Request, route: _Route, status: int, sent: int, start: float
+    ) -> None:
+        elapsed = clock() - start
+        if enabled:
+            in_flight.dec()
+            children = route.metrics
+            if children is not None:
+                children.count(status)
+                children.duration.observe(elapsed)
+                children.bytes.inc(sent)
+                if route.upload:
+                    metrics.upload_bytes.inc(request.content.total_bytes)
+        if access_log and access.enabled:
+            # raw_path: as sent, percent-encoded, so a %0A cannot forge a log line.
+            access.write(
+                rid,
+                request.remote or "-",
+                request.method,
+                request.raw_path,
+                route.template,
+                status,
+                sent,
+                elapsed,
+            )
+
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request_id(request.headers.get(HEADER))
         request[REQUEST_ID] = rid
         token = current.set(rid)
         start = clock()
-        status = 500
-        sent = 0
         if enabled:
             in_flight.inc()
+        status = 500
+        sent = 0
+        deferred = False
         try:
             response = await handler(request)
             status = response.status
             if not response.prepared:
-                try:
-                    await response.prepare(request)
-                    await response.write_eof()
-                except ConnectionResetError:
-                    pass  # the client left; aiohttp's own attempt after us is a no-op
+                if isinstance(response, web.Response):
+                    # Sent here (preparing a Response twice is harmless; aiohttp's own
+                    # attempt after us finds it done), so bytes and time are the whole answer.
+                    try:
+                        await response.prepare(request)
+                        await response.write_eof()
+                    except ConnectionResetError:
+                        pass  # the client left
+                else:
+                    # A FileResponse cannot be prepared twice: aiohttp sends it after us, in
+                    # this request's own task; count it once that task is done.
+                    deferred = _finish_later(
+                        lambda: finish(
+                            rid, request, route_of(request), status, _file_bytes(response), start
+                        )
+                    )
             sent = response.body_length
             return response
         except web.HTTPException as exc:  # redirects: aiohttp sends them
             status = exc.status
             raise
         finally:
-            elapsed = clock() - start
-            route = route_of(request)
-            if enabled:
-                in_flight.dec()
-                children = route.metrics
-                if children is not None:
-                    children.count(status)
-                    children.duration.observe(elapsed)
-                    children.bytes.inc(sent)
-                    if route.upload:
-                        metrics.upload_bytes.inc(request.content.total_bytes)
-            if access_log and access.enabled:
-                # raw_path: as sent, percent-encoded, so a %0A cannot forge a log line.
-                access.write(
-                    rid,
-                    request.remote or "-",
-                    request.method,
-                    request.raw_path,
-                    route.template,
-                    status,
-                    sent,
-                    elapsed,
-                )
+            if not deferred:
+                finish(rid, request, route_of(request), status, sent, start)
             current.reset(token)
 
     return observe
+
+
+def _finish_later(callback: Callable[[], None]) -> bool:
+    task = asyncio.current_task()
+    if task is None:
+        return False
+    task.add_done_callback(lambda _: callback())
+    return True
+
+
+def _file_bytes(response: web.StreamResponse) -> int:
+    """Bytes a FileResponse sent: sendfile() bypasses the writer's count (headers only then),
+    the fallback for TLS writes through it (headers and body)."""
+    counted, body = response.body_length, response.content_length or 0
+    return counted + body if counted < body else counted
