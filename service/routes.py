@@ -13,6 +13,7 @@ from service.handlers import (
     plugins,
     scorers,
     sources,
+    ui,
     uploads,
 )
 from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
@@ -48,4 +49,13 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/health/live", health.live),
     web.get("/health/ready", health.ready),
     web.get("/metrics", metrics.metrics),
+]
+
+# The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by
+# create_app unless -ui off. Not API routes: no JSON contract, no /v1 alias, no OpenAPI entry.
+# They must stay public under -auth token: the page holds the login form, and every call it
+# makes is an API request that carries the token.
+UI_ROUTES: list[web.RouteDef] = [
+    web.get("/ui", ui.to_index),
+    web.get("/ui/{path:.*}", ui.serve),
 ]
