@@ -75,5 +75,11 @@ class Settings:
     module_workers: int = opt(
         os.cpu_count() or 1, "module functions running at once, each in its own process"
     )
+    state: str | None = opt(
+        None,
+        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
+        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
+        metavar="FILE",
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()
