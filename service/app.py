@@ -16,6 +16,7 @@ from service.handlers.static import js_client, static_handler
 from service.keys import (
     CURSORS,
     EXECUTOR,
+    OPENAPI,
     REGISTRY,
     SANDBOX,
     SETTINGS,
@@ -25,6 +26,8 @@ from service.keys import (
     WORKERS,
 )
 from service.middlewares import add_no_cache_headers, error_middleware
+from service.openapi.generator import ApiSpec
+from service.openapi.versions import versioned
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
@@ -73,6 +76,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         app.on_response_prepare.append(add_no_cache_headers)
 
     app.router.add_routes(API_ROUTES)
+    # Every route again under /v1 (the unversioned paths stay for DFFML clients).
+    app.router.add_routes(versioned(API_ROUTES))
+    app[OPENAPI] = ApiSpec(API_ROUTES, app[REGISTRY], settings)
     if settings.js:
         app.router.add_get("/api.js", js_client)
     for redirect in settings.redirects:
@@ -176,7 +182,8 @@ def _add_redirect(app: web.Application, redirect: Redirect) -> None:
 
 def _redirect_to(redirect: Redirect) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(redirect.destination)
+        # 307, as the original answers: the client repeats the method and body (a POST stays one).
+        raise web.HTTPTemporaryRedirect(redirect.destination)
 
     return handler
 

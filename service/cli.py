@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if role == "client":
             sub.add_argument(
+                *_flags("csr"),
+                type=Path,
+                default=None,
+                help="also write the certificate signing request for the client key here"
+                " (default: none)",
+            )
+            sub.add_argument(
                 *_flags("server_key"),
                 type=Path,
                 default=Path("server.key"),
@@ -196,7 +203,8 @@ def _add_server_options(server: argparse.ArgumentParser) -> None:
         action="extend",
         default=[],
         metavar="METHOD SRC DST",
-        help="answer METHOD SRC with a 302 redirect to DST; triples, repeatable (default: none)",
+        help="answer METHOD SRC with a 307 redirect to DST (method and body kept); triples,"
+        " repeatable (default: none)",
     )
 
 
@@ -365,8 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bits=ns.bits,
                 days=ns.days,
                 force=ns.force,
+                csr=ns.csr,
             )
     except tls.TLSSetupError as exc:
         return _fail(str(exc))
-    print(f"wrote {ns.key} and {ns.cert}")
+    if getattr(ns, "csr", None) is not None:
+        print(f"wrote {ns.key}, {ns.cert} and {ns.csr}")
+    else:
+        print(f"wrote {ns.key} and {ns.cert}")
     return 0

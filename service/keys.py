@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.contexts import ContextStore
+from service.openapi.generator import ApiSpec
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
@@ -28,3 +29,5 @@ WORKERS = web.AppKey("workers", Workers)
 STATE = web.AppKey("state", StateStore)
 # Where long work runs (the local worker pool; a Dask cluster with -executor).
 EXECUTOR: web.AppKey[Executor] = web.AppKey("executor")
+# The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.
+OPENAPI = web.AppKey("openapi", ApiSpec)
