@@ -83,7 +83,12 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
         if isinstance(annotation, types.UnionType):  # X | None
             annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
         help_text = f"{f.metadata['help']} (default: {_shown_default(f.default)})"
-        if annotation is bool:
+        if annotation is bool and f.default is True:
+            # A switch that is on by default takes a value: "-ui off".
+            parser.add_argument(
+                *_flags(f.name), type=_on_off, default=True, help=help_text, metavar="on|off"
+            )
+        elif annotation is bool:
             parser.add_argument(*_flags(f.name), action="store_true", help=help_text)
         elif typing.get_origin(annotation) is tuple:
             (item,) = typing.get_args(annotation)[:1]
@@ -103,6 +108,13 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                 help=help_text,
                 metavar=_metavar(f.name, annotation, f.metadata),
             )
+
+
+def _on_off(value: str) -> bool:
+    switch = {"on": True, "off": False}.get(value.lower())
+    if switch is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return switch
 
 
 def build_parser() -> argparse.ArgumentParser:
