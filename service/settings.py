@@ -131,5 +131,11 @@ class Settings:
     )
     # From DFFML_SERVICE_HTTP_SECRET_KEY (read by the CLI); never shown.
     secret_key: bytes | None = dataclasses.field(default=None, repr=False)
+    state: str | None = opt(
+        None,
+        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
+        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
+        metavar="FILE",
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()
