@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from service import __version__, tls
+from service.auth import commands as auth_commands
 from service.auth import options as auth_options
 from service.errors import ServiceError
 from service.observability import logs
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     _add_server_options(commands.add_parser("server", help="run the HTTP service", **SERVER_PARSER))
+    auth_commands.add_parsers(commands)  # createsuperuser, createuser, createtoken
     createtls = commands.add_parser("createtls", help="create TLS keys and certificates")
     which = createtls.add_subparsers(dest="which", required=True, parser_class=ArgumentParser)
     for role, default_cn in (("server", "127.0.0.1"), ("client", "client")):
@@ -391,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(_log_level(settings.log) or logging.INFO, settings.log_format)
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
+    if ns.command in auth_commands.COMMANDS:
+        return auth_commands.run(ns)
     try:
         if ns.which == "server":
             tls.create_server(

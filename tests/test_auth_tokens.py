@@ -197,3 +197,12 @@ async def test_pages_are_public_and_other_routes_outside_the_table_are_not(
     assert (await client.get("/ui")).status in (200, 301, 302, 307, 308)
     assert (await client.get("/openapi.json")).status == 200
     assert (await client.get("/no/such/route")).status == 404
+
+
+async def test_user_routes_answer_501_without_auth(make_client: MakeClient) -> None:
+    client = await make_client()
+    for path in ("/auth/login", "/auth/registration", "/auth/logout", "/auth/password"):
+        response = await client.post(path, json={"username": "a", "password": "b"})
+        assert response.status == 501
+        assert await response.json() == {"error": "Users need the server started with -auth token"}
+    assert (await client.get("/auth/me")).status == 501

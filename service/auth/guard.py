@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -23,6 +23,12 @@ from service.auth.tokens import InvalidToken, Tokens
 from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.keys import REQUEST_NAME, USER
+from service.observability.ratelimit import RATE_LIMIT_KEY
+from service.observability.requestid import HEADER as REQUEST_ID_HEADER
+from service.observability.requestid import REQUEST_ID
+
+if TYPE_CHECKING:
+    from service.auth.logins import Logins
 
 # /v1/… aliases of the route table are the same routes.
 _VERSION = re.compile(r"^/v\d+(?=/)")
@@ -59,6 +65,8 @@ class Guard:
         public_pages: Iterable[str] = (),
     ) -> None:
         self.tokens = tokens
+        # Set once the state store exists (-auth token): users, passwords, logins.
+        self.logins: Logins | None = None
         self.registration_open = registration_open
         self.rules = rules
         self.audit = audit
@@ -108,6 +116,8 @@ class Guard:
                 else:
                     acting = self._scopes.get(user) or self._scope_of(user)
         request[USER] = user
+        if user is not None:
+            request[RATE_LIMIT_KEY] = f"user:{user.name}"  # the rate limit counts per user
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
         entered = scope.enter(acting)
@@ -265,5 +275,6 @@ def _size(response: web.StreamResponse | None) -> int | None:
 
 
 def _request_id(request: web.Request) -> str:
-    value = request.get("request_id") or request.headers.get("X-Request-ID")
+    """The id the request-id middleware gave the request (else the client's header)."""
+    value = request.get(REQUEST_ID) or request.headers.get(REQUEST_ID_HEADER)
     return str(value) if value else "-"

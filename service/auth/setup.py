@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from service.auth import names, secret
+from service.auth.accounts import Accounts
 from service.auth.audit import AuditLog
 from service.auth.guard import Guard
+from service.auth.logins import Logins
 from service.auth.rules import Rules
 from service.auth.tokens import Tokens, load_jwks
-from service.keys import AUTH
+from service.keys import AUTH, STATE
+from service.middlewares import error_middleware
 from service.routes import UI_ROUTES
 from service.settings import Settings
 
@@ -64,11 +67,20 @@ def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
 
 
 def install(app: web.Application, guard: Guard) -> None:
-    """The audit middleware goes outside the error middleware (first), the guard inside it."""
+    """The audit middleware goes outside the error middleware, the guard inside it.
+
+    With tokens, users live in the state store (component "auth"), which must be in the app
+    already: its schema is registered before the store opens."""
     app[AUTH] = guard
+    if guard.tokens is not None:
+        Accounts.register(app[STATE])
+        guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
+    # Inside request-id/metrics (outermost), around the error middleware; the guard right
+    # inside it, before the rate limit (which then counts per user).
+    at = app.middlewares.index(error_middleware)
+    app.middlewares.insert(at + 1, guard.guard)
     if guard.audit is not None:
-        app.middlewares.insert(0, guard.audit_requests)
-    app.middlewares.append(guard.guard)
+        app.middlewares.insert(at, guard.audit_requests)
     app.cleanup_ctx.append(_running)
 
 
@@ -80,6 +92,9 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
         except OSError as exc:
             detail = exc.strerror or exc
             raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
+    logins = app[AUTH].logins
+    if logins is not None:  # the state store is open by now (its cleanup context came first)
+        await logins.restore()
     try:
         yield
     finally:
