@@ -24,7 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service import __version__, tls
+from service import __version__, clientlog, tls
+from service.connections import ConnectionGuard, GuardedSite
 from service.errors import ServiceError
 from service.preloads import (
     PRELOAD_KINDS,
@@ -227,6 +228,13 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-iterkey-max must be at least 1")
     if not ns.module_timeout > 0:
         raise UsageError("-module-timeout must be a positive number of seconds")
+    if ns.max_connections < 1:
+        raise UsageError("-max-connections must be at least 1")
+    for name in ("header_timeout", "body_timeout"):
+        if not (0 < getattr(ns, name) < float("inf")):
+            raise UsageError(f"-{name.replace('_', '-')} must be a positive number of seconds")
+    if ns.max_labels < 1:
+        raise UsageError("-max-labels must be at least 1")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
@@ -308,7 +316,12 @@ async def serve(settings: Settings) -> int:
             return _fail(f"preload failed: {type(exc).__name__}: {exc}", status=1)
         if stop.is_set():
             return 0
-        site = web.TCPSite(runner, settings.addr, settings.port, ssl_context=ssl_context)
+        guard = ConnectionGuard(
+            max_connections=settings.max_connections, header_timeout=settings.header_timeout
+        )
+        site = GuardedSite(
+            runner, settings.addr, settings.port, ssl_context=ssl_context, guard=guard
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -346,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args[1:])
         level = _log_level(settings.log)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        clientlog.install()
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from service.errors import BadRequest
+from service.errors import BadRequest, RequestTimeout
+from service.keys import SETTINGS
 
 JSON_TYPE = "application/json"
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -30,7 +32,13 @@ def ok() -> web.Response:
 
 async def read_json(request: web.Request, *, default: Any = ...) -> Any:
     """Parse the request body as JSON; an empty body gives ``default`` when one is provided."""
-    body = await request.read()
+    timeout = request.app[SETTINGS].body_timeout
+    try:
+        body = await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(
+            f"Request body not received within {timeout:g} s (-body-timeout)"
+        ) from None
     if not body.strip():
         if default is not ...:
             return default

@@ -75,5 +75,22 @@ class Settings:
     module_workers: int = opt(
         os.cpu_count() or 1, "module functions running at once, each in its own process"
     )
+    # Hardening bounds (docs/limits.md gives each one's worst-case cost).
+    max_labels: int = opt(
+        256,
+        "most plugin labels configured at once, and separately most contexts open at once"
+        " (each may hold a descriptor; 409 beyond)",
+    )
+    max_connections: int = opt(
+        512,
+        "most client connections open at once; beyond, the oldest idle or half-sent one is"
+        " closed (503 only when every one is being answered)",
+    )
+    header_timeout: float = opt(
+        20.0, "seconds a client may take to send a request header (408 and closed after)"
+    )
+    body_timeout: float = opt(
+        60.0, "seconds a client may take to send a JSON request body (408 after)"
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -133,9 +133,29 @@ class EncodedRecords:
 
     def lines(self) -> bytes:
         """The records as newline-delimited JSON, one record object a line."""
-        # The key is a JSON string, inside which every quote is escaped, so the first
-        # ':{"' of a row is where the record object starts.
-        return b"".join(row[row.index(b':{"') + 1 :] for row in self.rows.splitlines(True))
+        return b"".join(row[key_end(row) + 1 :] for row in self.rows.splitlines(True))
+
+    def records(self) -> list[bytes]:
+        """Each record's JSON object, without its key, in order."""
+        return [row[key_end(row) + 1 : -1] for row in self.rows.splitlines(True)]
+
+
+def key_end(row: bytes) -> int:
+    """Where the JSON string key that starts ``row`` ends (the index after its closing quote).
+
+    Found by the string's own syntax, never by searching for what follows it: a key may hold
+    any text, ``:{"`` included. Inside a JSON string a quote is always escaped, so the closing
+    one is the first quote preceded by an even number of backslashes.
+    """
+    at = 1
+    while True:
+        quote = row.index(b'"', at)
+        backslashes = 0
+        while row[quote - 1 - backslashes] == 0x5C:  # a backslash
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote + 1
+        at = quote + 1
 
 
 RecordChunk = list[Record] | EncodedRecords

@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import logging
 import os
-import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +26,7 @@ from service.errors import BadRequest, NotFound, ServiceError
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
 from service.plugins.feature import Feature, finite_float
+from service.sandbox import save_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -352,13 +352,13 @@ def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a torn write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(save_temp_name(path.name))
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "xb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import IO, Any, ClassVar, Protocol, TypeVar
 from service.errors import BadRequest
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
+from service.sandbox import save_temp_name
 from service.streaming import Reader
 
 
@@ -128,7 +128,7 @@ class SpoolSource(Source[ConfigT]):
                 raise
 
     def _save_sync(self, count: int) -> None:
-        tmp = self.filename.with_name(f".{self.filename.name}.{secrets.token_hex(6)}.tmp")
+        tmp = self.filename.with_name(save_temp_name(self.filename.name))
         try:
             with open(tmp, "xb") as out:
                 self.write(out, self.batches(count))
