@@ -27,6 +27,8 @@ setup(
         "cryptography>=41",
         "scikit-learn>=1.4",
         "skops>=0.10",
+        # /metrics in Prometheus' text format (docs/observability.md)
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "dev": [
@@ -41,6 +43,10 @@ setup(
             "types-PyYAML",
             "types-aiofiles",
             "types-requests",
+            # the OpenAPI document is validated against the 3.1 schema (docs/openapi.md)
+            "openapi-spec-validator>=0.7",
+            # contract fuzzing of a live server against /openapi.json (docs/openapi.md)
+            "schemathesis>=3.30",
         ],
     },
     entry_points={

@@ -14,8 +14,10 @@ from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
-from service.keys import CURSORS, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, WORKERS
+from service.keys import CURSORS, OPENAPI, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, WORKERS
 from service.middlewares import add_no_cache_headers, error_middleware
+from service.openapi.generator import ApiSpec
+from service.openapi.versions import versioned
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
@@ -53,6 +55,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         app.on_response_prepare.append(add_no_cache_headers)
 
     app.router.add_routes(API_ROUTES)
+    # Every route again under /v1 (the unversioned paths stay for DFFML clients).
+    app.router.add_routes(versioned(API_ROUTES))
+    app[OPENAPI] = ApiSpec(API_ROUTES, app[REGISTRY], settings)
     if settings.js:
         app.router.add_get("/api.js", js_client)
     for redirect in settings.redirects:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.contexts import ContextStore
+from service.openapi.generator import ApiSpec
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
@@ -22,3 +23,5 @@ SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 # Worker processes that run module functions.
 WORKERS = web.AppKey("workers", Workers)
+# The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.
+OPENAPI = web.AppKey("openapi", ApiSpec)

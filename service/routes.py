@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import health, models, modules, plugins, scorers, sources, uploads
+from service.handlers import docs, health, models, modules, plugins, scorers, sources, uploads
+from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -33,4 +34,6 @@ API_ROUTES: list[web.RouteDef] = [
     web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
     web.post("/module/{ctx}/{function}", modules.run),
+    # The API contract (issue 15): service/openapi/ builds it from this table.
+    web.get("/openapi.json", docs.openapi_json),
 ]
