@@ -9,7 +9,6 @@ import orjson
 from aiohttp import web
 
 from service.errors import BadRequest, RequestTimeout
-from service.keys import SETTINGS
 
 JSON_TYPE = "application/json"
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -32,6 +31,9 @@ def ok() -> web.Response:
 
 async def read_json(request: web.Request, *, default: Any = ...) -> Any:
     """Parse the request body as JSON; an empty body gives ``default`` when one is provided."""
+    # Imported here: service.keys imports what imports this module.
+    from service.keys import SETTINGS
+
     timeout = request.app[SETTINGS].body_timeout
     try:
         body = await asyncio.wait_for(request.read(), timeout)
