@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Generic, TypeVar, cast
 
@@ -123,7 +124,13 @@ async def score(
 ) -> float:
     require_trained(model)
     async with closing(records):
-        return await scorer.score(model, records)
+        value = await scorer.score(model, records)
+    # inf and nan have no JSON spelling: the client would read {"accuracy": null}.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadRequest(
+            f"Score {value!r} is not a finite number: the errors are beyond float range"
+        )
+    return value
 
 
 async def natural_score(

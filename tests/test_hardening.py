@@ -252,3 +252,140 @@ def test_client_error_filter_counts_what_it_left_out() -> None:
     )
     other = logging.LogRecord("service.x", logging.ERROR, __file__, 1, "a bug", (), None)
     assert all(chosen.filter(other) for _ in range(5))
+
+
+# --- 7. malformed multipart bodies ------------------------------------------------------------
+
+BOUNDARY = "hardening"
+
+
+def multipart_body(extra_headers: str = "", *, closed: bool = True) -> bytes:
+    body = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="f.csv"\r\n'
+        f"{extra_headers}\r\n"
+    ).encode() + b"a,b\n1,2\n"
+    if closed:
+        body += f"\r\n--{BOUNDARY}--\r\n".encode()
+    return body
+
+
+async def test_malformed_multipart_bodies_are_400_and_save_nothing(
+    client: Any, upload_dir: Path
+) -> None:
+    cases = {
+        "over-long part header line": (
+            multipart_body("X-Long: " + "a" * 20000 + "\r\n"),
+            "Malformed multipart body: Got more than 8190 bytes when reading: b'X-Long: aaa",
+        ),
+        "too many part headers": (
+            multipart_body("".join(f"X-{i}: v\r\n" for i in range(500))),
+            "Malformed multipart body: Too many headers received",
+        ),
+        "no closing boundary": (
+            multipart_body(closed=False),
+            "Malformed multipart body: it ends before the file part's boundary",
+        ),
+    }
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    for what, (body, message) in cases.items():
+        response = await client.post("/service/upload/f.csv", data=body, headers=headers)
+        assert response.status == 400, what
+        assert (await response.json())["error"].startswith(message), what
+        assert os.listdir(upload_dir) == [], what
+    response = await client.post("/service/upload/f.csv", data=multipart_body(), headers=headers)
+    assert response.status == 201
+    assert (upload_dir / "f.csv").read_bytes() == b"a,b\n1,2\n"
+
+
+# --- 7. numbers beyond float range, deep nesting, hyper-parameter bounds ----------------------
+
+
+async def memory_source(client: Any, label: str, rows: dict[str, dict[str, Any]]) -> None:
+    assert (await client.post(f"/configure/source/memory/{label}", json={})).status == 200
+    assert (await client.get(f"/context/source/{label}/{label}")).status == 200
+    for key, features in rows.items():
+        response = await client.post(f"/source/{label}/update/{key}", json={"features": features})
+        assert response.status == 200
+
+
+async def slr_model(client: Any, label: str) -> None:
+    config = {"features": ["x:float:1"], "predict": "y:float:1"}
+    assert (await client.post(f"/configure/model/slr/{label}", json=config)).status == 200
+    assert (await client.get(f"/context/model/{label}/{label}")).status == 200
+
+
+async def test_training_on_numbers_whose_squares_overflow_is_a_400(client: Any) -> None:
+    await memory_source(
+        client, "big", {f"k{i}": {"x": x, "y": x} for i, x in enumerate([1e200, -1e200, 3e200])}
+    )
+    await slr_model(client, "m")
+    response = await client.post("/model/m/train", json=["big"])
+    assert response.status == 400
+    assert (await response.json())["error"].startswith(
+        "Training failed: the numbers are beyond float range"
+    )
+
+
+async def test_predictions_and_scores_beyond_float_range_are_400_not_null(client: Any) -> None:
+    await memory_source(client, "line", {f"k{i}": {"x": i, "y": 2 * i + 1} for i in range(5)})
+    await slr_model(client, "m")
+    assert (await client.post("/model/m/train", json=["line"])).status == 200
+    response = await client.post("/model/m/predict/0", json={"a": {"features": {"x": 1e308}}})
+    assert response.status == 400
+    assert (await response.json())["error"] == (
+        "Prediction failed: the prediction for record 'a' is beyond float range"
+    )
+    await memory_source(client, "huge", {"h": {"x": 1, "y": 1e300}, "g": {"x": 2, "y": -1e300}})
+    for scorer in ("mse", "r2"):
+        assert (await client.post(f"/configure/scorer/{scorer}/{scorer}", json={})).status == 200
+        assert (await client.get(f"/context/scorer/{scorer}/{scorer}")).status == 200
+        response = await client.post(f"/scorer/{scorer}/m/score", json=["huge"])
+        assert response.status == 400, scorer
+        assert (await response.json())["error"].endswith(
+            "is not a finite number: the errors are beyond float range"
+        ), scorer
+
+
+async def test_features_nested_deeper_than_the_encoder_allows_are_400(client: Any) -> None:
+    await memory_source(client, "s", {})
+    deep = b"[" * 300 + b"]" * 300
+    response = await client.post(
+        "/source/s/update/d",
+        data=b'{"features": {"x": ' + deep + b"}}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"] == (
+        "Record 'd' 'features' nests lists and objects deeper than 200 levels"
+    )
+    # Nothing was stored: the source still serves every record.
+    assert (await client.get("/source/s/records/10")).status == 200
+    response = await client.post(
+        "/model/none/predict/0",
+        data=b'{"a": {"features": {"x": ' + deep + b"}}}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 404  # no such model: checked before the body
+
+
+async def test_hyperparameters_have_upper_bounds(client: Any) -> None:
+    base = {"features": ["x:float:1"], "predict": "y:int:1"}
+    cases = [
+        ("scikitrf", {"n_estimators": 2**40}, "'n_estimators' must be at most 10000"),
+        ("scikitrf", {"max_depth": 2**40}, "'max_depth' must be at most 1000"),
+        (
+            "scikitrf",
+            {"min_samples_split": 2**40},
+            "'min_samples_split' must be at most 2147483647",
+        ),
+        ("scikitknn", {"leaf_size": 2**40}, "'leaf_size' must be at most 1000000"),
+        ("scikitknn", {"n_neighbors": 2**40}, "'n_neighbors' must be at most 2147483647"),
+        ("scikitlor", {"max_iter": 2**40}, "'max_iter' must be at most 1000000"),
+        ("scikitlor", {"random_state": -1}, "'random_state' must be at least 0"),
+        ("scikitrf", {"random_state": 2**33}, "'random_state' must be at most 4294967295"),
+    ]
+    for plugin, extra, message in cases:
+        response = await client.post(f"/configure/model/{plugin}/h", json={**base, **extra})
+        assert response.status == 400, (plugin, extra)
+        assert message in (await response.json())["error"], (plugin, extra)

@@ -96,7 +96,33 @@ class Record:
             raise BadRequest(f"Record {key!r} 'features' must be an object")
         if not isinstance(extra, dict):
             raise BadRequest(f"Record {key!r} 'extra' must be an object")
+        for name, part in (("features", features), ("extra", extra)):
+            if too_deep(part, MAX_NESTING):
+                raise BadRequest(
+                    f"Record {key!r} {name!r} nests lists and objects deeper than"
+                    f" {MAX_NESTING} levels"
+                )
         return cls(key=key, features=features, extra=extra)
+
+
+# Deepest nesting of lists and objects a stored record may hold: the JSON encoder refuses
+# deeper (orjson's limit is 254), so a deeper record could be stored but never served again.
+MAX_NESTING = 200
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels (iteratively: no
+    recursion limit of Python's to hit either)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 # --- sources -------------------------------------------------------------------------------

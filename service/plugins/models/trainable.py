@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 import time
 from abc import abstractmethod
@@ -207,6 +208,10 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                 state = await parent.run_training(rows, targets)
             except ValueError as exc:
                 raise BadRequest(f"Training failed: {exc}") from None
+            except ArithmeticError as exc:
+                raise BadRequest(
+                    f"Training failed: the numbers are beyond float range ({exc})"
+                ) from None
             except OSError as exc:
                 raise ServiceError(
                     f"Training finished but saving the model failed: {exc.strerror or exc}"
@@ -251,6 +256,15 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                 results = await asyncio.to_thread(parent.predict_rows, state, rows)
         except ValueError as exc:
             raise BadRequest(f"Prediction failed: {exc}") from None
+        except ArithmeticError as exc:
+            raise BadRequest(f"Prediction failed: beyond float range ({exc})") from None
+        for record, (value, _) in zip(batch, results, strict=True):
+            # inf and nan have no JSON spelling: they would reach the client as null.
+            if type(value) is float and not math.isfinite(value):
+                raise BadRequest(
+                    f"Prediction failed: the prediction for record {record.key!r} is beyond"
+                    " float range"
+                )
         name = parent.config.predict.name
         now = timestamp()
         return [
