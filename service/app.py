@@ -20,7 +20,7 @@ from service.openapi.generator import ApiSpec
 from service.openapi.versions import versioned
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
-from service.routes import API_ROUTES
+from service.routes import API_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
 from service.streaming import CursorStore, running
@@ -60,6 +60,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[OPENAPI] = ApiSpec(API_ROUTES, app[REGISTRY], settings)
     if settings.js:
         app.router.add_get("/api.js", js_client)
+    if settings.ui:
+        app.router.add_routes(UI_ROUTES)
     for redirect in settings.redirects:
         _add_redirect(app, redirect)
     if settings.static is not None:
@@ -147,7 +149,8 @@ def _add_redirect(app: web.Application, redirect: Redirect) -> None:
 
 def _redirect_to(redirect: Redirect) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(redirect.destination)
+        # 307, as the original answers: the client repeats the method and body (a POST stays one).
+        raise web.HTTPTemporaryRedirect(redirect.destination)
 
     return handler
 

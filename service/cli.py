@@ -84,7 +84,12 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
         if isinstance(annotation, types.UnionType):  # X | None
             annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
         help_text = f"{f.metadata['help']} (default: {_shown_default(f.default)})"
-        if annotation is bool:
+        if annotation is bool and f.default is True:
+            # A switch that is on by default takes a value: "-ui off".
+            parser.add_argument(
+                *_flags(f.name), type=_on_off, default=True, help=help_text, metavar="on|off"
+            )
+        elif annotation is bool:
             parser.add_argument(*_flags(f.name), action="store_true", help=help_text)
         elif typing.get_origin(annotation) is tuple:
             (item,) = typing.get_args(annotation)[:1]
@@ -104,6 +109,13 @@ def _add_settings_options(parser: argparse.ArgumentParser) -> None:
                 help=help_text,
                 metavar=_metavar(f.name, annotation, f.metadata),
             )
+
+
+def _on_off(value: str) -> bool:
+    switch = {"on": True, "off": False}.get(value.lower())
+    if switch is None:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return switch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="replace the key and certificate if they exist",
         )
         if role == "client":
+            sub.add_argument(
+                *_flags("csr"),
+                type=Path,
+                default=None,
+                help="also write the certificate signing request for the client key here"
+                " (default: none)",
+            )
             sub.add_argument(
                 *_flags("server_key"),
                 type=Path,
@@ -197,7 +216,8 @@ def _add_server_options(server: argparse.ArgumentParser) -> None:
         action="extend",
         default=[],
         metavar="METHOD SRC DST",
-        help="answer METHOD SRC with a 302 redirect to DST; triples, repeatable (default: none)",
+        help="answer METHOD SRC with a 307 redirect to DST (method and body kept); triples,"
+        " repeatable (default: none)",
     )
 
 
@@ -377,8 +397,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bits=ns.bits,
                 days=ns.days,
                 force=ns.force,
+                csr=ns.csr,
             )
     except tls.TLSSetupError as exc:
         return _fail(str(exc))
-    print(f"wrote {ns.key} and {ns.cert}")
+    if getattr(ns, "csr", None) is not None:
+        print(f"wrote {ns.key}, {ns.cert} and {ns.csr}")
+    else:
+        print(f"wrote {ns.key} and {ns.cert}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import docs, health, models, modules, plugins, scorers, sources, uploads
+from service.handlers import docs, health, models, modules, plugins, scorers, sources, ui, uploads
 from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
 
 API_ROUTES: list[web.RouteDef] = [
@@ -36,4 +36,13 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/module/{ctx}/{function}", modules.run),
     # The API contract (issue 15): service/openapi/ builds it from this table.
     web.get("/openapi.json", docs.openapi_json),
+]
+
+# The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by
+# create_app unless -ui off. Not API routes: no JSON contract, no /v1 alias, no OpenAPI entry.
+# They must stay public under -auth token: the page holds the login form, and every call it
+# makes is an API request that carries the token.
+UI_ROUTES: list[web.RouteDef] = [
+    web.get("/ui", ui.to_index),
+    web.get("/ui/{path:.*}", ui.serve),
 ]

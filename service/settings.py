@@ -52,6 +52,8 @@ class Settings:
     )
     static: Path | None = opt(None, "directory served at / after the API routes", metavar="DIR")
     js: bool = opt(False, "serve the JavaScript client at /api.js")
+    # Dashboard (issue 16): on by default, "-ui off" turns it off.
+    ui: bool = opt(True, "serve the dashboard at /ui/ (docs/dashboard.md)")
     insecure: bool = opt(False, "serve plain HTTP instead of HTTPS")
     cert: Path = opt(Path("server.pem"), "TLS certificate (PEM)")
     key: Path = opt(Path("server.key"), "TLS private key (PEM)")

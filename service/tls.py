@@ -86,18 +86,23 @@ def _write_pair(
     cert: x509.Certificate,
     *,
     force: bool,
+    csr: tuple[Path, x509.CertificateSigningRequest] | None = None,
 ) -> None:
-    """Write key (mode 0600 from the first byte) and certificate, each atomically.
+    """Write key (mode 0600 from the first byte), certificate and CSR, each atomically.
 
     Existing files are kept unless ``force``: a second ``createtls server`` would otherwise
     silently replace a key that clients already trust.
     """
+    public_files = [(cert_path, cert.public_bytes(serialization.Encoding.PEM))]
+    if csr is not None:
+        public_files.append((csr[0], csr[1].public_bytes(serialization.Encoding.PEM)))
+    paths = [key_path, *(path for path, _ in public_files)]
     if not force:
-        existing = [str(p) for p in (key_path, cert_path) if p.exists()]
+        existing = [str(p) for p in paths if p.exists()]
         if existing:
             verb = "exists" if len(existing) == 1 else "exist"
             raise TLSSetupError(f"{' and '.join(existing)} already {verb}: pass -force to replace")
-    for path in (key_path, cert_path):
+    for path in paths:
         if not path.parent.is_dir():
             raise TLSSetupError(f"cannot write {path}: {path.parent} is not a directory")
     key_bytes = key.private_bytes(
@@ -107,7 +112,7 @@ def _write_pair(
     )
     for path, data, mode in (
         (key_path, key_bytes, 0o600),
-        (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644),
+        *((path, data, 0o644) for path, data in public_files),
     ):
         try:
             _write_atomically(path, data, mode=mode)
@@ -219,7 +224,10 @@ def create_client(
     bits: int,
     days: int,
     force: bool = False,
+    csr: Path | None = None,
 ) -> None:
+    """A client key and certificate signed by the server key; with ``csr`` also the
+    certificate signing request for that key (as the original wrote), for a CA of one's own."""
     _check_sizes(bits, days)
     try:
         issuer_cert = x509.load_pem_x509_certificate(server_cert.read_bytes())
@@ -264,4 +272,13 @@ def create_client(
         )
         .sign(loaded, hashes.SHA256())
     )
-    _write_pair(cert, key, private, certificate, force=force)
+    request = None
+    if csr is not None:
+        signing_request = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(_subject(common_name))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(private, hashes.SHA256())
+        )
+        request = (csr, signing_request)
+    _write_pair(cert, key, private, certificate, force=force, csr=request)

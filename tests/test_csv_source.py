@@ -135,12 +135,17 @@ async def test_paging_and_streaming_a_larger_file(
     }
 
 
-async def test_read_only_source_refuses_updates(client: Any, upload_dir: Path) -> None:
+async def test_updates_without_readwrite_stay_in_memory(client: Any, upload_dir: Path) -> None:
     write(upload_dir / "t.csv", TYPED)
     await configure(client, "t", {"filename": "t.csv"})
     response = await client.post("/source/t/update/0", json={"features": {"Years": 9}})
-    assert response.status == 400
-    assert "read-only" in (await response.json())["error"]
+    assert (response.status, await response.json()) == (200, {"error": None})
+    response = await client.post("/source/t/update/new", json={"features": {"Years": 1}})
+    assert (response.status, await response.json()) == (200, {"error": None})
+    assert (await (await client.get("/source/t/record/0")).json())["features"] == {"Years": 9}
+    assert list(await records_of(client, "t", 2)) == ["0", "1", "new"]
+    assert (await client.get("/context/source/t/t")).status == 200  # closes the old context
+    assert (await client.delete("/configure/source/t")).status == 200  # and the source
     assert (upload_dir / "t.csv").read_text() == TYPED
 
 

@@ -36,6 +36,7 @@ def server(site: Path) -> Iterator[LiveServer]:
     with live_server(
         *("-insecure", "-static", str(site), "-cors-domains", GOOD, "http://second.example"),
         *("-redirect", "GET", "/old", "/health", "-redirect", "post", "/moved", "/elsewhere"),
+        *("-redirect", "POST", "/signup", "/configure/source/memory/signed"),
         *("-max-body-size", "2048"),
         cwd=site.parent,
     ) as server:
@@ -192,10 +193,20 @@ def test_body_too_large_is_a_json_413(server: LiveServer) -> None:
 
 def test_redirects(server: LiveServer) -> None:
     response = requests.get(f"{server.url}/old", allow_redirects=False, timeout=10)
-    assert (response.status_code, response.headers["Location"]) == (302, "/health")
+    assert (response.status_code, response.headers["Location"]) == (307, "/health")
     assert requests.get(f"{server.url}/old", timeout=10).json()["status"] == "ok"
     response = requests.post(f"{server.url}/moved", allow_redirects=False, timeout=10)
-    assert (response.status_code, response.headers["Location"]) == (302, "/elsewhere")
+    assert (response.status_code, response.headers["Location"]) == (307, "/elsewhere")
+
+
+def test_a_redirected_post_stays_a_post_with_its_body(server: LiveServer) -> None:
+    config = {"records": {"ann": {"features": {"Years": 3}}}}
+    response = requests.post(f"{server.url}/signup", json=config, timeout=10)
+    assert (response.status_code, response.json()) == (200, {"error": None})
+    assert [r.status_code for r in response.history] == [307]
+    assert requests.get(f"{server.url}/context/source/signed/s", timeout=10).status_code == 200
+    record = requests.get(f"{server.url}/source/s/record/ann", timeout=10).json()
+    assert record["features"] == {"Years": 3}
 
 
 def test_no_cache_headers_unless_allow_caching(server: LiveServer, site: Path) -> None:

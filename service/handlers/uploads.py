@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from service.errors import BadRequest, NotAllowed, PayloadTooLarge, RequestTimeout
-from service.jsonio import OK, json_response, ok
+from service.jsonio import json_response, ok
 from service.keys import SETTINGS, UPLOADS
 from service.uploads import UploadDir
 
@@ -39,8 +39,9 @@ async def upload(request: web.Request) -> web.Response:
         raise PayloadTooLarge(f"Upload larger than {uploads.max_size} bytes (-upload-max-size)")
     part = await _file_part(request)
     idle = request.app[SETTINGS].upload_idle_timeout
-    saved = await uploads.save(target, _chunks(part, idle), overwrite=overwrite)
-    return json_response(OK, status=200 if saved.replaced else 201)
+    await uploads.save(target, _chunks(part, idle), overwrite=overwrite)
+    # 200 whether the file is new or replaced one: the original's status, which its clients check.
+    return ok()
 
 
 async def list_files(request: web.Request) -> web.Response:

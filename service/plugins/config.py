@@ -176,6 +176,11 @@ def build(
     """
     specs = {spec.name: spec for spec in fields_of(config_cls)}
     values = _rename_aliases(values, specs.values(), where)
+    # A missing field is reported before an unknown one, as DFFML does: clients match
+    # "missing.*filename" on a config that also misspells another field.
+    for name, spec in specs.items():
+        if spec.required and name not in values:
+            raise ConfigError(f"{where.owner} missing '{name}' from {where.dotted}")
     unknown = sorted(set(values) - set(specs))
     if unknown:
         known = ", ".join(specs) or "none"
@@ -185,8 +190,6 @@ def build(
     kwargs: dict[str, Any] = {}
     for name, spec in specs.items():
         if name not in values:
-            if spec.required:
-                raise ConfigError(f"{where.owner} missing '{name}' from {where.dotted}")
             continue
         raw = values[name]
         if (from_cli or nested) and not spec.is_list:

@@ -133,6 +133,70 @@
       return this.request("DELETE", `/service/files/${filePath(path)}`);
     }
 
+    // ---- upload progress (the dashboard, issue 16) ------------------------------------------
+
+    /*
+     * upload() that reports progress: onProgress(sentBytes, totalBytes) as the body goes out.
+     * In a browser it is sent with XMLHttpRequest, the one API that reports upload progress;
+     * elsewhere (Node) it is upload() with one report once done. signal: an AbortSignal that
+     * cancels it (rejects with an AbortError).
+     */
+    uploadWithProgress(path, data, { overwrite = true, onProgress = () => {}, signal } = {}) {
+      const blob = asBlob(data);
+      const XHR = globalThis.XMLHttpRequest;
+      if (typeof XHR !== "function") {
+        return this.upload(path, blob, { overwrite }).then((body) => {
+          onProgress(blob.size, blob.size);
+          return body;
+        });
+      }
+      const form = new FormData();
+      form.append("file", blob, String(path).split("/").pop());
+      const query = overwrite ? "" : "?overwrite=false";
+      return new Promise((resolve, reject) => {
+        const xhr = new XHR();
+        xhr.open("POST", `${this.endpoint}/service/upload/${filePath(path)}${query}`);
+        for (const [name, value] of Object.entries(this.headers)) {
+          xhr.setRequestHeader(name, value);
+        }
+        xhr.upload.onprogress = (event) => {
+          onProgress(event.loaded, event.lengthComputable ? event.total : blob.size);
+        };
+        xhr.onload = () => {
+          let body = null;
+          try {
+            body = JSON.parse(xhr.responseText);
+          } catch (_) {
+            // Not our JSON envelope: the status line says what happened.
+          }
+          if (xhr.status >= 400) {
+            const message =
+              body && typeof body.error === "string"
+                ? body.error
+                : `HTTP ${xhr.status} ${xhr.statusText}`.trim();
+            reject(new DFFMLHTTPError(message, xhr.status, body));
+            return;
+          }
+          onProgress(blob.size, blob.size);
+          resolve(body);
+        };
+        xhr.onerror = () => {
+          reject(new DFFMLHTTPError("The upload did not reach the server", 0, null));
+        };
+        xhr.onabort = () => {
+          reject(new DOMException("The upload was cancelled", "AbortError"));
+        };
+        if (signal) {
+          if (signal.aborted) {
+            reject(new DOMException("The upload was cancelled", "AbortError"));
+            return;
+          }
+          signal.addEventListener("abort", () => xhr.abort(), { once: true });
+        }
+        xhr.send(form);
+      });
+    }
+
     // ---- plugins, labels, contexts ----------------------------------------------------------
 
     /* kinds: "sources", "models", "scorers" or "modules". */

@@ -265,7 +265,10 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                     f"Prediction failed: the prediction for record {record.key!r} is beyond"
                     " float range"
                 )
-        name = parent.config.predict.name
+        predict = parent.config.predict
+        name = predict.name
+        if not parent.CLASSIFIER:  # class labels already have the predicted feature's type
+            results = [(as_dtype(value, predict.dtype), c) for value, c in results]
         now = timestamp()
         return [
             # Built directly: dataclasses.replace() inspects the fields on every call.
@@ -278,6 +281,19 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             )
             for record, (value, confidence) in zip(batch, results, strict=True)
         ]
+
+
+def as_dtype(value: Any, dtype: str) -> Any:
+    """A regressor's number in the predicted feature's declared type, as DFFML casts it:
+    ``Salary:int:1`` predicts the JSON integer 70, not 70.00000000000001 (rounded, so
+    69.99999999999999 is 70 too); ``float`` stays a float. Other dtypes keep the number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if dtype == "int":
+        return round(value) if math.isfinite(value) else value
+    if dtype == "float":
+        return float(value)
+    return value
 
 
 _stamp: tuple[int, str] = (-1, "")

@@ -20,6 +20,12 @@ from service.plugins.sources.spool import RecordSpool, encode_row
 # Rows parsed between two writes to the spool.
 PARSE_BATCH = 4096
 _NUMBER_START = frozenset("-0123456789")
+# DFFML's defaults: its key column, and the label names of 0.5 and of 0.4 (tag, tagcol).
+DEFAULT_KEY = "key"
+DEFAULT_LABEL = "unlabeled"
+DEFAULT_LABELCOL = "label"
+LEGACY_LABEL = "untagged"
+LEGACY_LABELCOL = "tag"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,17 +37,26 @@ class CSVSourceConfig:
         "accept updates and write them back to the file when the source closes", default=False
     )
     allowempty: bool = field(
-        "keep empty cells as empty-string features (else an empty cell is no feature)",
+        "a missing file is an empty source; empty cells are kept as empty-string features"
+        " (else an empty cell is no feature)",
         default=False,
     )
     label: str = field(
         "the rows whose labelcol column holds this label are this source's records"
-        " (all rows when the file has no such column)",
-        default="unlabeled",
+        " (all rows when the file has no such column; by default also 'untagged', DFFML"
+        " 0.4's label, when no row is 'unlabeled'); also accepted as 'tag'",
+        default=DEFAULT_LABEL,
+        aliases=("tag",),
     )
-    labelcol: str = field("the column holding each row's label", default="label")
+    labelcol: str = field(
+        "the column holding each row's label (by default 'tag', DFFML 0.4's, when the file"
+        " has no 'label' column); also accepted as 'tagcol'",
+        default=DEFAULT_LABELCOL,
+        aliases=("tagcol",),
+    )
     key: str | None = field(
-        "column holding each record's key; without it a record's key is its row number from 0",
+        "column holding each record's key; without it the column named 'key' if the file has"
+        " one (DFFML's default), else a record's key is its row number from 0",
         default=None,
     )
     delimiter: str = field("the one character separating columns", default=",")
@@ -92,47 +107,68 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         self.columns: list[str] = []
         self._has_label_column = False
         self._other_label_rows = 0
+        # What the file turned out to use (DFFML's defaults are looked for when not given).
+        self.key_column = config.key
+        self.label = config.label
+        self.labelcol = config.labelcol
 
     def keys_are_row_numbers(self) -> bool:
+        # Safe for any keys: rows keyed 0, 1, 2, … are numbered, any other key is indexed.
         return self.config.key is None
 
     def parse(self, spool: RecordSpool) -> None:
         try:
-            self._parse(spool)
+            legacy_rows = self._parse(spool)
+            if legacy_rows and not len(spool):  # a DFFML 0.4 file: its rows are 'untagged'
+                self.label = LEGACY_LABEL
+                self._other_label_rows = 0
+                self._parse(spool)
         except csv.Error as exc:
             raise BadRequest(f"{self.filename.name} is not valid CSV: {exc}") from None
 
-    def _parse(self, spool: RecordSpool) -> None:
+    def _parse(self, spool: RecordSpool) -> int:
+        """Spool this source's rows; how many rows are labelled 'untagged' when the label
+        was not given and may still turn out to be that one."""
         config = self.config
         with open(self.filename, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file, delimiter=config.delimiter)
             header = next(reader, None)
             if header is None:
-                return
+                return 0
             names = [name.strip() for name in header]
             self.columns = list(names)
-            key_at = self._column(names, config.key) if config.key is not None else None
-            label_at = names.index(config.labelcol) if config.labelcol in names else None
+            if config.key is None and DEFAULT_KEY in names:
+                self.key_column = DEFAULT_KEY
+            key_at = self._column(names, self.key_column) if self.key_column is not None else None
+            legacy_labelcol = self.labelcol == DEFAULT_LABELCOL and LEGACY_LABELCOL in names
+            if legacy_labelcol and DEFAULT_LABELCOL not in names:
+                self.labelcol = LEGACY_LABELCOL
+            label_at = names.index(self.labelcol) if self.labelcol in names else None
             self._has_label_column = label_at is not None
             feature_names = [name for i, name in enumerate(names) if i != label_at]
-            allowempty, label = config.allowempty, config.label
+            allowempty, label = config.allowempty, self.label
+            maybe_legacy = label == DEFAULT_LABEL
+            legacy_rows = 0
             batch: list[tuple[str, bytes]] = []
             number = 0
             for row in reader:
                 if not row:
                     continue
-                if label_at is not None and (
-                    (row[label_at] if label_at < len(row) else "") != label
-                ):
-                    self._other_label_rows += 1
-                    continue
+                if label_at is not None:
+                    row_label = row[label_at] if label_at < len(row) else ""
+                    if row_label != label:
+                        self._other_label_rows += 1
+                        if maybe_legacy and row_label == LEGACY_LABEL:
+                            legacy_rows += 1
+                        continue
                 if key_at is None:
                     key = str(number)
                 elif key_at < len(row):
                     key = row[key_at]
                 else:
                     raise BadRequest(
-                        f"{self.filename.name} line {reader.line_num} has no {config.key!r} column"
+                        f"{self.filename.name} line {reader.line_num} has no"
+                        f" {self.key_column!r} column"
                     )
                 if label_at is not None and label_at < len(row):
                     del row[label_at]
@@ -152,6 +188,7 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
                     spool.extend_sync(batch)
                     batch = []
             spool.extend_sync(batch)
+        return legacy_rows
 
     def _column(self, names: list[str], wanted: str) -> int:
         if wanted not in names:
@@ -168,12 +205,13 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
 
     def write(self, out: IO[bytes], batches: Iterator[list[Record]]) -> None:
         config = self.config
+        key_column, label, labelcol = self.key_column, self.label, self.labelcol
         columns = list(self.columns)
-        if config.key is not None and config.key not in columns:
-            columns.insert(0, config.key)
-        keep_label = self._has_label_column or config.label != "unlabeled"
-        if keep_label and config.labelcol not in columns:
-            columns.append(config.labelcol)
+        if key_column is not None and key_column not in columns:
+            columns.insert(0, key_column)
+        keep_label = self._has_label_column or label != DEFAULT_LABEL
+        if keep_label and labelcol not in columns:
+            columns.append(labelcol)
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text, delimiter=config.delimiter, lineterminator="\n")
         writer.writerow(columns)
@@ -182,10 +220,10 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         for batch in batches:
             for record in batch:
                 values = dict(record.features)
-                if config.key is not None:
-                    values.setdefault(config.key, record.key)
+                if key_column is not None:
+                    values.setdefault(key_column, record.key)
                 if keep_label:
-                    values[config.labelcol] = config.label
+                    values[labelcol] = label
                 writer.writerow([cell(values.get(name)) for name in columns])
         text.flush()
         text.detach()
@@ -196,10 +234,10 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         with open(self.filename, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file, delimiter=config.delimiter)
             names = [name.strip() for name in next(reader, [])]
-            if config.labelcol not in names:
+            if self.labelcol not in names:
                 return
-            label_at = names.index(config.labelcol)
+            label_at = names.index(self.labelcol)
             for row in reader:
-                if row and (row[label_at] if label_at < len(row) else "") != config.label:
+                if row and (row[label_at] if label_at < len(row) else "") != self.label:
                     values = dict(zip(names, row, strict=False))
                     writer.writerow([values.get(name, "") for name in columns])

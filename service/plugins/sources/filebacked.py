@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, TypeVar
 
-from service.errors import BadRequest
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
 from service.sandbox import save_temp_name
@@ -78,9 +77,12 @@ class SpoolSource(Source[ConfigT]):
         return SpoolContext(self)
 
     def _load(self) -> RecordSpool:
-        """Parse the file into a new spool (worker thread); a missing file is empty if writable."""
+        """Parse the file into a new spool (worker thread); a missing file is empty if writable
+        or ``allowempty``."""
         spool = RecordSpool(keys_are_row_numbers=self.keys_are_row_numbers())
-        if self.readwrite and not self.filename.exists():
+        # DFFML's meaning of allowempty: a file that does not exist (yet) is an empty source.
+        missing_is_empty = self.readwrite or getattr(self.config, "allowempty", False)
+        if missing_is_empty and not self.filename.exists():
             return spool
         try:
             self.parse(spool)
@@ -104,10 +106,8 @@ class SpoolSource(Source[ConfigT]):
         """Called on the event loop for each update before it is spooled (new columns …)."""
 
     async def update(self, record: Record) -> None:
-        if not self.readwrite:
-            raise BadRequest(
-                f"{self.FORMAT} source is read-only: configure it with readwrite to update records"
-            )
+        """Updates always land in the spool, so later reads see them, as in DFFML; only a
+        ``readwrite`` source writes them back to its file (``save``)."""
         self.note_update(record)
         await asyncio.to_thread(self.spool.put_sync, record.key, EncodedRecords.encode_row(record))
         self._dirty = True

@@ -19,6 +19,9 @@ from service.plugins.sources.spool import RecordSpool
 ENCODE_BATCH = 4096
 
 Layout = Literal["labelled", "object", "list"]
+# DFFML's default label, and DFFML 0.4's.
+DEFAULT_LABEL = "unlabeled"
+LEGACY_LABEL = "untagged"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +31,13 @@ class JSONSourceConfig:
         "accept updates and write them back to the file when the source closes", default=False
     )
     label: str = field(
-        'the records under this top-level key ({"LABEL": {"KEY": {...}}}, as DFFML writes)',
-        default="unlabeled",
+        'the records under this top-level key ({"LABEL": {"KEY": {...}}}, as DFFML writes;'
+        " by default also 'untagged', DFFML 0.4's label, when the file has no 'unlabeled');"
+        " also accepted as 'tag'",
+        default=DEFAULT_LABEL,
+        aliases=("tag",),
     )
+    allowempty: bool = field("a missing file is an empty source", default=False)
 
 
 class JSONSource(SpoolSource[JSONSourceConfig]):
@@ -48,6 +55,7 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
     def __init__(self, config: JSONSourceConfig) -> None:
         super().__init__(config)
         self.layout: Layout = "labelled"
+        self.label = config.label
 
     def parse(self, spool: RecordSpool) -> None:
         try:
@@ -63,13 +71,15 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
         spool.extend_sync(batch)
 
     def _records(self, data: Any) -> Iterable[tuple[str, Any]]:
-        label = self.config.label
         if isinstance(data, list):
             self.layout = "list"
             return (_keyed(i, item) for i, item in enumerate(data))
         if not isinstance(data, dict):
             raise BadRequest(f"{self.filename.name} must hold a JSON object or list of records")
-        labelled = data.get(label)
+        legacy = self.label == DEFAULT_LABEL and isinstance(data.get(LEGACY_LABEL), dict)
+        if legacy and DEFAULT_LABEL not in data:  # saved by DFFML 0.4
+            self.label = LEGACY_LABEL
+        labelled = data.get(self.label)
         if isinstance(labelled, dict):
             return labelled.items()
         if any(isinstance(value, dict) and "features" in value for value in data.values()):
@@ -84,7 +94,7 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
             out.write(b"]")
             return
         if self.layout == "labelled":
-            out.write(b"{" + orjson.dumps(self.config.label) + b":")
+            out.write(b"{" + orjson.dumps(self.label) + b":")
         out.write(b"{")
         _write_joined(
             out,
@@ -102,7 +112,7 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
         data = orjson.loads(self.filename.read_bytes())
         if not isinstance(data, dict):
             return {}
-        return {name: value for name, value in data.items() if name != self.config.label}
+        return {name: value for name, value in data.items() if name != self.label}
 
 
 def _write_joined(out: IO[bytes], pieces: Iterable[bytes]) -> None:

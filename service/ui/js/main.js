@@ -1,0 +1,83 @@
+// The dashboard's shell: one client from api.js, the page router, shared state.
+
+import { h } from "./dom.js";
+import { FILES_LIST } from "./forms.js";
+import { Labels } from "./state.js";
+import * as data from "./pages/data.js";
+import * as models from "./pages/models.js";
+import * as modules from "./pages/modules.js";
+
+const PAGES = [data, models, modules];
+
+// The API lives where /ui/ is mounted: a page at PREFIX/ui/ talks to PREFIX/.
+const endpoint = new URL("..", globalThis.location.href).href.replace(/\/+$/, "");
+const api = new globalThis.DFFMLHTTPAPI(endpoint);
+
+const listings = new Map();
+const filesList = h("datalist", { id: FILES_LIST });
+document.body.append(filesList);
+
+const app = {
+  api,
+  labels: new Labels(),
+  events: new EventTarget(),
+  files: [],
+
+  /* /list/{kinds}, fetched once per page load. */
+  listing(kinds) {
+    if (!listings.has(kinds)) {
+      const pending = api.list(kinds);
+      pending.catch(() => listings.delete(kinds));
+      listings.set(kinds, pending);
+    }
+    return listings.get(kinds);
+  },
+
+  /* The upload dir's files; every page that offers them hears "files". */
+  async refreshFiles() {
+    app.files = await api.files();
+    filesList.replaceChildren(...app.files.map((f) => h("option", { value: f.filename })));
+    app.events.dispatchEvent(new Event("files"));
+    return app.files;
+  },
+};
+
+const nav = document.getElementById("nav");
+const main = document.getElementById("main");
+const mounted = new Map();
+
+for (const page of PAGES) {
+  nav.append(h("a", { href: `#${page.id}`, id: `nav-${page.id}` }, page.title));
+}
+
+function show() {
+  const wanted = globalThis.location.hash.slice(1);
+  const page = PAGES.find((p) => p.id === wanted) || PAGES[0];
+  for (const link of nav.querySelectorAll("a")) {
+    if (link.id === `nav-${page.id}`) {
+      link.setAttribute("aria-current", "page");
+    } else {
+      link.removeAttribute("aria-current");
+    }
+  }
+  if (!mounted.has(page.id)) {
+    const heading = h("h1", { tabindex: "-1" }, page.title);
+    const root = h("section", { id: `page-${page.id}`, class: "page" }, heading);
+    main.append(root);
+    page.mount(root, app);
+    mounted.set(page.id, { root, heading });
+  }
+  for (const [id, { root }] of mounted) {
+    root.hidden = id !== page.id;
+  }
+  document.title = `${page.title} · dffml-service-http`;
+  page.show?.(app);
+  return mounted.get(page.id);
+}
+
+globalThis.addEventListener("hashchange", () => show().heading.focus());
+show();
+app.refreshFiles().catch(() => {
+  // No -upload-dir (501) or not signed in: the Data page says so when it lists files.
+});
+document.body.dataset.ready = "true";
