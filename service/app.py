@@ -41,7 +41,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[UPLOADS] = (
         UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None
     )
-    app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
+    app[CURSORS] = CursorStore(
+        ttl=settings.iterkey_ttl,
+        max_cursors=settings.iterkey_max,
+        max_bytes=settings.iterkey_max_bytes,
+    )
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
     app.on_startup.append(_sweep_leftovers)

@@ -246,6 +246,8 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:
         raise UsageError("-iterkey-max must be at least 1")
+    if ns.iterkey_max_bytes < 1:
+        raise UsageError("-iterkey-max-bytes must be at least 1")
     if not ns.module_timeout > 0:
         raise UsageError("-module-timeout must be a positive number of seconds")
     if ns.max_connections < 1:

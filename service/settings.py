@@ -71,6 +71,11 @@ class Settings:
     max_body_size: int = opt(64 * 1024 * 1024, "largest JSON request body in bytes (413 above)")
     iterkey_ttl: float = opt(600.0, "seconds an unused iterkey lives before it expires")
     iterkey_max: int = opt(10_000, "most iterkeys alive at once; the least recently used goes")
+    iterkey_max_bytes: int = opt(
+        256 * 1024 * 1024,
+        "most bytes all iterkeys may hold together (a paged predict body is counted by its"
+        " size); beyond, the least recently used go",
+    )
     module_timeout: float = opt(
         600.0, "seconds a module function may run before its worker is stopped (504)"
     )

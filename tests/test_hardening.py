@@ -389,3 +389,16 @@ async def test_hyperparameters_have_upper_bounds(client: Any) -> None:
         response = await client.post(f"/configure/model/{plugin}/h", json={**base, **extra})
         assert response.status == 400, (plugin, extra)
         assert message in (await response.json())["error"], (plugin, extra)
+
+
+# --- 4. evasion's documented bounds -----------------------------------------------------------
+
+
+async def test_evasion_max_rows_has_an_upper_bound(client: Any, upload_dir: Path) -> None:
+    (upload_dir / "t.csv").write_text("x,y\n1,2\n3,4\n")
+    assert (await client.post("/configure/module/evasion/ev", json={})).status == 200
+    assert (await client.get("/context/module/ev/ev")).status == 200
+    body = {"files": ["t.csv"], "options": {"model": "m", "goal": "flip", "max_rows": 10_001}}
+    response = await client.post("/module/ev/evade", json=body)
+    assert response.status == 400
+    assert "max_rows must be from 1 to 10000, got 10001" in (await response.json())["error"]

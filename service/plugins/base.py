@@ -86,6 +86,17 @@ class Record:
         return out
 
     @classmethod
+    def from_export(cls, value: dict[str, Any]) -> Record:
+        """A record as ``export()`` wrote it (trusted: the server encoded it)."""
+        return cls(
+            key=value["key"],
+            features=value.get("features", {}),
+            extra=value.get("extra", {}),
+            prediction=value.get("prediction"),
+            last_updated=value.get("last_updated"),
+        )
+
+    @classmethod
     def from_json(cls, key: str, body: Any) -> Record:
         """A record from a client's JSON; the key in the URL wins over one in the body."""
         if not isinstance(body, dict):
@@ -164,6 +175,11 @@ class EncodedRecords:
     def records(self) -> list[bytes]:
         """Each record's JSON object, without its key, in order."""
         return [row[key_end(row) + 1 : -1] for row in self.rows.splitlines(True)]
+
+    def decode(self) -> list[Record]:
+        """The records themselves, in order (a JSON list: rows are never merged by key)."""
+        values: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(self.records()) + b"]")
+        return [Record.from_export(value) for value in values]
 
 
 def key_end(row: bytes) -> int:

@@ -21,7 +21,7 @@ from typing import IO, Any, ClassVar, Protocol, TypeVar
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
 from service.sandbox import save_temp_name
-from service.streaming import Reader
+from service.streaming import POSITION_BYTES, Reader
 
 
 class FileSourceConfig(Protocol):
@@ -160,6 +160,9 @@ class SpoolReader:
             chunk = await asyncio.to_thread(self._spool.read_sync, first, stop)
         self._next = first + chunk.count
         return chunk, self._next < len(self._spool)
+
+    def held_bytes(self) -> int:
+        return POSITION_BYTES
 
     async def aclose(self) -> None:
         self._next = len(self._spool)

@@ -204,7 +204,7 @@ class RecordSpool:
             if row is None:
                 return None
             data = self._pread(self._starts[row], self._end(row))
-        return decode_record(orjson.loads(data[key_end(data) + 1 :]))
+        return Record.from_export(orjson.loads(data[key_end(data) + 1 :]))
 
     def span_bytes(self, first: int, stop: int) -> int:
         """How many bytes reading rows ``first`` up to ``stop`` takes."""
@@ -229,10 +229,7 @@ class RecordSpool:
             run = end
 
     def decode_sync(self, first: int, stop: int) -> list[Record]:
-        # A JSON list, not an object of members: rows are never merged by key.
-        objects = self.read_sync(first, stop).records()
-        values: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(objects) + b"]")
-        return [decode_record(value) for value in values]
+        return self.read_sync(first, stop).decode()
 
 
 def encode_row(key: str, features: dict[str, Any]) -> bytes:
@@ -240,14 +237,4 @@ def encode_row(key: str, features: dict[str, Any]) -> bytes:
     quoted = orjson.dumps(key)
     return b"".join(
         (quoted, b':{"key":', quoted, b',"features":', orjson.dumps(features), b',"extra":{}}\n')
-    )
-
-
-def decode_record(value: dict[str, Any]) -> Record:
-    return Record(
-        key=value["key"],
-        features=value.get("features", {}),
-        extra=value.get("extra", {}),
-        prediction=value.get("prediction"),
-        last_updated=value.get("last_updated"),
     )

@@ -24,7 +24,7 @@ import orjson
 from service.errors import BadRequest, NotFound, Unavailable
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
-from service.streaming import Reader
+from service.streaming import POSITION_BYTES, Reader
 
 T = TypeVar("T")
 # Rows fetched per step when a consumer iterates records() (models, scorers).
@@ -310,6 +310,9 @@ class SQLiteReader:
             self._source.encoded_page, self._after, size
         )
         return chunk, more
+
+    def held_bytes(self) -> int:
+        return POSITION_BYTES
 
     async def aclose(self) -> None:
         return None
