@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -40,7 +41,7 @@ from service.openapi.versions import versioned
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES, UI_ROUTES
-from service.sandbox import Sandbox
+from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
 from service.state import StateError, StateStore
 from service.state.location import StateLocationError, state_path
@@ -71,12 +72,16 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.on_response_prepare.append(add_request_id_header)
     app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
     app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
-    app[STORE] = ContextStore(app[REGISTRY])
+    app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
     sandbox = app[SANDBOX]
     app[UPLOADS] = (
         UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None
     )
-    app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
+    app[CURSORS] = CursorStore(
+        ttl=settings.iterkey_ttl,
+        max_cursors=settings.iterkey_max,
+        max_bytes=settings.iterkey_max_bytes,
+    )
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
     app[EXECUTOR] = LocalExecutor(app[WORKERS])
@@ -84,6 +89,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         app[STATE] = StateStore(state_path(settings.state, settings.upload_dir))
     except StateLocationError as exc:
         raise SetupError(str(exc)) from None
+    app.on_startup.append(_sweep_leftovers)
     app.on_shutdown.append(_stop_workers)
     core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
     # First in, last out: the state store is open before anything is restored from it and
@@ -165,6 +171,13 @@ def _release_cursors(cursors: CursorStore) -> Callable[[Kind, str], Awaitable[No
         await cursors.release_owner((kind, ctx_label))
 
     return release
+
+
+async def _sweep_leftovers(app: web.Application) -> None:
+    """Half-written files a killed server left in the upload dir (never listed or served)."""
+    sandbox = app[SANDBOX]
+    if sandbox is not None:
+        await asyncio.to_thread(sweep_temporaries, sandbox.root)
 
 
 async def _stop_workers(app: web.Application) -> None:

@@ -24,7 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service import __version__, tls
+from service import __version__, clientlog, tls
+from service.connections import ConnectionGuard, GuardedSite
 from service.errors import ServiceError
 from service.observability import logs
 from service.preloads import (
@@ -246,8 +247,17 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:
         raise UsageError("-iterkey-max must be at least 1")
+    if ns.iterkey_max_bytes < 1:
+        raise UsageError("-iterkey-max-bytes must be at least 1")
     if not ns.module_timeout > 0:
         raise UsageError("-module-timeout must be a positive number of seconds")
+    if ns.max_connections < 1:
+        raise UsageError("-max-connections must be at least 1")
+    for name in ("header_timeout", "body_timeout"):
+        if not (0 < getattr(ns, name) < float("inf")):
+            raise UsageError(f"-{name.replace('_', '-')} must be a positive number of seconds")
+    if ns.max_labels < 1:
+        raise UsageError("-max-labels must be at least 1")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
@@ -345,7 +355,12 @@ async def serve(settings: Settings) -> int:
             return _fail(f"preload failed: {type(exc).__name__}: {exc}", status=1)
         if stop.is_set():
             return 0
-        site = web.TCPSite(runner, settings.addr, settings.port, ssl_context=ssl_context)
+        guard = ConnectionGuard(
+            max_connections=settings.max_connections, header_timeout=settings.header_timeout
+        )
+        site = GuardedSite(
+            runner, settings.addr, settings.port, ssl_context=ssl_context, guard=guard
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -382,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "server":
         settings = settings_from_args(args[1:])
         logs.configure(_log_level(settings.log) or logging.INFO, settings.log_format)
+        clientlog.install()
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
     try:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from service.errors import BadRequest, NotFound, ServiceError
+from service.errors import BadRequest, Conflict, NotFound, ServiceError
 from service.plugins import config as plugin_config
 from service.plugins.base import (
     KINDS,
@@ -52,8 +52,11 @@ class Opened:
 
 
 class ContextStore:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, max_labels: int = 256) -> None:
         self.registry = registry
+        # Every label and context may hold a descriptor (a spool, a database) or a thread:
+        # a client may not make the server hold more than this many of each.
+        self.max_labels = max_labels
         self._plugins: dict[Kind, dict[str, Configured]] = {k: {} for k in KINDS}
         self._contexts: dict[Kind, dict[str, Opened]] = {k: {} for k in KINDS}
         # Configure/context/release change both maps and await plugin code in between;
@@ -76,6 +79,7 @@ class ContextStore:
     ) -> None:
         """Build, validate and open a plugin under ``label``, replacing any previous one."""
         cls = self.registry.get(kind, plugin_name)
+        self._check_room(self._plugins, kind, label, "labels", "-max-labels")
         where = plugin_config.Where(cls.__name__, kind, label)
         config = plugin_config.build(
             cls.CONFIG,
@@ -87,6 +91,11 @@ class ContextStore:
         )
         plugin = await _enter(cls(config), f"{kind}.{label}")
         async with self._lock:
+            try:
+                self._check_room(self._plugins, kind, label, "labels", "-max-labels")
+            except ServiceError:
+                await _exit(plugin, f"{kind}.{label}")
+                raise
             old = self._plugins[kind].pop(label, None)
             self._plugins[kind][label] = Configured(plugin_name, plugin)
             if old is not None:
@@ -97,6 +106,7 @@ class ContextStore:
             configured = self._plugins[kind].get(label)
             if configured is None:
                 raise NotFound(f"{label} {kind} not found")
+            self._check_room(self._contexts, kind, ctx_label, "contexts", "-max-labels")
             context = await _enter(configured.plugin.context(), f"{kind} context {ctx_label}")
             old = self._contexts[kind].pop(ctx_label, None)
             if old is not None:
@@ -105,6 +115,19 @@ class ContextStore:
             self._contexts[kind][ctx_label] = Opened(label, context)
         if old is not None:
             await _exit(old.context, f"{kind} context {ctx_label}")
+
+    def _check_room(
+        self, table: dict[Kind, dict[str, Any]], kind: Kind, name: str, what: str, option: str
+    ) -> None:
+        """409 when ``name`` would be one more than the operator allows (replacing is fine)."""
+        if name in table[kind]:
+            return
+        if sum(len(names) for names in table.values()) >= self.max_labels:
+            raise Conflict(
+                f"At most {self.max_labels} {what} may be open at once ({option});"
+                f" release one with DELETE /{'configure' if what == 'labels' else 'context'}"
+                f"/{{kind}}/{{label}} first"
+            )
 
     async def release_plugin(self, kind: Kind, label: str) -> None:
         async with self._lock:
@@ -189,7 +212,7 @@ async def _enter(resource: T, what: str) -> T:
     except OSError as exc:
         raise BadRequest(f"{what}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
-        log.info("%s failed to open", what, exc_info=True)
+        log.info("%s failed to open: %s", what, exc, extra={"client_error": True})
         raise BadRequest(f"{what}: {exc}") from None
 
 

@@ -31,8 +31,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/service/files", uploads.list_files),
     web.get("/service/files/{path:.*}", uploads.download),
     web.delete("/service/files/{path:.*}", uploads.delete),
-    web.get("/source/{ctx}/record/{key}", sources.record),
-    web.post("/source/{ctx}/update/{key}", sources.update),
+    # {key:[^/]+}: aiohttp's default segment pattern refuses { and }, which keys may hold.
+    web.get("/source/{ctx}/record/{key:[^/]+}", sources.record),
+    web.post("/source/{ctx}/update/{key:[^/]+}", sources.update),
     web.get("/source/{ctx}/records", sources.records_stream),
     web.get("/source/{ctx}/records/{chunk_size}", sources.records_first),
     web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),

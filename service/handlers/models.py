@@ -11,7 +11,7 @@ from service.handlers.sources import page_response
 from service.jsonio import json_response, ok, read_json, read_json_list, read_json_object
 from service.keys import CURSORS, REGISTRY, STORE
 from service.plugins.base import Record
-from service.streaming import IteratorReader, Owner, Reader
+from service.streaming import Owner, Reader
 
 
 async def train(request: web.Request) -> web.Response:
@@ -46,17 +46,17 @@ async def predict(request: web.Request) -> web.Response:
         body = models.records_in_body(await read_json_object(request))
         if chunk_size == 0:
             return page_response(await models.predict_list(model, body), None)
-        records = models.records_from(body)
+        reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
         source = store.source(source_label)
         if await read_json(request, default={}) != {}:
             raise BadRequest("Give records in the body or ?source=, not both")
-        records = models.records_of([source])
-    if chunk_size == 0:
-        return page_response(await models.predict_all(model, records), None)
-    reader: Reader[list[Record]] = IteratorReader(models.predict(model, records))
-    if source_label is not None:
-        reader = models.SourceBoundReader(reader, store, source_label, source)
+        if chunk_size == 0:
+            records = models.records_of([source])
+            return page_response(await models.predict_all(model, records), None)
+        reader = models.SourceBoundReader(
+            models.SourcePredictReader(model, source.reader()), store, source_label, source
+        )
     chunk, iterkey = await request.app[CURSORS].start(_owner(ctx_label), reader, chunk_size)
     return page_response(chunk, iterkey)
 

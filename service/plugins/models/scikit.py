@@ -132,6 +132,27 @@ def _at_least(name: str, value: float | None, minimum: float) -> None:
         raise ValueError(f"'{name}' must be at least {minimum}, got {value}")
 
 
+def _at_most(name: str, value: float | None, maximum: float) -> None:
+    """Upper bounds: a value that passes validation and then overflows a C integer inside
+    scikit-learn, or asks for days of work (a billion trees), is refused at configure."""
+    if value is not None and value > maximum:
+        raise ValueError(f"'{name}' must be at most {maximum}, got {value}")
+
+
+# Hyper-parameter upper bounds (docs/limits.md). C integers inside scikit-learn are 32-bit.
+MAX_ESTIMATORS = 10_000
+MAX_DEPTH = 1_000
+MAX_ITER = 1_000_000
+MAX_LEAF_SIZE = 1_000_000
+C_INT_MAX = 2**31 - 1
+MAX_SEED = 2**32 - 1
+
+
+def _seed(value: int | None) -> None:
+    _at_least("random_state", value, 0)
+    _at_most("random_state", value, MAX_SEED)
+
+
 def _positive(name: str, value: float) -> None:
     if value <= 0:
         raise ValueError(f"'{name}' must be greater than 0, got {value}")
@@ -184,7 +205,9 @@ class LogisticRegressionConfig(ModelConfig):
         super().__post_init__()
         _positive("C", self.C)
         _at_least("max_iter", self.max_iter, 1)
+        _at_most("max_iter", self.max_iter, MAX_ITER)
         _positive("tol", self.tol)
+        _seed(self.random_state)
 
 
 class LogisticRegressionModel(ScikitModel[LogisticRegressionConfig]):
@@ -214,6 +237,11 @@ class ForestConfig(ModelConfig):
         _at_least("max_depth", self.max_depth, 1)
         _at_least("min_samples_split", self.min_samples_split, 2)
         _at_least("min_samples_leaf", self.min_samples_leaf, 1)
+        _at_most("n_estimators", self.n_estimators, MAX_ESTIMATORS)
+        _at_most("max_depth", self.max_depth, MAX_DEPTH)
+        _at_most("min_samples_split", self.min_samples_split, C_INT_MAX)
+        _at_most("min_samples_leaf", self.min_samples_leaf, C_INT_MAX)
+        _seed(self.random_state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +301,8 @@ class KNeighborsConfig(ModelConfig):
         _at_least("n_neighbors", self.n_neighbors, 1)
         _at_least("leaf_size", self.leaf_size, 1)
         _at_least("p", self.p, 1)
+        _at_most("n_neighbors", self.n_neighbors, C_INT_MAX)
+        _at_most("leaf_size", self.leaf_size, MAX_LEAF_SIZE)
 
 
 class KNeighborsModel(ScikitModel[KNeighborsConfig]):

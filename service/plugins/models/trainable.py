@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import math
 import os
-import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +27,7 @@ from service.errors import BadRequest, NotFound, ServiceError
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
 from service.plugins.feature import Feature, finite_float
+from service.sandbox import save_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,10 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                 state = await parent.run_training(rows, targets)
             except ValueError as exc:
                 raise BadRequest(f"Training failed: {exc}") from None
+            except ArithmeticError as exc:
+                raise BadRequest(
+                    f"Training failed: the numbers are beyond float range ({exc})"
+                ) from None
             except OSError as exc:
                 raise ServiceError(
                     f"Training finished but saving the model failed: {exc.strerror or exc}"
@@ -252,6 +256,15 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                 results = await asyncio.to_thread(parent.predict_rows, state, rows)
         except ValueError as exc:
             raise BadRequest(f"Prediction failed: {exc}") from None
+        except ArithmeticError as exc:
+            raise BadRequest(f"Prediction failed: beyond float range ({exc})") from None
+        for record, (value, _) in zip(batch, results, strict=True):
+            # inf and nan have no JSON spelling: they would reach the client as null.
+            if type(value) is float and not math.isfinite(value):
+                raise BadRequest(
+                    f"Prediction failed: the prediction for record {record.key!r} is beyond"
+                    " float range"
+                )
         predict = parent.config.predict
         name = predict.name
         if not parent.CLASSIFIER:  # class labels already have the predicted feature's type
@@ -369,13 +382,13 @@ def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a torn write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(save_temp_name(path.name))
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "xb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
