@@ -78,6 +78,11 @@ class Settings:
     module_workers: int = opt(
         os.cpu_count() or 1, "module functions running at once, each in its own process"
     )
+    task_queue: int = opt(100, "most tasks waiting to run (?async=1); beyond, 503 with Retry-After")
+    task_workers: int = opt(
+        os.cpu_count() or 1, "tasks running at once; the others wait in the queue"
+    )
+    task_ttl: float = opt(86400.0, "seconds a finished task is kept before it is pruned")
     state: str | None = opt(
         None,
         "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
