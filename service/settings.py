@@ -83,12 +83,6 @@ class Settings:
         os.cpu_count() or 1, "tasks running at once; the others wait in the queue"
     )
     task_ttl: float = opt(86400.0, "seconds a finished task is kept before it is pruned")
-    state: str | None = opt(
-        None,
-        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
-        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
-        metavar="FILE",
-    )
     # Observability and limits (issue 15; docs/observability.md).
     metrics: str = opt("on", "count requests and serve /metrics: on or off")
     log_format: str = opt("text", "log lines as text or json (one object a line)")
@@ -107,6 +101,12 @@ class Settings:
     )
     rate_limit_clients: int = opt(
         100_000, "clients whose rate is tracked at once; the least recently seen goes first"
+    )
+    state: str | None = opt(
+        None,
+        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
+        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
+        metavar="FILE",
     )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()
