@@ -18,6 +18,7 @@ from service.handlers.uploads import upload
 from service.keys import (
     CURSORS,
     EXECUTOR,
+    LABELS,
     METRICS,
     OPENAPI,
     READINESS,
@@ -26,6 +27,7 @@ from service.keys import (
     SETTINGS,
     STATE,
     STORE,
+    TASKS,
     UPLOADS,
     WORKERS,
 )
@@ -44,9 +46,13 @@ from service.routes import API_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
 from service.state import StateError, StateStore
+from service.state.labels import Labels
 from service.state.location import StateLocationError, state_path
+from service.state.restore import restore
 from service.streaming import CursorStore, running
 from service.tasks.executor import LocalExecutor
+from service.tasks.manager import TaskManager
+from service.tasks.repository import TaskRepository
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -90,6 +96,17 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     except StateLocationError as exc:
         raise SetupError(str(exc)) from None
     app.on_startup.append(_sweep_leftovers)
+    TaskRepository.register(app[STATE])
+    Labels.register(app[STATE])
+    app[LABELS] = Labels(app[STATE])
+    app[TASKS] = TaskManager(
+        TaskRepository(app[STATE]),
+        queue=settings.task_queue,
+        running=settings.task_workers,
+        ttl=settings.task_ttl,
+    )
+    # First of the shutdown hooks: tasks the stop cuts off are recorded as interrupted.
+    app.on_shutdown.insert(0, _stopping_tasks)
     app.on_shutdown.append(_stop_workers)
     core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
     # First in, last out: the state store is open before anything is restored from it and
@@ -101,6 +118,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     # Registered after _contexts so it is cleaned up first: cursors close before the
     # contexts they read from.
     app.cleanup_ctx.append(_cursors)
+    # After _contexts, so tasks stop before the contexts they use close.
+    app.cleanup_ctx.append(_tasks)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
 
@@ -135,6 +154,9 @@ async def _contexts(app: web.Application) -> AsyncIterator[None]:
                 from_cli=preload.from_cli,
             )
             await store.open_context(preload.kind, preload.label, preload.label)
+            app[LABELS].preloaded(preload.kind, preload.plugin, preload.label, preload.config)
+        # Then what clients configured before the last stop, where the preloads left room.
+        await restore(store, app[LABELS], app[SANDBOX])
         yield
     finally:
         await store.aclose()
@@ -159,6 +181,19 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await executor.aclose()
+
+
+async def _tasks(app: web.Application) -> AsyncIterator[None]:
+    tasks = app[TASKS]
+    await tasks.start()
+    try:
+        yield
+    finally:
+        await tasks.aclose()
+
+
+async def _stopping_tasks(app: web.Application) -> None:
+    app[TASKS].stopping()
 
 
 async def _cursors(app: web.Application) -> AsyncIterator[None]:

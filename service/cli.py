@@ -260,6 +260,12 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-max-labels must be at least 1")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
+    if ns.task_queue < 1:
+        raise UsageError("-task-queue must be at least 1")
+    if ns.task_workers < 1:
+        raise UsageError("-task-workers must be at least 1")
+    if not (0 < ns.task_ttl < float("inf")):
+        raise UsageError("-task-ttl must be a positive number of seconds")
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
         raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():

@@ -12,8 +12,10 @@ from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
 from service.state import StateStore
+from service.state.labels import Labels
 from service.streaming import CursorStore
 from service.tasks.executor import Executor
+from service.tasks.manager import TaskManager
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -37,3 +39,7 @@ OPENAPI = web.AppKey("openapi", ApiSpec)
 METRICS = web.AppKey("metrics", Metrics)
 # /health/ready: hold() it while start-up work that runs after the app started is unfinished.
 READINESS = web.AppKey("readiness", Readiness)
+# Async work (?async=1): tasks, their progress and results (issue 11).
+TASKS = web.AppKey("tasks", TaskManager)
+# What clients configured (saved in the state store, restored at start) and restore errors.
+LABELS = web.AppKey("labels", Labels)

@@ -11,6 +11,7 @@ from service import streaming
 from service.contexts import ContextStore
 from service.errors import BadRequest, NotFound
 from service.plugins import config as plugin_config
+from service.plugins import offload
 from service.plugins.base import (
     EncodedRecords,
     ModelContext,
@@ -75,10 +76,16 @@ def require_trained(model: ModelContext) -> None:
         raise BadRequest("Model not trained")
 
 
-async def train(model: ModelContext, records: AsyncIterator[Record]) -> None:
-    """Train ``model``; a second training of the same context waits for the first."""
+async def train(
+    model: ModelContext, records: AsyncIterator[Record], runner: offload.Runner | None = None
+) -> None:
+    """Train ``model``; a second training of the same context waits for the first.
+
+    ``runner`` lends the model the server's worker processes (:mod:`service.plugins.offload`).
+    """
     async with model.training_lock, closing(records):
-        await model.train(records)
+        with offload.using(runner):
+            await model.train(records)
 
 
 def predict(model: ModelContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:

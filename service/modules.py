@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,15 @@ from service import models
 from service.contexts import ContextStore
 from service.errors import BadRequest, Conflict, NotAllowed, PathTraversal, TimedOut
 from service.plugins import config as plugin_config
-from service.plugins.base import Function, InputFile, Job, Module, ModuleServices, Record
+from service.plugins.base import (
+    Function,
+    InputFile,
+    Job,
+    Module,
+    ModuleContext,
+    ModuleServices,
+    Record,
+)
 from service.sandbox import Sandbox
 from service.workers import WorkerCrashed, Workers
 
@@ -77,6 +85,29 @@ async def run_function(
     body: dict[str, Any],
 ) -> dict[str, Any]:
     """Run ``function_name`` of module context ``ctx_label``; the response body on success."""
+    execute = await prepare_run(
+        store=store,
+        workers=workers,
+        sandbox=sandbox,
+        timeout=timeout,
+        ctx_label=ctx_label,
+        function_name=function_name,
+        body=body,
+    )
+    return await execute()
+
+
+async def prepare_run(
+    *,
+    store: ContextStore,
+    workers: Workers,
+    sandbox: Sandbox | None,
+    timeout: float,
+    ctx_label: str,
+    function_name: str,
+    body: dict[str, Any],
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Validate everything a run needs (404, 400, 501 now), then the run itself to await."""
     context = store.module(ctx_label)
     module: type[Module[Any]] = type(context.module)
     function = module.function(function_name)
@@ -92,6 +123,26 @@ async def run_function(
         resolve_path=lambda path: _inside(sandbox, path),
     )
     inputs = await asyncio.to_thread(_inputs, sandbox, function, owner, request.files)
+
+    async def execute() -> dict[str, Any]:
+        return await _execute(
+            store, workers, sandbox, timeout, context, function, owner, inputs, options
+        )
+
+    return execute
+
+
+async def _execute(
+    store: ContextStore,
+    workers: Workers,
+    sandbox: Sandbox,
+    timeout: float,
+    context: ModuleContext,
+    function: Function,
+    owner: str,
+    inputs: list[InputFile],
+    options: Any,
+) -> dict[str, Any]:
     before = await asyncio.to_thread(_fingerprints, inputs)
     run_id, output_dir = await asyncio.to_thread(_new_output_dir, sandbox)
     job = Job(function=function, inputs=inputs, options=options, output_dir=output_dir)

@@ -7,16 +7,19 @@ from aiohttp import web
 from service.handlers import (
     docs,
     health,
+    labels,
     metrics,
     models,
     modules,
     plugins,
     scorers,
     sources,
+    tasks,
     ui,
     uploads,
 )
 from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
+from service.tasks import spec as _tasks_docs  # noqa: F401  (their ?async=1 and 202)
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -45,6 +48,13 @@ API_ROUTES: list[web.RouteDef] = [
     web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
     web.post("/module/{ctx}/{function}", modules.run),
+    # Tasks (issue 11): ?async=1 work on the routes above, its progress, events and results.
+    web.get("/tasks", tasks.list_tasks),
+    web.get("/task/{task_id}", tasks.get_task),
+    web.delete("/task/{task_id}", tasks.cancel_task),
+    web.get("/task/{task_id}/events", tasks.task_events),
+    # Durable state (issue 11): every configured label, restored ones and those that failed.
+    web.get("/labels", labels.list_labels),
     # The API contract (issue 15): service/openapi/ builds it from this table.
     web.get("/openapi.json", docs.openapi_json),
     web.get("/health/live", health.live),

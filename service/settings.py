@@ -100,6 +100,11 @@ class Settings:
     body_timeout: float = opt(
         60.0, "seconds a client may take to send a JSON request body (408 after)"
     )
+    task_queue: int = opt(100, "most tasks waiting to run (?async=1); beyond, 503 with Retry-After")
+    task_workers: int = opt(
+        os.cpu_count() or 1, "tasks running at once; the others wait in the queue"
+    )
+    task_ttl: float = opt(86400.0, "seconds a finished task is kept before it is pruned")
     # Observability and limits (issue 15; docs/observability.md).
     metrics: str = opt("on", "count requests and serve /metrics: on or off")
     log_format: str = opt("text", "log lines as text or json (one object a line)")

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import orjson
 
 from service.errors import BadRequest, NotFound
+from service.plugins import progress as plugin_progress
 from service.plugins.config import EmptyConfig, FieldSpec
 from service.plugins.config import fields_of as config_fields
 from service.streaming import IteratorReader, Reader
@@ -438,7 +439,9 @@ class Job:
         self.outputs[filename][name] = declared[name].check(value)
 
     def log(self, message: str) -> None:
+        """A line of the run's log: in the response's ``logs``, and live to a task's events."""
         self.logs.append(message)
+        plugin_progress.log(message)
 
 
 def run_target(target: Callable[[Job], None], job: Job) -> Job:

@@ -24,6 +24,7 @@ from service.plugins.models.trainable import (
     Row,
     TrainableModel,
 )
+from service.plugins.progress import progress
 
 FORMAT = "dffml-service-http/scikit/1"
 
@@ -63,7 +64,11 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         estimator = self.make_estimator()
         x = np.asarray(rows, dtype=float)
         y = np.asarray(targets)
-        estimator.fit(x, y)
+        trees = getattr(self.config, "n_estimators", None)
+        if isinstance(trees, int) and trees >= GROW_STEPS and hasattr(estimator, "warm_start"):
+            _grow(estimator, x, y, trees)
+        else:
+            estimator.fit(x, y)
         r2 = None if self.CLASSIFIER else float(estimator.score(x, y))
         return Fitted(estimator, r2)
 
@@ -110,6 +115,23 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         if not isinstance(signature, dict) or not (r2 is None or isinstance(r2, float)):
             raise ValueError("not a saved scikit-learn model")
         return signature, Fitted(body["estimator"], r2)
+
+
+# A forest is grown in this many steps (warm_start), each reported as progress: same trees as
+# one fit (scikit-learn draws each tree's seed in order either way).
+GROW_STEPS = 10
+
+
+def _grow(estimator: Any, x: Any, y: Any, trees: int) -> None:
+    step = -(-trees // GROW_STEPS)
+    estimator.set_params(warm_start=True)
+    grown = 0
+    while grown < trees:
+        grown = min(trees, grown + step)
+        estimator.set_params(n_estimators=grown)
+        estimator.fit(x, y)
+        progress(grown, trees, "trees grown")
+    estimator.set_params(warm_start=False)
 
 
 _MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
