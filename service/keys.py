@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
+from service.auth.users import User
 from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
@@ -18,6 +21,9 @@ from service.tasks.executor import Executor
 from service.tasks.manager import TaskManager
 from service.uploads import UploadDir
 from service.workers import Workers
+
+if TYPE_CHECKING:
+    from service.auth.guard import Guard
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
@@ -43,3 +49,8 @@ READINESS = web.AppKey("readiness", Readiness)
 TASKS = web.AppKey("tasks", TaskManager)
 # What clients configured (saved in the state store, restored at start) and restore errors.
 LABELS = web.AppKey("labels", Labels)
+# Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
+# (None with -auth none and on public routes) and the request's kind/name/action name.
+AUTH: web.AppKey[Guard] = web.AppKey("auth")
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+REQUEST_NAME = web.RequestKey("request_name", str)
