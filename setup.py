@@ -50,6 +50,8 @@ setup(
             "openapi-spec-validator>=0.7",
             # contract fuzzing of a live server against /openapi.json (docs/openapi.md)
             "schemathesis>=3.30",
+            # tests/test_fuzz_routes.py: property-based fuzzing of every route (docs/limits.md)
+            "hypothesis>=6.100",
         ],
     },
     entry_points={

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # after a crash) they are never listed, served or deleted over HTTP, and start-up sweeps them.
 _UPLOAD_TEMP = re.compile(r"^\.upload-[0-9a-f]{32}\.part$")
 _SAVE_TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+# Linux's limits on one name and on a whole path, in bytes.
+NAME_MAX = 255
+PATH_MAX = 4096
 # A temporary younger than this is left by the sweep: another server sharing the directory may
 # be writing it right now.
 SWEEP_MIN_AGE = 60.0
@@ -110,6 +113,13 @@ class Sandbox:
         pure = PurePosixPath(relative)
         if pure.is_absolute():
             raise PathTraversal()
+        # Longer names fail in the OS (ENAMETOOLONG) wherever they are used: refuse them here.
+        if len(relative.encode()) > PATH_MAX or any(
+            len(part.encode()) > NAME_MAX for part in pure.parts
+        ):
+            raise BadRequest(
+                f"File name too long (at most {NAME_MAX} bytes a name, {PATH_MAX} in all)"
+            )
         root = self.root
         candidate = (root / pure).resolve()
         if not candidate.is_relative_to(root):

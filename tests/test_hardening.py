@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import orjson
 
 from service.clientlog import ClientErrorFilter
@@ -402,3 +403,16 @@ async def test_evasion_max_rows_has_an_upper_bound(client: Any, upload_dir: Path
     response = await client.post("/module/ev/evade", json=body)
     assert response.status == 400
     assert "max_rows must be from 1 to 10000, got 10001" in (await response.json())["error"]
+
+
+async def test_a_name_too_long_for_the_filesystem_is_a_400(client: Any) -> None:
+    name = "9" * 400
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x")
+    response = await client.post(f"/service/upload/{name}", data=form)
+    assert response.status == 400
+    assert (await response.json())["error"] == (
+        "File name too long (at most 255 bytes a name, 4096 in all)"
+    )
+    response = await client.get(f"/service/files/sub/{name}")
+    assert response.status == 400
