@@ -82,8 +82,15 @@
       return response;
     }
 
-    /* The parsed JSON body of METHOD path. */
+    /*
+     * The parsed JSON body of METHOD path:  api.request("GET", "/health").
+     * Called as the original client's  api.request(path, fetchOptions)  it resolves to the raw
+     * Response instead (rawRequest, below); either way a status >= 400 rejects.
+     */
     async request(method, path, options) {
+      if (typeof path !== "string") {
+        return this.rawRequest(method, path);
+      }
       const response = await this.send(method, path, options);
       return response.json();
     }
@@ -387,6 +394,169 @@
       return this.request("POST", path, { json: body });
     }
   }
+
+  // ---- the original DFFML client's object API ---------------------------------------------
+  //
+  // Pages written for the original /api.js call  api.source() / api.model() / api.scorer(),
+  // configure(plugin, label, config), context(ctxLabel), and then methods on the context
+  // object; errors are thrown as Error (a DFFMLHTTPError) with the server's message. These
+  // objects speak the same routes through api.request(path, options), which resolves to the
+  // raw Response as the original's did. docs/clients.md describes both styles.
+
+  // The fetch options the original client sends with every request.
+  function originalInit(method, json) {
+    const init = {
+      method,
+      mode: "cors",
+      cache: "no-cache",
+      credentials: "omit",
+      redirect: "follow",
+      // The original wrote referrer: "no-referrer", which fetch reads as a URL (Node refuses
+      // it); the policy says what it meant.
+      referrerPolicy: "no-referrer",
+      headers: {},
+    };
+    if (json !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(json);
+    }
+    return init;
+  }
+
+  // Source contexts may be given as context objects (the original's way) or as labels.
+  const labelsOf = (contexts) =>
+    Array.from(contexts, (context) => (typeof context === "string" ? context : context.label));
+
+  class DFFMLHTTPAPIObjectContext {
+    constructor(api, parent, label) {
+      this.api = api;
+      this.parent = parent;
+      this.label = label;
+    }
+
+    async call(method, path, json) {
+      const response = await this.api.request(path, originalInit(method, json));
+      return response.json();
+    }
+  }
+
+  class DFFMLHTTPAPISourceContext extends DFFMLHTTPAPIObjectContext {
+    /* The first chunkSize records, {key: record}, as the original returned them. */
+    async records(chunkSize) {
+      const base = `/source/${segment(this.label)}/records`;
+      const page = await this.call("GET", `${base}/${segment(chunkSize)}`);
+      if (page.iterkey !== null) {
+        // The original left the rest of the iteration open; release it instead of leaking it.
+        await this.api.request(`${base}/${segment(page.iterkey)}`, originalInit("DELETE")).catch(
+          () => {
+            // The cursor expires on its own.
+          },
+        );
+      }
+      return page.records;
+    }
+
+    record(key) {
+      return this.call("GET", `/source/${segment(this.label)}/record/${segment(key)}`);
+    }
+
+    update(record) {
+      const path = `/source/${segment(this.label)}/update/${segment(record.key)}`;
+      return this.call("POST", path, record);
+    }
+  }
+
+  class DFFMLHTTPAPIModelContext extends DFFMLHTTPAPIObjectContext {
+    train(sourceContexts) {
+      return this.call("POST", `/model/${segment(this.label)}/train`, labelsOf(sourceContexts));
+    }
+
+    /* The model's own figure on the given source contexts (a number). */
+    async accuracy(sourceContexts) {
+      const path = `/model/${segment(this.label)}/accuracy`;
+      return (await this.call("POST", path, labelsOf(sourceContexts))).accuracy;
+    }
+
+    /* {key: record with prediction} for records given as {key: {features: {…}}}. */
+    async predict(records) {
+      const path = `/model/${segment(this.label)}/predict/0`;
+      return (await this.call("POST", path, records)).records;
+    }
+  }
+
+  class DFFMLHTTPAPIScorerContext extends DFFMLHTTPAPIObjectContext {
+    /* The scorer's figure for a model context on the given source contexts (a number). */
+    async score(modelContext, sourceContexts) {
+      const model = typeof modelContext === "string" ? modelContext : modelContext.label;
+      const path = `/scorer/${segment(this.label)}/${segment(model)}/score`;
+      return (await this.call("POST", path, labelsOf(sourceContexts))).accuracy;
+    }
+  }
+
+  class DFFMLHTTPAPIObject {
+    constructor(pluginType, contextClass, api) {
+      this.plugin_type = pluginType;
+      this.context_cls = contextClass;
+      this.api = api;
+      this.plugin = null;
+      this.label = null;
+      this.config = {};
+    }
+
+    /* Configure plugin under label; resolves to the server's body ({error: null}). */
+    async configure(plugin, label, config = {}) {
+      const path =
+        `/configure/${segment(this.plugin_type)}/${segment(plugin)}/${segment(label)}`;
+      const response = await this.api.request(path, originalInit("POST", config));
+      const body = await response.json();
+      this.plugin = plugin;
+      this.label = label;
+      this.config = config;
+      return body;
+    }
+
+    /* Open a context of the configured label; resolves to its context object. */
+    async context(ctxLabel) {
+      const path =
+        `/context/${segment(this.plugin_type)}/${segment(this.label)}/${segment(ctxLabel)}`;
+      await (await this.api.request(path, originalInit("GET"))).json();
+      return new this.context_cls(this.api, this, ctxLabel);
+    }
+  }
+
+  const KINDS = {
+    source: DFFMLHTTPAPISourceContext,
+    model: DFFMLHTTPAPIModelContext,
+    scorer: DFFMLHTTPAPIScorerContext,
+  };
+  for (const [kind, contextClass] of Object.entries(KINDS)) {
+    Object.defineProperty(DFFMLHTTPAPI.prototype, kind, {
+      value() {
+        return new DFFMLHTTPAPIObject(kind, contextClass, this);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+
+  /* fetch(endpoint + path, init) as the original's request did: the raw Response (status < 400),
+   * else a DFFMLHTTPError with the server's message. options.headers given to the constructor
+   * are added to init's headers. */
+  Object.defineProperty(DFFMLHTTPAPI.prototype, "rawRequest", {
+    async value(path, init = {}) {
+      const headers = { ...this.headers };
+      new Headers(init.headers || {}).forEach((value, name) => {
+        headers[name] = value;
+      });
+      const response = await this.fetch(this.endpoint + path, { ...init, headers });
+      if (response.status >= 400) {
+        throw await DFFMLHTTPAPI.errorOf(response);
+      }
+      return response;
+    },
+    writable: true,
+    configurable: true,
+  });
 
   return { DFFMLHTTPAPI, DFFMLHTTPError };
 });
