@@ -13,8 +13,26 @@ from aiohttp.typedefs import Handler
 
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
-from service.keys import CURSORS, OPENAPI, REGISTRY, SANDBOX, SETTINGS, STORE, UPLOADS, WORKERS
+from service.handlers.uploads import upload
+from service.keys import (
+    CURSORS,
+    METRICS,
+    OPENAPI,
+    READINESS,
+    REGISTRY,
+    SANDBOX,
+    SETTINGS,
+    STORE,
+    UPLOADS,
+    WORKERS,
+)
 from service.middlewares import add_no_cache_headers, error_middleware
+from service.observability.gauges import core_gauges
+from service.observability.metrics import Metrics
+from service.observability.middleware import observe_middleware
+from service.observability.ratelimit import rate_limit_middlewares
+from service.observability.readiness import Readiness
+from service.observability.requestid import add_request_id_header
 from service.openapi.generator import ApiSpec
 from service.openapi.versions import versioned
 from service.plugins.base import Kind
@@ -31,8 +49,21 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, registry: Registry | None = None) -> web.Application:
     """The application for ``settings``; ``registry`` replaces entry-point discovery (tests)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_size)
+    metrics = Metrics(enabled=settings.metrics == "on")
+    middlewares = [
+        # Outermost: request id, metrics and access log see every answer, refusals included.
+        observe_middleware(metrics, upload_handler=upload, access_log=settings.access_log == "on"),
+        # Every refusal of the middlewares below and of the handlers becomes the JSON envelope.
+        error_middleware,
+        *rate_limit_middlewares(settings),
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_size)
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[READINESS] = Readiness()
+    app.on_startup.append(app[READINESS].started)
+    app.on_shutdown.append(app[READINESS].stopping)
+    app.on_response_prepare.append(add_request_id_header)
     app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
     app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
     app[STORE] = ContextStore(app[REGISTRY])
@@ -44,6 +75,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
     app.on_shutdown.append(_stop_workers)
+    core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
     app.cleanup_ctx.append(_workers)
     app.cleanup_ctx.append(_contexts)
     # Registered after _contexts so it is cleaned up first: cursors close before the

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from service import __version__, tls
 from service.errors import ServiceError
+from service.observability import logs
 from service.preloads import (
     PRELOAD_KINDS,
     PerLabel,
@@ -253,6 +254,19 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():
         raise UsageError(f"-static {ns.static}: not a directory")
+    for name in ("metrics", "access_log"):
+        if getattr(ns, name) not in ("on", "off"):
+            raise UsageError(
+                f"-{name.replace('_', '-')} takes on or off, got {getattr(ns, name)!r}"
+            )
+    if ns.log_format not in ("text", "json"):
+        raise UsageError(f"-log-format takes text or json, got {ns.log_format!r}")
+    if ns.rate_limit_burst is not None and ns.rate_limit_burst < 1:
+        raise UsageError("-rate-limit-burst must be at least 1")
+    if ns.rate_limit_burst is not None and ns.rate_limit is None:
+        raise UsageError("-rate-limit-burst needs -rate-limit")
+    if ns.rate_limit_clients < 1:
+        raise UsageError("-rate-limit-clients must be at least 1")
     if ns.insecure and ns.ca is not None:
         raise UsageError("-ca requires HTTPS: drop -insecure to require client certificates")
     fields: dict[str, Any] = {}
@@ -316,7 +330,8 @@ async def serve(settings: Settings) -> int:
         app = create_app(settings)
     except SetupError as exc:
         return _fail(str(exc))
-    runner = web.AppRunner(app, handle_signals=False)
+    # access_log=None: service/observability/middleware.py writes the access log itself.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     try:
         try:
             await runner.setup()
@@ -364,8 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if args and args[0] == "server":
         settings = settings_from_args(args[1:])
-        level = _log_level(settings.log)
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(_log_level(settings.log) or logging.INFO, settings.log_format)
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
     try:

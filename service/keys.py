@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.contexts import ContextStore
+from service.observability.metrics import Metrics
+from service.observability.readiness import Readiness
 from service.openapi.generator import ApiSpec
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
@@ -25,3 +27,7 @@ UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 WORKERS = web.AppKey("workers", Workers)
 # The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.
 OPENAPI = web.AppKey("openapi", ApiSpec)
+# Prometheus metrics of this app (/metrics); other components add gauges with .gauge().
+METRICS = web.AppKey("metrics", Metrics)
+# /health/ready: hold() it while start-up work that runs after the app started is unfinished.
+READINESS = web.AppKey("readiness", Readiness)

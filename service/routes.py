@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import docs, health, models, modules, plugins, scorers, sources, ui, uploads
+from service.handlers import (
+    docs,
+    health,
+    metrics,
+    models,
+    modules,
+    plugins,
+    scorers,
+    sources,
+    ui,
+    uploads,
+)
 from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
 
 API_ROUTES: list[web.RouteDef] = [
@@ -35,6 +46,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/module/{ctx}/{function}", modules.run),
     # The API contract (issue 15): service/openapi/ builds it from this table.
     web.get("/openapi.json", docs.openapi_json),
+    web.get("/health/live", health.live),
+    web.get("/health/ready", health.ready),
+    web.get("/metrics", metrics.metrics),
 ]
 
 # The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by

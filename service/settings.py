@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from service.observability.ratelimit import Rate
 from service.plugins.base import Kind
 
 
@@ -76,6 +77,25 @@ class Settings:
     )
     module_workers: int = opt(
         os.cpu_count() or 1, "module functions running at once, each in its own process"
+    )
+    # Observability and limits (issue 15; docs/observability.md).
+    metrics: str = opt("on", "count requests and serve /metrics: on or off")
+    log_format: str = opt("text", "log lines as text or json (one object a line)")
+    access_log: str = opt("on", "log a line per request (at INFO): on or off")
+    rate_limit: Rate | None = opt(
+        None,
+        "requests per second a client may send (N/s, N/m or N/h); beyond it 429, with the"
+        " seconds to wait; /health and /health/* are exempt",
+        metavar="RATE",
+    )
+    rate_limit_burst: int | None = opt(
+        None,
+        "requests a client may send at once on top of the rate (default: one second's worth,"
+        " at least 1)",
+        metavar="N",
+    )
+    rate_limit_clients: int = opt(
+        100_000, "clients whose rate is tracked at once; the least recently seen goes first"
     )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -52,6 +52,7 @@ class Workers:
 
     def __init__(self, limit: int, *, preload: Sequence[str] = ()) -> None:
         """``preload``: Python modules workers will need (those of the module plugins)."""
+        self.limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._mp = _context(preload)
         # Each running call blocks one thread waiting on its pipe; a pool of its own keeps
@@ -59,6 +60,11 @@ class Workers:
         self._waiters = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="worker-wait")
         self._running: set[BaseProcess] = set()
         self._stopping = False
+
+    @property
+    def busy(self) -> int:
+        """Worker processes running now (/metrics)."""
+        return len(self._running)
 
     async def call(self, fn: Callable[..., ResultT], *args: Any) -> ResultT:
         """``fn(*args)`` in a fresh process; cancelling the caller kills the process."""

@@ -32,7 +32,7 @@ COMMON_ERRORS: list[CommonError] = [
     CommonError(
         429,
         "More requests than -rate-limit allows from this client; retry after Retry-After seconds",
-        applies=lambda settings: getattr(settings, "rate_limit", None) is not None,
+        applies=lambda settings: settings.rate_limit is not None,
         headers=(("Retry-After", "Seconds until a request will be accepted again"),),
     ),
     CommonError(500, "A bug in the server or a plugin: the traceback is in the server's log"),

@@ -103,8 +103,9 @@ document(
             }
         ),
         responses={
-            200: Response("Saved, replacing a file of that name", {"application/json": OK_SCHEMA}),
-            201: Response("Saved as a new file", {"application/json": OK_SCHEMA}),
+            200: Response(
+                "Saved (new or replacing a file of that name)", {"application/json": OK_SCHEMA}
+            ),
             400: "No 'file' field, a bad path or a bad overwrite flag",
             408: "The upload received nothing for -upload-idle-timeout seconds",
             409: "The file exists and overwrite=false, or it is being uploaded right now",

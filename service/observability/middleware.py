@@ -1,0 +1,145 @@
+"""The outermost middleware: request id, metrics and the access log of every request.
+
+It runs outside the error middleware, so it sees every answer as the client gets it (refusals
+included) and sends unprepared responses itself: the bytes and the time it records are those of
+the whole response. What it needs of a route (its template, its metric children) is looked up
+once per route and kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp.web_urldispatcher import AbstractRoute
+
+from service.observability.logs import AccessLog
+from service.observability.metrics import UNMATCHED, Metrics, RouteMetrics
+from service.observability.requestid import HEADER, REQUEST_ID, current, request_id
+
+
+class _Route:
+    __slots__ = ("metrics", "template", "upload")
+
+    def __init__(self, template: str, metrics: RouteMetrics | None, upload: bool) -> None:
+        self.template = template
+        self.metrics = metrics
+        self.upload = upload
+
+
+def observe_middleware(
+    metrics: Metrics, *, upload_handler: Handler | None = None, access_log: bool = True
+) -> Middleware:
+    """``upload_handler``: the handler whose request bodies count as upload bytes;
+    ``access_log``: write a line per request to the ``service.access`` logger (at INFO)."""
+    access = AccessLog()
+    routes: dict[tuple[AbstractRoute | None, str], _Route] = {}
+    enabled = metrics.enabled
+    in_flight = metrics.in_flight
+    clock = time.perf_counter
+
+    def route_of(request: web.Request) -> _Route:
+        match_info = request.match_info
+        route = None if match_info.http_exception is not None else match_info.route
+        key = (route, request.method)
+        found = routes.get(key)
+        if found is None:
+            resource = route.resource if route is not None else None
+            template = resource.canonical if resource is not None else UNMATCHED
+            found = _Route(
+                template,
+                metrics.route(template, request.method) if enabled else None,
+                route is not None
+                and upload_handler is not None
+                and route.handler is upload_handler,
+            )
+            if len(routes) < 10_000:  # routes are few; methods of unmatched requests are not
+                routes[key] = found
+        return found
+
+    def finish(
+        rid: str, request: web.Request, route: _Route, status: int, sent: int, start: float
+    ) -> None:
+        elapsed = clock() - start
+        if enabled:
+            in_flight.dec()
+            children = route.metrics
+            if children is not None:
+                children.count(status)
+                children.duration.observe(elapsed)
+                children.bytes.inc(sent)
+                if route.upload:
+                    metrics.upload_bytes.inc(request.content.total_bytes)
+        if access_log and access.enabled:
+            # raw_path: as sent, percent-encoded, so a %0A cannot forge a log line.
+            access.write(
+                rid,
+                request.remote or "-",
+                request.method,
+                request.raw_path,
+                route.template,
+                status,
+                sent,
+                elapsed,
+            )
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        rid = request_id(request.headers.get(HEADER))
+        request[REQUEST_ID] = rid
+        token = current.set(rid)
+        start = clock()
+        if enabled:
+            in_flight.inc()
+        status = 500
+        sent = 0
+        deferred = False
+        try:
+            response = await handler(request)
+            status = response.status
+            if not response.prepared:
+                if isinstance(response, web.Response):
+                    # Sent here (preparing a Response twice is harmless; aiohttp's own
+                    # attempt after us finds it done), so bytes and time are the whole answer.
+                    try:
+                        await response.prepare(request)
+                        await response.write_eof()
+                    except ConnectionResetError:
+                        pass  # the client left
+                else:
+                    # A FileResponse cannot be prepared twice: aiohttp sends it after us, in
+                    # this request's own task; count it once that task is done.
+                    deferred = _finish_later(
+                        lambda: finish(
+                            rid, request, route_of(request), status, _file_bytes(response), start
+                        )
+                    )
+            sent = response.body_length
+            return response
+        except web.HTTPException as exc:  # redirects: aiohttp sends them
+            status = exc.status
+            raise
+        finally:
+            if not deferred:
+                finish(rid, request, route_of(request), status, sent, start)
+            current.reset(token)
+
+    return observe
+
+
+def _finish_later(callback: Callable[[], None]) -> bool:
+    task = asyncio.current_task()
+    if task is None:
+        return False
+    task.add_done_callback(lambda _: callback())
+    return True
+
+
+def _file_bytes(response: web.StreamResponse) -> int:
+    """Bytes a FileResponse sent: sendfile() bypasses the writer's count (headers only then),
+    the fallback for TLS writes through it (headers and body)."""
+    counted, body = response.body_length, response.content_length or 0
+    return counted + body if counted < body else counted

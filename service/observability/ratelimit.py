@@ -1,0 +1,110 @@
+"""-rate-limit: a token bucket per client, 429 with Retry-After beyond it.
+
+Each client (its address, or what an earlier middleware put in ``request[RATE_LIMIT_KEY]``, a
+user name once auth runs) has a bucket of ``burst`` tokens refilled at ``rate`` a second; a
+request takes one. ``/health`` and ``/health/*`` are never limited: load balancers and
+orchestrators must always get their answer. At most ``max_clients`` buckets are kept: the least
+recently seen client's bucket goes first (it comes back full), so memory stays bounded
+whatever number of addresses send requests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+# Set by a middleware that runs before the rate limit (auth) to limit per user, not per address.
+RATE_LIMIT_KEY = web.RequestKey("rate_limit_key", str)
+
+_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
+_PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+class Rate(float):
+    """Requests per second, written ``N``, ``N/s``, ``N/m`` or ``N/h`` (argparse calls it)."""
+
+    def __new__(cls, text: str | float) -> Rate:
+        if isinstance(text, (int, float)):
+            return super().__new__(cls, float(text))
+        match = _RATE.match(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a rate like 10/s, 600/m or 5")
+        value = float(match.group(1)) / _PER[match.group(2) or "s"]
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{text!r}: the rate must be above 0")
+        return super().__new__(cls, value)
+
+
+class TokenBuckets:
+    def __init__(self, rate: float, burst: int, max_clients: int) -> None:
+        if rate <= 0 or burst < 1 or max_clients < 1:
+            raise ValueError("rate > 0, burst >= 1 and max_clients >= 1 are required")
+        self.rate = rate
+        self.burst = burst
+        self.max_clients = max_clients
+        # key -> (tokens left, when they were counted); insertion order = least recently seen.
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: str, now: float) -> float:
+        """Take a token for ``key``: 0.0 if it was there, else the seconds until one is."""
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            tokens = float(self.burst)
+            if len(self._buckets) >= self.max_clients:
+                del self._buckets[next(iter(self._buckets))]
+        else:
+            tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+def exempt(path: str) -> bool:
+    """``/health``, ``/health/...`` and their ``/v1`` aliases."""
+    if path.startswith("/v1/"):
+        path = path[3:]
+    return path == "/health" or path.startswith("/health/")
+
+
+def rate_limit_middleware(buckets: TokenBuckets) -> Middleware:
+    shown = f"{buckets.rate:g}/s with a burst of {buckets.burst}"
+    clock = time.monotonic
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not exempt(request.path):
+            key = request.get(RATE_LIMIT_KEY) or request.remote or "-"
+            wait = buckets.take(key, clock())
+            if wait:
+                seconds = max(1, math.ceil(wait))
+                raise web.HTTPTooManyRequests(
+                    text=f"Too many requests: the limit is {shown} (-rate-limit); "
+                    f"retry after {seconds} s",
+                    headers={"Retry-After": str(seconds)},
+                )
+        return await handler(request)
+
+    return rate_limit
+
+
+def rate_limit_middlewares(settings: Settings) -> list[Middleware]:
+    """The rate limit middleware the settings ask for: none without -rate-limit."""
+    if settings.rate_limit is None:
+        return []
+    burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit))
+    return [
+        rate_limit_middleware(TokenBuckets(settings.rate_limit, burst, settings.rate_limit_clients))
+    ]

@@ -1,0 +1,115 @@
+"""-rate-limit: a token bucket per client; 429 with Retry-After and the JSON envelope beyond it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.middlewares import error_middleware
+from service.observability.ratelimit import (
+    RATE_LIMIT_KEY,
+    Rate,
+    TokenBuckets,
+    rate_limit_middleware,
+)
+from service.openapi.generator import build_spec
+from service.plugins.registry import Registry
+from service.routes import API_ROUTES
+from service.settings import Settings
+from tests.conftest import MakeClient
+from tests.live import live_server
+
+
+def test_rates_parse() -> None:
+    assert Rate("10") == 10.0
+    assert Rate("10/s") == 10.0
+    assert Rate("120/m") == 2.0
+    assert Rate("1.5 / h") == 1.5 / 3600
+    for bad in ("", "fast", "0", "-1/s", "10/d", "1e400"):
+        with pytest.raises(ValueError):  # noqa: PT011  (argparse only needs ValueError)
+            Rate(bad)
+
+
+def test_token_bucket_refills_at_the_rate() -> None:
+    buckets = TokenBuckets(rate=2.0, burst=3, max_clients=10)
+    assert [buckets.take("a", 100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert buckets.take("a", 100.0) == pytest.approx(0.5)  # one token in half a second
+    assert buckets.take("b", 100.0) == 0.0  # another client has its own bucket
+    assert buckets.take("a", 100.5) == 0.0
+    assert buckets.take("a", 100.5) > 0
+    assert buckets.take("a", 200.0) == 0.0  # idle: back to full, never above the burst
+    assert [buckets.take("a", 200.0) for _ in range(3)][-1] > 0
+
+
+def test_token_buckets_are_bounded() -> None:
+    buckets = TokenBuckets(rate=1.0, burst=1, max_clients=3)
+    for i in range(1000):
+        buckets.take(f"client-{i}", 0.0)
+        assert len(buckets) <= 3
+    # The most recently seen clients are the ones kept.
+    assert buckets.take("client-999", 0.0) > 0
+    assert buckets.take("client-0", 0.0) == 0.0
+
+
+async def test_beyond_the_burst_429_with_retry_after_and_envelope(make_client: MakeClient) -> None:
+    # 1 request an hour: nothing refills while the test runs, so the counts are exact.
+    client = await make_client(rate_limit=Rate("1/h"), rate_limit_burst=2)
+    assert (await client.get("/list/sources")).status == 200
+    assert (await client.get("/nowhere")).status == 404  # every request counts
+    refused = await client.get("/list/sources", headers={"X-Request-ID": "rl-1"})
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) > 3000
+    assert refused.headers["X-Request-ID"] == "rl-1"
+    body = await refused.json()
+    assert list(body) == ["error"]
+    assert "Too many requests" in body["error"]
+    assert "-rate-limit" in body["error"]
+    assert (await client.get("/v1/list/sources")).status == 429
+    # /health* is never limited.
+    for path in ("/health", "/health/live", "/health/ready", "/v1/health", "/v1/health/ready"):
+        assert (await client.get(path)).status == 200, path
+
+
+async def test_keyed_per_user_when_a_middleware_says_who(aiohttp_client: Any) -> None:
+    """The auth middleware runs before the limit and keys buckets per user, not address."""
+
+    @web.middleware
+    async def who(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[RATE_LIMIT_KEY] = "user:" + request.headers.get("X-User", "anon")
+        return await handler(request)
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    limit = rate_limit_middleware(TokenBuckets(rate=1 / 3600, burst=1, max_clients=10))
+    app = web.Application(middlewares=[error_middleware, who, limit])
+    app.router.add_get("/", hello)
+    client = await aiohttp_client(app)
+    for user in ("alice", "bob"):
+        assert (await client.get("/", headers={"X-User": user})).status == 200
+    refused = await client.get("/", headers={"X-User": "alice"})
+    assert refused.status == 429
+    assert list(await refused.json()) == ["error"]
+
+
+def test_the_spec_documents_429_only_with_a_rate_limit() -> None:
+    limited = build_spec(API_ROUTES, Registry.empty(), Settings(rate_limit=Rate("5/s")))
+    responses = limited["paths"]["/v1/list/{kinds}"]["get"]["responses"]
+    assert "Retry-After" in responses["429"]["headers"]
+    assert "429" not in limited["paths"]["/v1/health/live"]["get"]["responses"]
+
+
+def test_cli_rate_limit(tmp_path: Path) -> None:
+    with live_server(
+        "-insecure", "-rate-limit", "1/h", "-rate-limit-burst", "1", cwd=tmp_path
+    ) as server:
+        assert requests.get(f"{server.url}/list/sources", timeout=10).status_code == 200
+        refused = requests.get(f"{server.url}/list/sources", timeout=10)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"].isdigit()
+        assert requests.get(f"{server.url}/health/ready", timeout=10).status_code == 200
