@@ -16,12 +16,14 @@ from service.handlers.static import js_client, static_handler
 from service.handlers.uploads import upload
 from service.keys import (
     CURSORS,
+    EXECUTOR,
     METRICS,
     OPENAPI,
     READINESS,
     REGISTRY,
     SANDBOX,
     SETTINGS,
+    STATE,
     STORE,
     UPLOADS,
     WORKERS,
@@ -40,7 +42,10 @@ from service.plugins.registry import Registry
 from service.routes import API_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox
 from service.settings import Redirect, Settings
+from service.state import StateError, StateStore
+from service.state.location import StateLocationError, state_path
 from service.streaming import CursorStore, running
+from service.tasks.executor import LocalExecutor
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -74,9 +79,18 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
+    app[EXECUTOR] = LocalExecutor(app[WORKERS])
+    try:
+        app[STATE] = StateStore(state_path(settings.state, settings.upload_dir))
+    except StateLocationError as exc:
+        raise SetupError(str(exc)) from None
     app.on_shutdown.append(_stop_workers)
     core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
+    # First in, last out: the state store is open before anything is restored from it and
+    # closes after everything that writes to it.
+    app.cleanup_ctx.append(_state)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_contexts)
     # Registered after _contexts so it is cleaned up first: cursors close before the
     # contexts they read from.
@@ -118,6 +132,27 @@ async def _contexts(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.aclose()
+
+
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    store = app[STATE]
+    try:
+        await store.open()
+    except StateError as exc:
+        raise SetupError(f"-state: {exc}") from None
+    try:
+        yield
+    finally:
+        await store.aclose()
+
+
+async def _executor(app: web.Application) -> AsyncIterator[None]:
+    executor = app[EXECUTOR]
+    await executor.start()
+    try:
+        yield
+    finally:
+        await executor.aclose()
 
 
 async def _cursors(app: web.Application) -> AsyncIterator[None]:

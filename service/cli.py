@@ -335,6 +335,8 @@ async def serve(settings: Settings) -> int:
     try:
         try:
             await runner.setup()
+        except SetupError as exc:
+            return _fail(str(exc))
         except ServiceError as exc:
             return _fail(f"preload failed: {exc.message}")
         except Exception as exc:

@@ -11,7 +11,9 @@ from service.openapi.generator import ApiSpec
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
+from service.state import StateStore
 from service.streaming import CursorStore
+from service.tasks.executor import Executor
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -25,6 +27,10 @@ SANDBOX: web.AppKey[Sandbox | None] = web.AppKey("sandbox")
 UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 # Worker processes that run module functions.
 WORKERS = web.AppKey("workers", Workers)
+# The durable state store (SQLite, -state); opened before the contexts are restored.
+STATE = web.AppKey("state", StateStore)
+# Where long work runs (the local worker pool; a Dask cluster with -executor).
+EXECUTOR: web.AppKey[Executor] = web.AppKey("executor")
 # The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.
 OPENAPI = web.AppKey("openapi", ApiSpec)
 # Prometheus metrics of this app (/metrics); other components add gauges with .gauge().

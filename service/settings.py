@@ -97,5 +97,11 @@ class Settings:
     rate_limit_clients: int = opt(
         100_000, "clients whose rate is tracked at once; the least recently seen goes first"
     )
+    state: str | None = opt(
+        None,
+        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
+        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
+        metavar="FILE",
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -10,7 +10,10 @@ really stops using the machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +23,19 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from service.errors import BadRequest, ServiceError, Unavailable
+from service.plugins import progress as plugin_progress
 
 ResultT = TypeVar("ResultT")
 
 # Errors a function raises because of the data or options it was given: the client's problem,
 # answered 400 like a plugin that cannot open its input. Anything else is a bug, answered 500.
 INPUT_ERRORS = (OSError, ValueError, KeyError, TypeError)
+
+# ("progress", (done, total, message)) or ("log", line), sent by a worker while it runs.
+Message = tuple[str, Any]
+OnMessage = Callable[[Message], None]
+# A worker sends at most this many progress updates a second (the latest always arrives).
+PROGRESS_PER_SECOND = 10
 
 
 def _context(preload: Sequence[str]) -> ForkServerContext | SpawnContext:
@@ -67,29 +77,57 @@ class Workers:
         return len(self._running)
 
     async def call(self, fn: Callable[..., ResultT], *args: Any) -> ResultT:
-        """``fn(*args)`` in a fresh process; cancelling the caller kills the process."""
+        """``fn(*args)`` in a fresh process; cancelling the caller kills the process.
+
+        What the function reports (:mod:`service.plugins.progress`) goes to the reporter of
+        the task the caller runs for, if any.
+        """
+        result, _ = await self.run(fn, args, on_message=_to_reporter(plugin_progress.current()))
+        return result
+
+    async def run(
+        self,
+        fn: Callable[..., ResultT],
+        args: tuple[Any, ...],
+        *,
+        on_message: OnMessage | None = None,
+        with_reporter: bool = False,
+    ) -> tuple[ResultT, int]:
+        """``fn(*args)`` (``fn(reporter, *args)`` ``with_reporter``) in a fresh process: its
+        result and the worker's pid. ``on_message`` gets each progress and log message on the
+        event loop while the function runs."""
         async with self._slots:
             if self._stopping:
                 raise shutting_down()
-            outcome, payload = await self._call(fn, args)
+            outcome, payload, pid = await self._call(fn, args, on_message, with_reporter)
         if outcome == "died" and self._stopping:
             raise shutting_down()
         result: ResultT = _result(outcome, payload)
-        return result
+        return result, pid
 
-    async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
+    async def _call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        on_message: OnMessage | None,
+        with_reporter: bool,
+    ) -> tuple[str, Any, int]:
         loop = asyncio.get_running_loop()
         receiver, sender = self._mp.Pipe(duplex=False)
-        process = self._mp.Process(target=_child, args=(sender, fn, args), daemon=True)
+        deliver = None if on_message is None else _on_loop(loop, on_message)
+        process = self._mp.Process(
+            target=_child, args=(sender, fn, args, with_reporter), daemon=True
+        )
         # start() pickles fn and args and talks to the forkserver: short, but blocking. Both it
         # and the wait are shielded so that a cancelled caller still knows the process's fate.
         starting = loop.run_in_executor(self._waiters, process.start)
         waiting: asyncio.Future[tuple[str, Any]] | None = None
         try:
             await asyncio.shield(starting)
+            pid = process.pid or 0
             self._running.add(process)
             sender.close()
-            waiting = loop.run_in_executor(self._waiters, _receive, receiver, process)
+            waiting = loop.run_in_executor(self._waiters, _receive, receiver, process, deliver)
             outcome, payload = await asyncio.shield(waiting)
         finally:
             if not starting.done():
@@ -107,7 +145,7 @@ class Workers:
                 self._running.discard(process)
                 process.close()
             receiver.close()
-        return outcome, payload
+        return outcome, payload, pid
 
     def stop(self) -> None:
         """Kill whatever runs and refuse new calls (shutdown begins: answer callers now)."""
@@ -121,9 +159,85 @@ class Workers:
         await asyncio.to_thread(self._waiters.shutdown, wait=True)
 
 
-def _child(sender: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _to_reporter(reporter: plugin_progress.Reporter) -> OnMessage | None:
+    if isinstance(reporter, plugin_progress.Silent):
+        return None
+
+    def forward(message: Message) -> None:
+        kind, payload = message
+        if kind == "progress":
+            reporter.progress(*payload)
+        elif kind == "log":
+            reporter.log(payload)
+
+    return forward
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, on_message: OnMessage) -> OnMessage:
+    """Called in the waiting thread: hand each message to the event loop."""
+
+    def deliver(message: Message) -> None:
+        # RuntimeError: the loop closed under a killed worker; nobody is listening.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(on_message, message)
+
+    return deliver
+
+
+class PipeReporter:
+    """The reporter inside a worker: progress and log lines go up the result pipe, bounded
+    (PROGRESS_PER_SECOND updates, LOG_LINES lines of LOG_LINE_CHARS) so a chatty plugin
+    cannot flood the server."""
+
+    def __init__(self, sender: Connection) -> None:
+        self._sender = sender
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._pending: tuple[int, int | None, str | None] | None = None
+        self._lines = 0
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        update = (int(done), None if total is None else int(total), _short(message))
+        with self._lock:
+            now = time.monotonic()
+            finished = update[1] is not None and update[0] >= update[1]
+            if not finished and now - self._last_sent < 1 / PROGRESS_PER_SECOND:
+                self._pending = update
+                return
+            self._pending = None
+            self._last_sent = now
+            self._sender.send(("progress", update))
+
+    def log(self, line: str) -> None:
+        with self._lock:
+            self._lines += 1
+            if self._lines > plugin_progress.LOG_LINES:
+                if self._lines == plugin_progress.LOG_LINES + 1:
+                    note = f"(more than {plugin_progress.LOG_LINES} log lines: the rest dropped)"
+                    self._sender.send(("log", note))
+                return
+            self._sender.send(("log", plugin_progress.clip(str(line))))
+
+    def flush(self) -> None:
+        """Send the last progress update held back by the rate limit."""
+        with self._lock:
+            if self._pending is not None:
+                self._sender.send(("progress", self._pending))
+                self._pending = None
+
+
+def _short(message: str | None) -> str | None:
+    return None if message is None else plugin_progress.clip(str(message))[:500]
+
+
+def _child(
+    sender: Connection, fn: Callable[..., Any], args: tuple[Any, ...], with_reporter: bool
+) -> None:
+    reporter = PipeReporter(sender)
+    plugin_progress.set_process_reporter(reporter)
     try:
-        result = fn(*args)
+        result = fn(reporter, *args) if with_reporter else fn(*args)
+        reporter.flush()
     except ServiceError as exc:
         sender.send(("service-error", (exc.status, exc.message)))
     except INPUT_ERRORS as exc:
@@ -147,15 +261,24 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _receive(receiver: Connection, process: BaseProcess) -> tuple[str, Any]:
-    """Wait (in a thread) for the child's answer or its death, whichever comes first."""
-    ready = wait([receiver, process.sentinel])
-    if receiver in ready:
+def _receive(
+    receiver: Connection, process: BaseProcess, deliver: OnMessage | None
+) -> tuple[str, Any]:
+    """Wait (in a thread) for the child's answer or its death, whichever comes first, passing
+    on the progress and log messages it sends meanwhile."""
+    while True:
+        ready = wait([receiver, process.sentinel])
+        if receiver not in ready:
+            break
         try:
             outcome, payload = receiver.recv()
-            return str(outcome), payload
         except (EOFError, OSError):
-            pass
+            break
+        if outcome in ("progress", "log"):
+            if deliver is not None:
+                deliver((outcome, payload))
+            continue
+        return str(outcome), payload
     process.join()
     return "died", process.exitcode
 

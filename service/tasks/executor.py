@@ -1,0 +1,110 @@
+"""Executors: where long work runs. The task manager and pipelines only see this interface.
+
+An executor runs ``fn(reporter, *args)`` somewhere it can be stopped (a worker process here, a
+Dask worker in :mod:`service.tasks.dask_executor`) and returns :class:`Ran`: the result and
+where it ran. ``fn`` must be a picklable module-level function; ``reporter`` is a
+:class:`service.plugins.progress.Reporter` whose calls reach ``on_progress`` / ``on_log`` on the
+event loop while the work runs (code deeper down can call :func:`service.plugins.progress.progress`
+instead of being handed the reporter).
+
+Cancelling the coroutine awaiting :meth:`Executor.run` stops the work for real. Errors come back
+as the service's errors: a ServiceError raised by ``fn`` with its status, OSError / ValueError /
+KeyError / TypeError as 400, a timeout as 504 :class:`TimedOut`, anything else as
+:class:`service.workers.WorkerCrashed` (a 500, its traceback in the log only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from service.errors import TimedOut
+from service.plugins.progress import Reporter
+from service.workers import Message, Workers
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+OnProgress = Callable[[int, int | None, str | None], None]
+OnLog = Callable[[str], None]
+
+__all__ = ["Executor", "LocalExecutor", "OnLog", "OnProgress", "Ran", "Reporter"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ran(Generic[R_co]):
+    """What came back from a run, and where it ran (``"local:pid 123"``, a Dask worker)."""
+
+    result: R_co
+    ran_on: str
+
+
+class Executor(Protocol):
+    """Runs functions where they can be stopped. ``name``: ``"local"``, ``"dask://host:port"``."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Before the first run (the app's start-up)."""
+
+    async def aclose(self) -> None:
+        """Stop what runs and release everything (the app's shutdown)."""
+
+    async def run(
+        self,
+        fn: Callable[..., R],
+        *args: Any,
+        on_progress: OnProgress | None = None,
+        on_log: OnLog | None = None,
+        timeout: float | None = None,
+    ) -> Ran[R]:
+        """``fn(reporter, *args)`` remotely; raises what ``fn`` raised, as the module says."""
+        ...
+
+
+def timed_out(timeout: float) -> TimedOut:
+    return TimedOut(f"exceeded the time limit of {timeout:g} s and was stopped")
+
+
+class LocalExecutor:
+    """Worker processes of this machine: the app's :class:`service.workers.Workers` pool
+    (``-module-workers`` at once, the rest wait for a slot)."""
+
+    name = "local"
+
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        # The pool belongs to the app, which closes it after the last request.
+        return None
+
+    async def run(
+        self,
+        fn: Callable[..., R],
+        *args: Any,
+        on_progress: OnProgress | None = None,
+        on_log: OnLog | None = None,
+        timeout: float | None = None,
+    ) -> Ran[R]:
+        def on_message(message: Message) -> None:
+            kind, payload = message
+            if kind == "progress" and on_progress is not None:
+                done, total, text = payload
+                on_progress(done, total, text)
+            elif kind == "log" and on_log is not None:
+                on_log(payload)
+
+        running = self.workers.run(fn, args, on_message=on_message, with_reporter=True)
+        try:
+            result, pid = await asyncio.wait_for(running, timeout)
+        except asyncio.TimeoutError:
+            if timeout is None:
+                raise
+            raise timed_out(timeout) from None
+        return Ran(result, f"local:pid {pid}")
