@@ -206,7 +206,12 @@
       return new Promise((resolve, reject) => {
         const xhr = new XHR();
         xhr.open("POST", `${this.endpoint}/service/upload/${filePath(path)}${query}`);
-        for (const [name, value] of Object.entries(this.headers)) {
+        const headers = { ...this.headers };
+        // The access token of a server run with -auth token, as send() adds it.
+        if (this.token && !("Authorization" in headers)) {
+          headers.Authorization = `Bearer ${this.token}`;
+        }
+        for (const [name, value] of Object.entries(headers)) {
           xhr.setRequestHeader(name, value);
         }
         xhr.upload.onprogress = (event) => {
