@@ -8,6 +8,7 @@ from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
 from service.openapi.generator import ApiSpec
+from service.pipelines.runner import Runner
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
@@ -37,3 +38,5 @@ OPENAPI = web.AppKey("openapi", ApiSpec)
 METRICS = web.AppKey("metrics", Metrics)
 # /health/ready: hold() it while start-up work that runs after the app started is unfinished.
 READINESS = web.AppKey("readiness", Readiness)
+# Pipelines, runs and jobs (service/pipelines); None without -upload-dir.
+PIPELINES: web.AppKey[Runner | None] = web.AppKey("pipelines")

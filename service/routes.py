@@ -10,6 +10,7 @@ from service.handlers import (
     metrics,
     models,
     modules,
+    pipelines,
     plugins,
     scorers,
     sources,
@@ -49,6 +50,18 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/health/live", health.live),
     web.get("/health/ready", health.ready),
     web.get("/metrics", metrics.metrics),
+    # Pipelines of module functions, their runs and jobs (issue 12, docs/pipelines.md).
+    web.post("/pipelines", pipelines.create_pipeline),
+    web.get("/pipelines", pipelines.list_pipelines),
+    web.get("/pipelines/{pipeline_id}", pipelines.get_pipeline),
+    web.delete("/pipelines/{pipeline_id}", pipelines.delete_pipeline),
+    web.post("/runs", pipelines.create_run),
+    web.get("/runs", pipelines.list_runs),
+    web.get("/runs/{run_id}", pipelines.get_run),
+    web.delete("/runs/{run_id}", pipelines.cancel_run),
+    web.post("/runs/{run_id}/retry", pipelines.retry_run),
+    web.get("/runs/{run_id}/events", pipelines.run_events),
+    web.get("/jobs/{job_id}", pipelines.get_job),
 ]
 
 # The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by
