@@ -33,6 +33,9 @@ setup(
         "skops>=0.10",
         # /metrics in Prometheus' text format (docs/observability.md)
         "prometheus-client>=0.20",
+        # -auth token: JWT access tokens (issue 14); docs/auth.md says why each is here.
+        "pyjwt>=2.8",
+        "argon2-cffi>=23.1",
     ],
     extras_require={
         "dev": [

@@ -11,6 +11,7 @@ import aiohttp_cors
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from service.auth import setup as auth_setup
 from service.contexts import ContextStore
 from service.handlers.static import js_client, static_handler
 from service.handlers.uploads import upload
@@ -71,7 +72,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.on_shutdown.append(app[READINESS].stopping)
     app.on_response_prepare.append(add_request_id_header)
     app[REGISTRY] = registry if registry is not None else Registry.from_entry_points()
-    app[SANDBOX] = Sandbox(settings.upload_dir) if settings.upload_dir is not None else None
+    app[SANDBOX] = (
+        # -auth token: each user's files under users/U/ (service/auth/scope.py)
+        Sandbox(settings.upload_dir, per_user=settings.auth == "token")
+        if settings.upload_dir is not None
+        else None
+    )
     app[STORE] = ContextStore(app[REGISTRY])
     sandbox = app[SANDBOX]
     app[UPLOADS] = (
@@ -101,6 +107,12 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     install_pipelines(app)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
+    # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
+    if auth_setup.needed(settings):
+        try:
+            auth_setup.install(app, auth_setup.build_guard(settings, API_ROUTES))
+        except auth_setup.AuthSetupError as exc:
+            raise SetupError(str(exc)) from None
 
     app.router.add_routes(API_ROUTES)
     # Every route again under /v1 (the unversioned paths stay for DFFML clients).

@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 
 from service import __version__, tls
+from service.auth import commands as auth_commands
+from service.auth import options as auth_options
 from service.errors import ServiceError
 from service.observability import logs
 from service.preloads import (
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     _add_server_options(commands.add_parser("server", help="run the HTTP service", **SERVER_PARSER))
+    auth_commands.add_parsers(commands)  # createsuperuser, createuser, createtoken
     createtls = commands.add_parser("createtls", help="create TLS keys and certificates")
     which = createtls.add_subparsers(dest="which", required=True, parser_class=ArgumentParser)
     for role, default_cn in (("server", "127.0.0.1"), ("client", "client")):
@@ -270,11 +273,16 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-rate-limit-clients must be at least 1")
     if ns.insecure and ns.ca is not None:
         raise UsageError("-ca requires HTTPS: drop -insecure to require client certificates")
+    try:
+        auth_fields = auth_options.check(ns, os.environ)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
         if "help" in f.metadata:
             value = getattr(ns, f.name)
             fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
+    fields.update(auth_fields)
     return Settings(**fields, redirects=redirects, preloads=preloads)
 
 
@@ -372,6 +380,7 @@ async def serve(settings: Settings) -> int:
         port = runner.addresses[0][1]
         scheme = "http" if ssl_context is None else "https"
         log.info("Serving on %s://%s:%d", scheme, settings.addr, port)
+        auth_options.warn_if_open(settings)
         if settings.portfile is not None:
             try:
                 _write_atomically(settings.portfile, f"{port}\n")
@@ -403,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.configure(_log_level(settings.log) or logging.INFO, settings.log_format)
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
+    if ns.command in auth_commands.COMMANDS:
+        return auth_commands.run(ns)
     try:
         if ns.which == "server":
             tls.create_server(

@@ -2,6 +2,10 @@
 
 One store per app. Every plugin and context it opens is closed again: when its label is
 reconfigured or deleted, and all of them (contexts first) when the app shuts down.
+
+Labels and contexts are kept per namespace (service/auth/scope.py): a user's lookups see their
+own and then the operator's shared ones, never another user's; what is shared only the operator
+and admins change. With ``-auth none`` everything is in the one shared namespace, as before.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from service.errors import BadRequest, NotFound, ServiceError
+from service.auth import scope
+from service.errors import BadRequest, Forbidden, NotFound, ServiceError
 from service.plugins import config as plugin_config
 from service.plugins.base import (
     KINDS,
@@ -29,6 +34,7 @@ from service.plugins.registry import Registry
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=AsyncResource)
+T2 = TypeVar("T2")
 
 # Messages for an unknown context label, as the original service words them.
 NOT_LOADED = {
@@ -39,6 +45,10 @@ NOT_LOADED = {
 }
 
 
+# (namespace, label): None is the shared namespace (operator preloads, -auth none).
+Key = tuple[str | None, str]
+
+
 @dataclasses.dataclass
 class Configured:
     plugin_name: str
@@ -47,15 +57,19 @@ class Configured:
 
 @dataclasses.dataclass
 class Opened:
-    label: str
+    label: Key
     context: AsyncResource
+
+
+def _shared_is_read_only(kind: Kind, label: str) -> Forbidden:
+    return Forbidden(f"{label} {kind} is shared by the operator: only admins change it")
 
 
 class ContextStore:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._plugins: dict[Kind, dict[str, Configured]] = {k: {} for k in KINDS}
-        self._contexts: dict[Kind, dict[str, Opened]] = {k: {} for k in KINDS}
+        self._plugins: dict[Kind, dict[Key, Configured]] = {k: {} for k in KINDS}
+        self._contexts: dict[Kind, dict[Key, Opened]] = {k: {} for k in KINDS}
         # Configure/context/release change both maps and await plugin code in between;
         # one lock keeps them consistent.
         self._lock = asyncio.Lock()
@@ -85,78 +99,103 @@ class ContextStore:
             from_cli=from_cli,
             nested=nested,
         )
+        key = (scope.namespace(), label)
         plugin = await _enter(cls(config), f"{kind}.{label}")
         async with self._lock:
-            old = self._plugins[kind].pop(label, None)
-            self._plugins[kind][label] = Configured(plugin_name, plugin)
+            old = self._plugins[kind].pop(key, None)
+            self._plugins[kind][key] = Configured(plugin_name, plugin)
             if old is not None:
-                await self._close_plugin(kind, label, old)
+                await self._close_plugin(kind, key, old)
 
     async def open_context(self, kind: Kind, label: str, ctx_label: str) -> None:
+        """A context of the caller's plugin ``label`` (or a shared one) in the caller's
+        namespace."""
+        ctx_key = (scope.namespace(), ctx_label)
         async with self._lock:
-            configured = self._plugins[kind].get(label)
-            if configured is None:
+            found = self._find(self._plugins[kind], label)
+            if found is None:
                 raise NotFound(f"{label} {kind} not found")
+            plugin_key, configured = found
             context = await _enter(configured.plugin.context(), f"{kind} context {ctx_label}")
-            old = self._contexts[kind].pop(ctx_label, None)
+            old = self._contexts[kind].pop(ctx_key, None)
             if old is not None:
                 # Before the new context is reachable, so only the old one's cursors go.
-                await self._notify_closing(kind, ctx_label)
-            self._contexts[kind][ctx_label] = Opened(label, context)
+                await self._notify_closing(kind, ctx_key)
+            self._contexts[kind][ctx_key] = Opened(plugin_key, context)
         if old is not None:
             await _exit(old.context, f"{kind} context {ctx_label}")
 
     async def release_plugin(self, kind: Kind, label: str) -> None:
         async with self._lock:
-            configured = self._plugins[kind].pop(label, None)
-            if configured is None:
-                raise NotFound(f"{label} {kind} not found")
-            await self._close_plugin(kind, label, configured)
+            key = self._own_key(self._plugins[kind], kind, label, f"{label} {kind} not found")
+            configured = self._plugins[kind].pop(key)
+            await self._close_plugin(kind, key, configured)
 
     async def release_context(self, kind: Kind, ctx_label: str) -> None:
         async with self._lock:
-            opened = self._contexts[kind].pop(ctx_label, None)
-            if opened is None:
-                raise NotFound(NOT_LOADED[kind])
-            await self._notify_closing(kind, ctx_label)
+            key = self._own_key(self._contexts[kind], kind, ctx_label, NOT_LOADED[kind])
+            opened = self._contexts[kind].pop(key)
+            await self._notify_closing(kind, key)
         await _exit(opened.context, f"{kind} context {ctx_label}")
+
+    def _find(self, table: dict[Key, T2], label: str) -> tuple[Key, T2] | None:
+        """The caller's own ``label``, else the shared one; never another user's."""
+        namespace = scope.namespace()
+        keys: list[Key] = [(namespace, label)] if namespace is not None else []
+        for key in [*keys, (None, label)]:
+            if key in table:
+                return key, table[key]
+        return None
+
+    def _own_key(self, table: dict[Key, Any], kind: Kind, label: str, missing: str) -> Key:
+        """The key the caller may change: their own, or a shared one if they are an admin."""
+        key = (scope.namespace(), label)
+        if key in table:
+            return key
+        if (None, label) in table:
+            raise _shared_is_read_only(kind, label)
+        raise NotFound(missing)
 
     async def aclose(self) -> None:
         """Close every context, then every plugin (shutdown)."""
         async with self._lock:
             for kind in KINDS:
-                for ctx_label, opened in list(self._contexts[kind].items()):
-                    await self._exit_context(kind, ctx_label, opened)
+                for ctx_key, opened in list(self._contexts[kind].items()):
+                    await self._exit_context(kind, ctx_key, opened)
                 self._contexts[kind].clear()
             for kind in KINDS:
-                for label, configured in list(self._plugins[kind].items()):
+                for (_, label), configured in list(self._plugins[kind].items()):
                     await _exit(configured.plugin, f"{kind}.{label}")
                 self._plugins[kind].clear()
 
-    async def _close_plugin(self, kind: Kind, label: str, configured: Configured) -> None:
-        """Close the contexts opened from ``label``, then the plugin itself (lock held)."""
-        for ctx_label, opened in list(self._contexts[kind].items()):
-            if opened.label == label:
-                del self._contexts[kind][ctx_label]
-                await self._exit_context(kind, ctx_label, opened)
-        await _exit(configured.plugin, f"{kind}.{label}")
+    async def _close_plugin(self, kind: Kind, key: Key, configured: Configured) -> None:
+        """Close the contexts opened from ``key`` (in any namespace), then the plugin itself
+        (lock held)."""
+        for ctx_key, opened in list(self._contexts[kind].items()):
+            if opened.label == key:
+                del self._contexts[kind][ctx_key]
+                await self._exit_context(kind, ctx_key, opened)
+        await _exit(configured.plugin, f"{kind}.{key[1]}")
 
-    async def _exit_context(self, kind: Kind, ctx_label: str, opened: Opened) -> None:
-        await self._notify_closing(kind, ctx_label)
-        await _exit(opened.context, f"{kind} context {ctx_label}")
+    async def _exit_context(self, kind: Kind, ctx_key: Key, opened: Opened) -> None:
+        await self._notify_closing(kind, ctx_key)
+        await _exit(opened.context, f"{kind} context {ctx_key[1]}")
 
-    async def _notify_closing(self, kind: Kind, ctx_label: str) -> None:
-        for listener in self.on_context_close:
-            try:
-                await listener(kind, ctx_label)
-            except Exception:
-                log.exception("before closing %s context %s", kind, ctx_label)
+    async def _notify_closing(self, kind: Kind, ctx_key: Key) -> None:
+        namespace, ctx_label = ctx_key
+        # Listeners (iterkey cursors) key what they hold by the namespace too.
+        with scope.in_namespace(namespace):
+            for listener in self.on_context_close:
+                try:
+                    await listener(kind, ctx_label)
+                except Exception:
+                    log.exception("before closing %s context %s", kind, ctx_label)
 
     def _context(self, kind: Kind, ctx_label: str) -> AsyncResource:
-        opened = self._contexts[kind].get(ctx_label)
-        if opened is None:
+        found = self._find(self._contexts[kind], ctx_label)
+        if found is None:
             raise NotFound(NOT_LOADED[kind])
-        return opened.context
+        return found[1].context
 
     # The registry only admits subclasses of each kind's base, so these casts hold.
     def source(self, ctx_label: str) -> SourceContext:
@@ -172,12 +211,18 @@ class ContextStore:
         return cast(ModuleContext, self._context("module", ctx_label))
 
     def labels(self, kind: Kind) -> dict[str, str]:
-        """Configured labels of ``kind`` and the plugin each runs."""
-        return {label: c.plugin_name for label, c in self._plugins[kind].items()}
+        """Configured labels of ``kind`` the caller sees and the plugin each runs."""
+        return {label: c.plugin_name for (_, label), c in self._visible(self._plugins[kind])}
 
     def context_labels(self, kind: Kind) -> dict[str, str]:
-        """Open context labels of ``kind`` and the configured label each belongs to."""
-        return {ctx: o.label for ctx, o in self._contexts[kind].items()}
+        """Open context labels of ``kind`` the caller sees and the label each belongs to."""
+        return {ctx: o.label[1] for (_, ctx), o in self._visible(self._contexts[kind])}
+
+    def _visible(self, table: dict[Key, T2]) -> list[tuple[Key, T2]]:
+        """Shared entries first, so the caller's own of the same label win."""
+        namespace = scope.namespace()
+        items = sorted(table.items(), key=lambda item: item[0][0] is not None)
+        return [(key, value) for key, value in items if key[0] in (None, namespace)]
 
 
 async def _enter(resource: T, what: str) -> T:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 class ServiceError(Exception):
     status = 500
+    # Response headers the error needs (WWW-Authenticate on a 401, Retry-After on a 429).
+    headers: dict[str, str] | None = None
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        if headers is not None:
+            self.headers = headers
 
 
 class BadRequest(ServiceError):
@@ -64,3 +70,19 @@ class TimedOut(ServiceError):
     """Work that exceeded the operator's time limit (-module-timeout) and was stopped."""
 
     status = 504
+
+
+class Unauthorized(ServiceError):
+    """No usable credentials (-auth token); ``headers`` carries the WWW-Authenticate challenge."""
+
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class TooManyAttempts(ServiceError):
+    """Login attempts throttled; Retry-After says when to try again."""
+
+    status = 429

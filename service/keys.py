@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
+from service.auth.users import User
 from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
@@ -17,6 +20,9 @@ from service.streaming import CursorStore
 from service.tasks.executor import Executor
 from service.uploads import UploadDir
 from service.workers import Workers
+
+if TYPE_CHECKING:
+    from service.auth.guard import Guard
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", Registry)
@@ -40,3 +46,8 @@ METRICS = web.AppKey("metrics", Metrics)
 READINESS = web.AppKey("readiness", Readiness)
 # Pipelines, runs and jobs (service/pipelines); None without -upload-dir.
 PIPELINES: web.AppKey[Runner | None] = web.AppKey("pipelines")
+# Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
+# (None with -auth none and on public routes) and the request's kind/name/action name.
+AUTH: web.AppKey[Guard] = web.AppKey("auth")
+USER: web.RequestKey[User | None] = web.RequestKey("user")
+REQUEST_NAME = web.RequestKey("request_name", str)

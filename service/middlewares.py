@@ -24,7 +24,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ServiceError as exc:
-        return json_response({"error": exc.message}, status=exc.status)
+        response = json_response({"error": exc.message}, status=exc.status)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects keep aiohttp's own response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.handlers import (
+    auth,
     docs,
     health,
     metrics,
@@ -62,6 +63,12 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/runs/{run_id}/retry", pipelines.retry_run),
     web.get("/runs/{run_id}/events", pipelines.run_events),
     web.get("/jobs/{job_id}", pipelines.get_job),
+    # Users and tokens (issue 14, docs/auth.md).
+    web.post("/auth/registration", auth.registration),
+    web.post("/auth/login", auth.login),
+    web.get("/auth/me", auth.me),
+    web.post("/auth/logout", auth.logout),
+    web.post("/auth/password", auth.password),
 ]
 
 # The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from service.auth.duration import Duration
 from service.observability.ratelimit import Rate
 from service.plugins.base import Kind
 
@@ -97,6 +98,39 @@ class Settings:
     rate_limit_clients: int = opt(
         100_000, "clients whose rate is tracked at once; the least recently seen goes first"
     )
+    # Issue 14: users, tokens, endpoint rules, audit log (docs/auth.md).
+    auth: str = opt(
+        "none", "none: the open DFFML API; token: every route needs a Bearer JWT", metavar="MODE"
+    )
+    token_ttl: Duration = opt(
+        Duration(3600),
+        "lifetime of the access tokens the server issues, at most 24h",
+        metavar="DURATION",
+    )
+    token_key_file: Path = opt(
+        Path("dffml-service-http.jwt-key"),
+        "HS256 signing key, created (mode 0600) on first start unless "
+        "DFFML_SERVICE_HTTP_SECRET_KEY is set",
+    )
+    token_issuer: str = opt("dffml-service-http", "iss of the tokens issued and accepted")
+    token_audience: str = opt("dffml-service-http", "aud of the tokens issued and accepted")
+    jwks: Path | None = opt(
+        None, "also accept RS256 tokens signed by a key of this JWKS file (OpenID Connect)"
+    )
+    jwks_issuer: str | None = opt(None, "iss of the -jwks tokens (required with -jwks)")
+    registration: str = opt(
+        "closed",
+        "open: anyone may POST /auth/registration; closed: admins create users",
+        metavar="MODE",
+    )
+    rules: Path | None = opt(None, "endpoint rules, one regular expression a line")
+    rule: tuple[str, ...] = opt((), "an endpoint rule (repeatable)", metavar="REGEX")
+    audit_log: Path | None = opt(None, "append one JSON line per request and auth event here")
+    allowed_hosts: tuple[str, ...] = opt(
+        (), "Host header values accepted (400 otherwise); none: any", metavar="HOST"
+    )
+    # From DFFML_SERVICE_HTTP_SECRET_KEY (read by the CLI); never shown.
+    secret_key: bytes | None = dataclasses.field(default=None, repr=False)
     state: str | None = opt(
         None,
         "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"

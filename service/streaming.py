@@ -10,6 +10,9 @@ Cursors are bounded, unlike the original service's: an idle cursor expires after
 seconds, at most ``max_cursors`` live at once (the least recently used is evicted), and the
 reader of a cursor is closed whenever the cursor goes: at the end of the stream, on release,
 expiry or eviction, when its owner closes, and at shutdown.
+
+The owner is also keyed by the caller's namespace (service/auth/scope.py): another user's
+iterkey is as unknown as a made-up one, even for a context of the same label.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
+from service.auth import scope
 from service.errors import NotFound
 
 log = logging.getLogger(__name__)
 
 Owner = tuple[str, str]
+# (namespace, kind, label): what a cursor really belongs to.
+_Owner = tuple[str | None, str, str]
 T = TypeVar("T")
 C = TypeVar("C")
 C_co = TypeVar("C_co", covariant=True)
@@ -75,7 +81,7 @@ class IteratorReader(Generic[T]):
 class _Cursor:
     __slots__ = ("busy", "expires", "lock", "owner", "reader")
 
-    def __init__(self, owner: Owner, reader: Reader[Any], expires: float) -> None:
+    def __init__(self, owner: _Owner, reader: Reader[Any], expires: float) -> None:
         self.owner = owner
         self.reader = reader
         self.expires = expires
@@ -115,7 +121,7 @@ class CursorStore:
             await _close(reader)
             return chunk, None
         iterkey = secrets.token_urlsafe(32)
-        self._cursors[iterkey] = _Cursor(owner, reader, self.clock() + self.ttl)
+        self._cursors[iterkey] = _Cursor(_scoped(owner), reader, self.clock() + self.ttl)
         await self._evict()
         return chunk, iterkey
 
@@ -153,7 +159,8 @@ class CursorStore:
 
     async def release_owner(self, owner: Owner) -> None:
         """Close every cursor of ``owner`` (its context is closing)."""
-        await self._drop([key for key, cursor in self._cursors.items() if cursor.owner == owner])
+        scoped = _scoped(owner)
+        await self._drop([key for key, cursor in self._cursors.items() if cursor.owner == scoped])
 
     async def expire(self) -> None:
         """Close every cursor idle for longer than the ttl."""
@@ -184,7 +191,7 @@ class CursorStore:
 
     def _get(self, owner: Owner, iterkey: str) -> _Cursor:
         cursor = self._cursors.get(iterkey)
-        if cursor is None or cursor.owner != owner:
+        if cursor is None or cursor.owner != _scoped(owner):
             raise NotFound(NOT_FOUND)
         return cursor
 
@@ -212,6 +219,10 @@ class CursorStore:
         # A request reading from this cursor finishes its chunk before the reader closes.
         async with cursor.lock:
             await _close(cursor.reader)
+
+
+def _scoped(owner: Owner) -> _Owner:
+    return (scope.namespace(), *owner)
 
 
 async def _close(reader: Reader[Any]) -> None:

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 
 import aiofiles
@@ -96,7 +96,9 @@ class UploadDir:
         return Saved(size, replaced)
 
     async def listing(self) -> list[FileEntry]:
-        return await asyncio.to_thread(self._walk)
+        root = self.sandbox.root  # the caller's root (users/U/ for user U)
+        hides = self.sandbox.hides
+        return await asyncio.to_thread(self._walk, root, hides)
 
     def existing(self, relative: str) -> Path:
         """The regular file ``relative`` names, or NotFound."""
@@ -115,8 +117,7 @@ class UploadDir:
     def _resolve(self, relative: str) -> Path:
         return self.sandbox.resolve(relative)
 
-    def _walk(self) -> list[FileEntry]:
-        root = self.sandbox.root
+    def _walk(self, root: Path, hides: Callable[[Path], bool]) -> list[FileEntry]:
         entries = []
         for directory, dirnames, filenames in os.walk(root):
             # Symlinked directories are not followed: one pointing back up would loop forever.
@@ -132,7 +133,10 @@ class UploadDir:
                     size = resolved.stat().st_size
                 except FileNotFoundError:  # deleted while walking
                     continue
-                entries.append(FileEntry(path.relative_to(root).as_posix(), size))
+                relative = path.relative_to(root)
+                if hides(relative):
+                    continue
+                entries.append(FileEntry(relative.as_posix(), size))
         entries.sort(key=lambda entry: entry.filename)
         return entries
 

@@ -11,13 +11,21 @@ for a throwaway test setup only, skip verification:
     python examples/python/salaries.py --url https://127.0.0.1:8080 --cacert server.pem
     python examples/python/salaries.py --url https://127.0.0.1:8080 --insecure
 
+Against a server run with -auth token, give a token (dffml-service-http createtoken) or log in
+(the password from $DFFML_PASSWORD, else a prompt):
+
+    python examples/python/salaries.py --token "$(dffml-service-http createtoken -username bob)"
+    DFFML_PASSWORD=... python examples/python/salaries.py --username bob
+
 Needs only requests (pip install requests).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -56,6 +64,16 @@ class Client:
                 message = f"HTTP {response.status_code} {response.reason}"
             raise ServiceError(message, response.status_code)
         return response.json()
+
+    def login(self, username: str, password: str) -> None:
+        """Log in; every later request carries the access token."""
+        body = self.request(
+            "POST", "/auth/login", json={"username": username, "password": password}
+        )
+        self.use_token(body["access_token"])
+
+    def use_token(self, token: str) -> None:
+        self.session.headers["Authorization"] = f"Bearer {token}"
 
     def upload(self, name: str, path: Path) -> None:
         with path.open("rb") as file:
@@ -127,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument("--cacert", type=Path, help="trust the server certificate in this PEM file")
     tls.add_argument("--insecure", action="store_true", help="do not verify the server certificate")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="an access token (server run with -auth token)")
+    auth.add_argument(
+        "--username", help="log in as this user (password: $DFFML_PASSWORD, else a prompt)"
+    )
     args = parser.parse_args(argv)
 
     verify: bool | str = True
@@ -139,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
 
     try:
-        result = run(Client(args.url, verify), args.csv, args.chunk_size)
+        client = Client(args.url, verify)
+        if args.token is not None:
+            client.use_token(args.token)
+        elif args.username is not None:
+            password = os.environ.get("DFFML_PASSWORD") or getpass.getpass("Password: ")
+            client.login(args.username, password)
+        result = run(client, args.csv, args.chunk_size)
     except ServiceError as exc:
         print(f"error: {exc} (HTTP {exc.status})", file=sys.stderr)
         return 1

@@ -36,4 +36,23 @@ COMMON_ERRORS: list[CommonError] = [
         headers=(("Retry-After", "Seconds until a request will be accepted again"),),
     ),
     CommonError(500, "A bug in the server or a plugin: the traceback is in the server's log"),
+    # Issue 14 (docs/auth.md): the guard middleware.
+    CommonError(
+        400,
+        "The Host header is not one of -allowed-hosts",
+        applies=lambda settings: bool(getattr(settings, "allowed_hosts", ())),
+    ),
+    CommonError(
+        401,
+        "No Bearer token, or one that is malformed, expired, tampered or revoked (-auth token)",
+        applies=lambda settings: getattr(settings, "auth", "none") == "token",
+        headers=(("WWW-Authenticate", 'Bearer, or Bearer error="invalid_token"'),),
+    ),
+    CommonError(
+        403,
+        "Forbidden by the server's rules (-rule), or a shared resource only admins change",
+        applies=lambda settings: (
+            bool(getattr(settings, "rule", ())) or getattr(settings, "auth", "none") == "token"
+        ),
+    ),
 ]

@@ -54,11 +54,13 @@
      *   in a browser it defaults to the page's own origin.
      * options.fetch: a fetch implementation to use instead of the global one.
      * options.headers: headers added to every request (an Authorization header, say).
+     * options.token: an access token for a server run with -auth token (or call login()).
      */
     constructor(endpoint = defaultEndpoint(), options = {}) {
       this.endpoint = String(endpoint).replace(/\/+$/, "");
       this.fetch = options.fetch || globalThis.fetch.bind(globalThis);
       this.headers = options.headers || {};
+      this.token = options.token || null;
     }
 
     /* The raw Response of METHOD path; rejects with DFFMLHTTPError for any status >= 400. */
@@ -69,6 +71,9 @@
         credentials: "omit",
         headers: { ...this.headers, ...headers },
       };
+      if (this.token && !("Authorization" in init.headers)) {
+        init.headers.Authorization = `Bearer ${this.token}`;
+      }
       if (json !== undefined) {
         init.headers["Content-Type"] = "application/json";
         init.body = JSON.stringify(json);
@@ -112,6 +117,41 @@
 
     health() {
       return this.request("GET", "/health");
+    }
+
+    // ---- users and tokens (-auth token) -----------------------------------------------------
+
+    /* Log in; later requests carry the token. Resolves to {access_token, token_type, expires_in}. */
+    async login(username, password) {
+      const body = await this.request("POST", "/auth/login", { json: { username, password } });
+      this.token = body.access_token;
+      return body;
+    }
+
+    /* Revoke the current token on the server and forget it here. */
+    async logout() {
+      const body = await this.request("POST", "/auth/logout");
+      this.token = null;
+      return body;
+    }
+
+    /* {username, admin, expires_at} of the current token. */
+    me() {
+      return this.request("GET", "/auth/me");
+    }
+
+    /* Create a user: open registration, or an admin's token when it is closed. */
+    register(username, password) {
+      return this.request("POST", "/auth/registration", { json: { username, password } });
+    }
+
+    /* Change the password; the old tokens stop working and this client keeps the new one. */
+    async changePassword(password, newPassword) {
+      const body = await this.request("POST", "/auth/password", {
+        json: { password, new_password: newPassword },
+      });
+      this.token = body.access_token;
+      return body;
     }
 
     // ---- upload dir -------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""Users and revoked tokens in the state store (component ``"auth"``): the only SQL of auth."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+
+from service.auth.users import User
+from service.state import StateStore
+
+COMPONENT = "auth"
+MIGRATIONS = [
+    """
+    CREATE TABLE auth_users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        password_changed REAL NOT NULL
+    );
+    CREATE TABLE auth_revoked (
+        jti TEXT PRIMARY KEY,
+        expires REAL NOT NULL
+    );
+    """,
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    user: User
+    password_hash: str
+    password_changed: float
+
+
+class UserExists(Exception):
+    pass
+
+
+class Accounts:
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def register(store: StateStore) -> None:
+        store.register_schema(COMPONENT, MIGRATIONS)
+
+    async def get(self, name: str) -> Account | None:
+        row = await self.store.fetchone(
+            "SELECT name, password_hash, admin, password_changed FROM auth_users WHERE name = ?",
+            (name,),
+        )
+        if row is None:
+            return None
+        return Account(User(row[0], admin=bool(row[2])), row[1], float(row[3]))
+
+    async def create(self, user: User, password_hash: str) -> None:
+        now = time.time()
+
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO auth_users (name, password_hash, admin, created, password_changed)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user.name, password_hash, int(user.admin), now, now),
+                )
+            except sqlite3.IntegrityError:
+                raise UserExists(user.name) from None
+
+        await self.store.transaction(insert)
+
+    async def set_password(self, name: str, password_hash: str) -> float:
+        now = time.time()
+        await self.store.execute(
+            "UPDATE auth_users SET password_hash = ?, password_changed = ? WHERE name = ?",
+            (password_hash, now, name),
+        )
+        return now
+
+    async def count(self) -> int:
+        row = await self.store.fetchone("SELECT COUNT(*) FROM auth_users")
+        return int(row[0]) if row is not None else 0
+
+    async def revoke(self, jti: str, expires: float) -> None:
+        await self.store.execute(
+            "INSERT OR REPLACE INTO auth_revoked (jti, expires) VALUES (?, ?)", (jti, expires)
+        )
+
+    async def revoked(self) -> dict[str, float]:
+        """Revocations still in force; the expired ones are deleted."""
+        now = time.time()
+        await self.store.execute("DELETE FROM auth_revoked WHERE expires < ?", (now - 60,))
+        rows = await self.store.fetchall("SELECT jti, expires FROM auth_revoked")
+        return {row[0]: float(row[1]) for row in rows}
+
+    async def password_changes(self) -> dict[str, float]:
+        rows = await self.store.fetchall("SELECT name, password_changed FROM auth_users")
+        return {row[0]: float(row[1]) for row in rows}

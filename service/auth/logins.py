@@ -1,0 +1,94 @@
+"""Registration, login, logout and password changes: users, hashes, tokens and throttles."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from service.auth.accounts import Accounts, UserExists
+from service.auth.passwords import Passwords, Throttle, password_problem
+from service.auth.tokens import Issued, Tokens
+from service.auth.users import USERNAME, User, valid_username
+from service.errors import BadRequest, Conflict, TooManyAttempts, Unauthorized
+
+LOGIN_FAILED = "Invalid username or password"
+# Failed logins: per user name (guessing one account's password) and per client address
+# (trying many names); a success clears the user's count.
+USER_FAILURES, ADDRESS_FAILURES, FAILURE_WINDOW = 5, 20, 15 * 60.0
+
+
+class Logins:
+    def __init__(self, accounts: Accounts, tokens: Tokens) -> None:
+        self.accounts = accounts
+        self.tokens = tokens
+        self.passwords = Passwords()
+        self.by_user = Throttle(USER_FAILURES, FAILURE_WINDOW)
+        self.by_address = Throttle(ADDRESS_FAILURES, FAILURE_WINDOW)
+
+    async def restore(self) -> None:
+        """At start-up: revocations and password changes survive restarts."""
+        self.tokens.revoked.update(await self.accounts.revoked())
+        for name, changed in (await self.accounts.password_changes()).items():
+            self.tokens.not_before[name] = math.floor(changed)
+
+    async def create(self, name: object, password: object, *, admin: bool = False) -> User:
+        if not valid_username(name):
+            raise BadRequest(f"username must match {USERNAME.pattern}")
+        assert isinstance(name, str)
+        problem = password_problem(password)
+        if problem is not None:
+            raise BadRequest(problem)
+        assert isinstance(password, str)
+        user = User(name, admin=admin)
+        try:
+            await self.accounts.create(user, await self.passwords.hash(password))
+        except UserExists:
+            raise Conflict(f"User {name!r} exists") from None
+        return user
+
+    async def login(self, name: object, password: object, address: str) -> tuple[User, Issued]:
+        """A token for the user, or one message for every failure (Unauthorized)."""
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise BadRequest('Give {"username": "...", "password": "..."}')
+        wait = max(self.by_user.retry_after(name), self.by_address.retry_after(address))
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise TooManyAttempts(
+                f"Too many failed logins; try again in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
+        account = await self.accounts.get(name) if valid_username(name) else None
+        stored = account.password_hash if account is not None else None
+        if len(password.encode("utf-8", "surrogatepass")) > 1024:
+            password = ""  # too long to be anyone's; still costs one verification
+        if not await self.passwords.verify(stored, password) or account is None:
+            self.by_user.failed(name)
+            self.by_address.failed(address)
+            raise Unauthorized(LOGIN_FAILED, headers={"WWW-Authenticate": "Bearer"})
+        self.by_user.succeeded(name)
+        return account.user, self.tokens.issue(account.user)
+
+    async def change_password(self, user: User, current: object, new: object) -> Issued:
+        account = await self.accounts.get(user.name)
+        if account is None:
+            raise Unauthorized(LOGIN_FAILED, headers={"WWW-Authenticate": "Bearer"})
+        if not isinstance(current, str) or not await self.passwords.verify(
+            account.password_hash, current
+        ):
+            raise BadRequest("password is not the current password")
+        problem = password_problem(new)
+        if problem is not None:
+            raise BadRequest(f"new_{problem}")
+        assert isinstance(new, str)
+        changed = await self.accounts.set_password(user.name, await self.passwords.hash(new))
+        # Tokens issued before this second stop working; the one returned here does not.
+        self.tokens.not_before[user.name] = math.floor(changed)
+        return self.tokens.issue(account.user)
+
+    async def logout(self, jti: str, expires_at: float) -> None:
+        self.tokens.revoke(jti, expires_at)
+        await self.accounts.revoke(jti, expires_at)
+
+
+def token_body(issued: Issued) -> dict[str, Any]:
+    return {"access_token": issued.token, "token_type": "Bearer", "expires_in": issued.expires_in}

@@ -1,0 +1,185 @@
+"""Access tokens: JWTs the server issues (HS256) and verifies, cached until they expire.
+
+PyJWT does the cryptography and the claim checks. What is ours: the algorithm is never taken
+from the token (``algorithms=["HS256"]``, RS256 only for keys of the operator's ``-jwks``
+file, so ``alg: none`` and key-confusion tokens fail), every registered claim is required, a
+token may not live longer than 24 h whatever it says, and a revoked ``jti`` is refused even
+while its verification is cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from service.auth.users import User
+
+# The GC API standard: access tokens expire in under 24 hours.
+MAX_TTL = 24 * 3600.0
+# Clock skew tolerated between this server and a token's issuer, in seconds.
+LEEWAY = 30.0
+# Verified tokens kept (least recently used goes first): bounds the cache's memory at about
+# a kilobyte each.
+CACHE_MAX = 10_000
+REQUIRED = ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"]
+ADMIN_CLAIM = "adm"
+
+
+class InvalidToken(Exception):
+    """Refused: malformed, expired, not yet valid, tampered, revoked or of a foreign kind."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Issued:
+    token: str
+    jti: str
+    expires_in: int
+    expires_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    user: User
+    jti: str
+    expires_at: float
+    issued_at: float
+
+
+class Tokens:
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        issuer: str,
+        audience: str,
+        ttl: float,
+        jwks: jwt.PyJWKSet | None = None,
+        jwks_issuer: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = secret
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl = ttl
+        self._jwks = jwks
+        self._jwks_issuer = jwks_issuer
+        self._clock = clock
+        self._cache: OrderedDict[str, Verified] = OrderedDict()
+        # jti → its token's expiry: kept only as long as the token could still be presented.
+        self.revoked: dict[str, float] = {}
+        # user → tokens issued (iat) before this second are refused: the password changed.
+        self.not_before: dict[str, int] = {}
+
+    def issue(self, user: User, ttl: float | None = None) -> Issued:
+        ttl = self.ttl if ttl is None else ttl
+        if not 0 < ttl <= MAX_TTL:
+            raise ValueError("a token lives more than 0 s and at most 24 h")
+        now = int(self._clock())
+        expires_at = now + int(ttl)
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, Any] = {
+            "sub": user.name,
+            "iat": now,
+            "nbf": now,
+            "exp": expires_at,
+            "jti": jti,
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        if user.admin:
+            claims[ADMIN_CLAIM] = True
+        token = jwt.encode(claims, self._secret, algorithm="HS256")
+        return Issued(token, jti, int(ttl), float(expires_at))
+
+    def verify(self, token: str) -> Verified:
+        now = self._clock()
+        # Keyed by the token itself: hashing it again with SHA-256 cost more than the rest of
+        # the check, and the token is in this process's memory with the request anyway.
+        verified = self._cache.get(token)
+        if verified is None:
+            verified = self._decode(token)
+            self._cache[token] = verified
+            if len(self._cache) > CACHE_MAX:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(token)
+        if verified.expires_at + LEEWAY <= now:
+            self._cache.pop(token, None)
+            raise InvalidToken("token expired")
+        if verified.jti in self.revoked:
+            raise InvalidToken("token revoked")
+        if verified.issued_at < self.not_before.get(verified.user.name, 0):
+            raise InvalidToken("token issued before the password changed")
+        return verified
+
+    def revoke(self, jti: str, expires_at: float) -> None:
+        self.revoked[jti] = expires_at
+        self.forget_expired()
+
+    def forget_expired(self) -> None:
+        """Drop revocations and cache entries of tokens that have expired anyway."""
+        now = self._clock()
+        self.revoked = {j: exp for j, exp in self.revoked.items() if exp + LEEWAY > now}
+        for token, verified in list(self._cache.items()):
+            if verified.expires_at + LEEWAY <= now:
+                del self._cache[token]
+
+    def _decode(self, token: str) -> Verified:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") == "RS256" and self._jwks is not None:
+                claims = self._decode_external(token, header)
+            else:
+                claims = jwt.decode(
+                    token,
+                    self._secret,
+                    algorithms=["HS256"],
+                    audience=self.audience,
+                    issuer=self.issuer,
+                    leeway=LEEWAY,
+                    options={"require": REQUIRED},
+                )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc) or type(exc).__name__) from None
+        sub, jti, exp, iat = claims["sub"], claims["jti"], claims["exp"], claims["iat"]
+        if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
+            raise InvalidToken("sub and jti must be non-empty strings")
+        if float(exp) - float(iat) > MAX_TTL + LEEWAY:
+            raise InvalidToken("token lives longer than 24 h")
+        admin = claims.get(ADMIN_CLAIM) is True and header.get("alg") == "HS256"
+        return Verified(User(sub, admin=admin), jti, float(exp), float(iat))
+
+    def _decode_external(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
+        assert self._jwks is not None
+        kid = header.get("kid")
+        try:
+            key = next(k for k in self._jwks.keys if kid is None or k.key_id == kid)
+        except StopIteration:
+            raise InvalidToken(f"no key {kid!r} in -jwks") from None
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=self.audience,
+            issuer=self._jwks_issuer,
+            leeway=LEEWAY,
+            options={"require": REQUIRED},
+        )
+        return claims
+
+
+def load_jwks(path: Path) -> jwt.PyJWKSet:
+    """The operator's JWKS file; its RSA keys verify external (OpenID Connect) tokens."""
+    try:
+        return jwt.PyJWKSet.from_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read -jwks {path}: {exc.strerror or exc}") from None
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"-jwks {path}: {exc}") from None

@@ -1,0 +1,160 @@
+"""/auth/*: registration, login, who am I, logout, password change."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service.auth.guard import TOKEN_ID, Guard, user_of
+from service.auth.logins import Logins, token_body
+from service.auth.users import User
+from service.errors import Forbidden, NotAllowed, Unauthorized
+from service.jsonio import json_response, ok, read_json_object
+from service.keys import AUTH
+from service.openapi import ERROR_SCHEMA, OK_SCHEMA, Body, Response, operation
+
+NEEDS_TOKEN_AUTH = "Users need the server started with -auth token"
+
+CREDENTIALS = {
+    "type": "object",
+    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    "required": ["username", "password"],
+}
+TOKEN = {
+    "type": "object",
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer"},
+    },
+    "required": ["access_token", "token_type", "expires_in"],
+}
+USER_PROPERTIES = {"username": {"type": "string"}, "admin": {"type": "boolean"}}
+USER_SCHEMA = {"type": "object", "properties": USER_PROPERTIES, "required": ["username", "admin"]}
+NOT_ENABLED = "The server runs with -auth none"
+
+
+def _logins(request: web.Request) -> tuple[Guard, Logins]:
+    guard = request.app.get(AUTH)
+    if guard is None or guard.logins is None:
+        raise NotAllowed(NEEDS_TOKEN_AUTH)
+    return guard, guard.logins
+
+
+def _caller(request: web.Request) -> User:
+    user = user_of(request)
+    if user is None:  # only on public routes, which these are not
+        raise Unauthorized("Authorization: Bearer <token> required")
+    return user
+
+
+@operation(
+    "Create a user (open registration, or an admin's token)",
+    tags=("auth",),
+    responses={
+        201: USER_SCHEMA,
+        400: "The user name or password is not acceptable",
+        401: "No token (registration is closed)",
+        403: "Registration is closed and the caller is not an admin",
+        409: "The user exists",
+        501: NOT_ENABLED,
+    },
+    body=Body.json(CREDENTIALS),
+)
+async def registration(request: web.Request) -> web.Response:
+    """Open registration: anyone; closed: an admin's token creates the user."""
+    guard, logins = _logins(request)
+    if not guard.registration_open and not _caller(request).admin:
+        raise Forbidden("Registration is closed: only admins create users")
+    body = await read_json_object(request)
+    user = await logins.create(body.get("username"), body.get("password"))
+    guard.event(request, "user_created", user=user.name)
+    return json_response({"username": user.name, "admin": user.admin}, status=201)
+
+
+@operation(
+    "Log in: an access token for a user name and password",
+    tags=("auth",),
+    responses={
+        200: TOKEN,
+        400: "Not a user name and password",
+        401: "Invalid username or password",
+        429: Response(
+            "Too many failed logins for this user or address",
+            {"application/json": ERROR_SCHEMA},
+            headers={"Retry-After": {"type": "integer"}},
+        ),
+        501: NOT_ENABLED,
+    },
+    body=Body.json(CREDENTIALS),
+)
+async def login(request: web.Request) -> web.Response:
+    guard, logins = _logins(request)
+    body = await read_json_object(request)
+    name = body.get("username")
+    address = request.remote or "-"
+    try:
+        user, issued = await logins.login(name, body.get("password"), address)
+    except Exception as exc:
+        shown = name if isinstance(name, str) and len(name) <= 64 else "?"
+        guard.event(request, "login_failed", user=shown, reason=type(exc).__name__)
+        raise
+    guard.event(request, "login", user=user.name, jti=issued.jti)
+    return json_response(token_body(issued))
+
+
+@operation(
+    "The user of this token",
+    tags=("auth",),
+    responses={
+        200: {
+            **USER_SCHEMA,
+            "properties": {**USER_PROPERTIES, "expires_at": {"type": "number"}},
+        },
+        501: NOT_ENABLED,
+    },
+)
+async def me(request: web.Request) -> web.Response:
+    _logins(request)
+    user = _caller(request)
+    _, expires_at = request[TOKEN_ID]
+    return json_response({"username": user.name, "admin": user.admin, "expires_at": expires_at})
+
+
+@operation(
+    "Revoke this token until it expires",
+    tags=("auth",),
+    responses={200: OK_SCHEMA, 501: NOT_ENABLED},
+)
+async def logout(request: web.Request) -> web.Response:
+    guard, logins = _logins(request)
+    user = _caller(request)
+    jti, expires_at = request[TOKEN_ID]
+    await logins.logout(jti, expires_at)
+    guard.event(request, "logout", user=user.name, jti=jti)
+    return ok()
+
+
+@operation(
+    "Change the password; older tokens stop working",
+    tags=("auth",),
+    responses={
+        200: TOKEN,
+        400: "The current password is wrong or the new one is not acceptable",
+        501: NOT_ENABLED,
+    },
+    body=Body.json(
+        {
+            "type": "object",
+            "properties": {"password": {"type": "string"}, "new_password": {"type": "string"}},
+            "required": ["password", "new_password"],
+        }
+    ),
+)
+async def password(request: web.Request) -> web.Response:
+    """``{"password": current, "new_password": …}``; answers a fresh token, the old ones die."""
+    guard, logins = _logins(request)
+    user = _caller(request)
+    body = await read_json_object(request)
+    issued = await logins.change_password(user, body.get("password"), body.get("new_password"))
+    guard.event(request, "password_changed", user=user.name)
+    return json_response(token_body(issued))

@@ -1,0 +1,179 @@
+"""Endpoint rules, request names, allowed hosts and the audit log, through HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.auth.names import parse, templates
+from service.auth.rules import FORBIDDEN, RuleError, Rules, from_environment, read_rules_file
+from service.auth.users import User
+from service.keys import AUTH
+from service.routes import API_ROUTES
+from tests.conftest import MakeClient
+
+
+def test_every_route_of_the_table_has_a_name() -> None:
+    named = templates(API_ROUTES)
+    assert len(named) == len({(r.method, r.path) for r in API_ROUTES})
+    for template in named.values():
+        values = {s.var: "x" for s in template.segments if s.var}
+        values["kind"] = "model"
+        name = template.name(values)
+        assert len(name.split("/")) == 3, (template.path, name)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "values", "name"),
+    [
+        ("POST", "/model/{ctx}/predict/{chunk_size}", {"ctx": "salary"}, "model/salary/predict"),
+        ("GET", "/source/{ctx}/records", {"ctx": "people"}, "source/people/records"),
+        ("POST", "/module/{ctx}/{function}", {"ctx": "ds", "function": "split"}, "module/ds/split"),
+        ("POST", "/service/upload/{path:.*}", {"path": "a/b.csv"}, "service/upload/-"),
+        ("DELETE", "/service/files/{path:.*}", {"path": "a/b.csv"}, "service/files/delete"),
+        (
+            "POST",
+            "/configure/{kind}/{plugin}/{label}",
+            {"kind": "model", "plugin": "slr", "label": "salary"},
+            "model/salary/configure",
+        ),
+        (
+            "DELETE",
+            "/configure/{kind}/{label}",
+            {"kind": "source", "label": "a"},
+            "source/a/delete",
+        ),
+        ("GET", "/tasks/{id}", {"id": "T1"}, "task/T1/get"),
+        ("GET", "/v1/ignored", {}, "v1/ignored/-"),
+        # A label cannot smuggle a separator into the name.
+        ("POST", "/model/{ctx}/train", {"ctx": "a/b"}, "model/a%2Fb/train"),
+    ],
+)
+def test_names(method: str, path: str, values: dict[str, str], name: str) -> None:
+    assert parse(method, path).name(values) == name
+
+
+def test_rules_are_anchored_regular_expressions(tmp_path: Path) -> None:
+    rules = Rules(["model/foo/predict", r"source/[a-z]+/records?"])
+    assert rules.allows("model/foo/predict")
+    assert not rules.allows("model/foobar/predict")
+    assert not rules.allows("xmodel/foo/predict")
+    assert not rules.allows("model/foo/predictx")
+    assert rules.allows("source/people/records")
+    assert not rules.allows("source/People/records")
+    with pytest.raises(RuleError, match="not a regular expression"):
+        Rules(["model/(unclosed"])
+    path = tmp_path / "rules"
+    path.write_text("# comment\n\nmodel/.*\n  source/a/record  \n")
+    assert read_rules_file(path) == ["model/.*", "source/a/record"]
+    path.write_text("# nothing\n")
+    with pytest.raises(RuleError, match="no rules"):
+        read_rules_file(path)
+    assert from_environment(" a/b/c ; ;d/.*/e") == ["a/b/c", "d/.*/e"]
+
+
+async def test_rules_allow_exactly_what_they_match_without_auth(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(rule=("list/.*/get", "source/mem/.*", "health/-/-"))
+    assert (await client.get("/list/models")).status == 200
+    assert (await client.get("/health")).status == 200
+    assert (await client.post("/configure/source/memory/other", json={})).status == 403
+    assert (await client.post("/configure/source/memory/mem", json={})).status == 200
+    response = await client.get("/source/mem/record/a")
+    assert response.status == 404  # allowed by the rules; not loaded
+    response = await client.get("/source/memx/record/a")
+    assert response.status == 403
+    assert await response.json() == {"error": FORBIDDEN}
+    response = await client.get("/v1/source/memx/record/a")
+    assert response.status in (403, 404)  # the /v1 alias, where it exists, is ruled alike
+
+
+async def test_rules_apply_after_authentication(make_client: MakeClient) -> None:
+    client = await make_client(auth="token", secret_key=b"s" * 32, rule=("list/models/get",))
+    token = client.app[AUTH].tokens.issue(User("bob")).token
+    assert (await client.get("/list/models")).status == 401  # who first, then what
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/list/models", headers=headers)).status == 200
+    assert (await client.get("/list/sources", headers=headers)).status == 403
+
+
+async def test_allowed_hosts(make_client: MakeClient) -> None:
+    client = await make_client(allowed_hosts=("api.example.org", ".example.com", "127.0.0.1"))
+    assert (await client.get("/health")).status == 200
+    for host, status in [
+        ("api.example.org", 200),
+        ("api.example.org:8443", 200),
+        ("example.com", 200),
+        ("a.b.example.com", 200),
+        ("evil.org", 400),
+        ("example.com.evil.org", 400),
+        ("notexample.com", 400),
+    ]:
+        response = await client.get("/health", headers={"Host": host})
+        assert response.status == status, host
+        if status == 400:
+            assert "is not allowed (-allowed-hosts)" in (await response.json())["error"]
+
+
+def read_lines(path: Path, count: int) -> list[dict[str, Any]]:
+    """The audit file's lines once ``count`` are there (the writer is a thread)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = [json.loads(line) for line in path.read_text().splitlines()]
+            if len(lines) >= count:
+                return lines
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} audit lines in {path}")
+
+
+async def test_audit_log_names_user_status_and_never_the_token(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    client = await make_client(auth="token", secret_key=b"s" * 32, audit_log=audit)
+    token = client.app[AUTH].tokens.issue(User("bob")).token
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "req-1"}
+    assert (await client.get("/list/models", headers=headers)).status == 200
+    assert (await client.get("/source/nope/record/k", headers=headers)).status == 404
+    assert (await client.get("/list/models")).status == 401
+    assert (await client.get("/list/models", headers={"Authorization": "Bearer x.y.z"})).status
+    lines = read_lines(audit, 5)
+    requests = [line for line in lines if line["event"] == "request"]
+    assert [(r["user"], r["status"], r["resource"]) for r in requests] == [
+        ("bob", 200, "list/models/get"),
+        ("bob", 404, "source/nope/record"),
+        ("-", 401, "list/models/get"),
+        ("-", 401, "list/models/get"),
+    ]
+    first = requests[0]
+    assert first["method"] == "GET"
+    assert first["route"] == "/list/{kinds}"
+    assert first["request_id"] == "req-1"
+    assert first["address"] == "127.0.0.1"
+    assert first["bytes"] > 0
+    assert first["duration_ms"] >= 0
+    assert first["time"].endswith("+00:00")
+    refused = [line for line in lines if line["event"] == "token_refused"]
+    assert refused
+    assert refused[0]["user"] == "-"
+    assert token not in audit.read_text()
+    assert token.split(".")[2] not in audit.read_text()
+
+
+async def test_audit_log_follows_logrotate(make_client: MakeClient, tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    client = await make_client(audit_log=audit)
+    assert (await client.get("/list/models")).status == 200
+    read_lines(audit, 1)
+    os.rename(audit, tmp_path / "audit.jsonl.1")  # what logrotate does
+    assert (await client.get("/list/sources")).status == 200
+    (line,) = read_lines(audit, 1)
+    assert line["resource"] == "list/sources/get"
+    assert read_lines(tmp_path / "audit.jsonl.1", 1)[0]["resource"] == "list/models/get"
