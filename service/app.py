@@ -41,6 +41,7 @@ from service.observability.readiness import Readiness
 from service.observability.requestid import add_request_id_header
 from service.openapi.generator import ApiSpec
 from service.openapi.versions import versioned
+from service.pipelines.wiring import install as install_pipelines
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES, UI_ROUTES
@@ -51,7 +52,7 @@ from service.state.labels import Labels
 from service.state.location import StateLocationError, state_path
 from service.state.restore import restore
 from service.streaming import CursorStore, running
-from service.tasks.executor import LocalExecutor
+from service.tasks.executor import Executor, LocalExecutor
 from service.tasks.manager import TaskManager
 from service.tasks.repository import TaskRepository
 from service.uploads import UploadDir
@@ -96,7 +97,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     )
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
-    app[EXECUTOR] = LocalExecutor(app[WORKERS])
+    app[EXECUTOR] = _executor_for(settings, app[WORKERS])
     try:
         app[STATE] = StateStore(state_path(settings.state, settings.upload_dir))
     except StateLocationError as exc:
@@ -126,6 +127,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.cleanup_ctx.append(_cursors)
     # After _contexts, so tasks stop before the contexts they use close.
     app.cleanup_ctx.append(_tasks)
+    # After the state store, executor and contexts: runs start once those are up and stop
+    # (interrupted, retryable) before any of them closes.
+    install_pipelines(app)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
     # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
@@ -184,6 +188,17 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.aclose()
+
+
+def _executor_for(settings: Settings, workers: Workers) -> Executor:
+    """-executor: the local worker pool, or a Dask cluster (the optional extra, imported only
+    when chosen; the CLI has checked it is installed)."""
+    if settings.executor == "local":
+        return LocalExecutor(workers)
+    from service.tasks.dask_executor import DaskExecutor
+
+    address = None if settings.executor == "dask" else settings.executor.removeprefix("dask://")
+    return DaskExecutor(address, workers=settings.dask_workers, upload_dir=settings.upload_dir)
 
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:

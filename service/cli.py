@@ -269,6 +269,7 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-task-workers must be at least 1")
     if not (0 < ns.task_ttl < float("inf")):
         raise UsageError("-task-ttl must be a positive number of seconds")
+    _check_executor(ns.executor, ns.dask_workers)
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
         raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():
@@ -299,6 +300,24 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
             fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
     fields.update(auth_fields)
     return Settings(**fields, redirects=redirects, preloads=preloads)
+
+
+_EXECUTOR = re.compile(r"^(local|dask|dask://[^\s/:]+:\d{1,5})$")
+
+
+def _check_executor(executor: str, dask_workers: int) -> None:
+    if not _EXECUTOR.match(executor):
+        raise UsageError(f"-executor must be local, dask or dask://HOST:PORT, got {executor!r}")
+    if dask_workers < 1:
+        raise UsageError("-dask-workers must be at least 1")
+    if executor != "local":
+        try:
+            import distributed  # noqa: F401  (the optional extra: imported only when chosen)
+        except ImportError:
+            raise UsageError(
+                f"-executor {executor} needs Dask, the 'dask' extra:"
+                " pip install 'dffml-service-http[dask]'"
+            ) from None
 
 
 # An HTTP method is an RFC 9110 token.

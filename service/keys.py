@@ -11,6 +11,7 @@ from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
 from service.openapi.generator import ApiSpec
+from service.pipelines.runner import Runner
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
@@ -49,6 +50,8 @@ READINESS = web.AppKey("readiness", Readiness)
 TASKS = web.AppKey("tasks", TaskManager)
 # What clients configured (saved in the state store, restored at start) and restore errors.
 LABELS = web.AppKey("labels", Labels)
+# Pipelines, runs and jobs (service/pipelines); None without -upload-dir.
+PIPELINES: web.AppKey[Runner | None] = web.AppKey("pipelines")
 # Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
 # (None with -auth none and on public routes) and the request's kind/name/action name.
 AUTH: web.AppKey[Guard] = web.AppKey("auth")

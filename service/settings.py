@@ -164,5 +164,13 @@ class Settings:
         " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
         metavar="FILE",
     )
+    executor: str = opt(
+        "local",
+        "where module functions run: local (-module-workers processes here), dask (an"
+        " in-process Dask cluster of -dask-workers processes) or dask://HOST:PORT (a running"
+        " Dask scheduler; needs the dask extra)",
+        metavar="WHERE",
+    )
+    dask_workers: int = opt(2, "worker processes of the in-process cluster of -executor dask")
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

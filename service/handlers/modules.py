@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from service.jsonio import read_json_object
-from service.keys import SANDBOX, SETTINGS, STORE, WORKERS
+from service.keys import EXECUTOR, SANDBOX, SETTINGS, STORE
 from service.modules import prepare_run
 from service.plugins.progress import Reporter
 from service.tasks import http as tasks_http
@@ -19,7 +19,7 @@ async def run(request: web.Request) -> web.Response:
     ctx_label, function_name = request.match_info["ctx"], request.match_info["function"]
     execute = await prepare_run(
         store=request.app[STORE],
-        workers=request.app[WORKERS],
+        executor=request.app[EXECUTOR],
         sandbox=request.app[SANDBOX],
         timeout=request.app[SETTINGS].module_timeout,
         ctx_label=ctx_label,

@@ -582,6 +582,102 @@
         await sleep(interval, signal);
       }
     }
+
+    // ---- pipelines, runs and jobs (docs/pipelines.md) ----------------------------------------
+
+    /* tasks: [{module: ctxLabel, function: name, options: {...}}, …], checked on creation. */
+    createPipeline(name, tasks) {
+      return this.request("POST", "/pipelines", { json: { name, tasks } });
+    }
+
+    /* {pipelines: [...], total}; limit (≤ 1000) and offset page through them. */
+    pipelines({ limit = 100, offset = 0 } = {}) {
+      return this.request("GET", `/pipelines?limit=${limit}&offset=${offset}`);
+    }
+
+    pipeline(id) {
+      return this.request("GET", `/pipelines/${segment(id)}`);
+    }
+
+    deletePipeline(id) {
+      return this.request("DELETE", `/pipelines/${segment(id)}`);
+    }
+
+    /* Start a run of pipeline over files of the upload dir: the run, its jobs PENDING. */
+    startRun(pipeline, files) {
+      return this.request("POST", "/runs", { json: { pipeline, files } });
+    }
+
+    /* {runs: [...], total}; filter by pipeline id or status. */
+    runs({ limit = 100, offset = 0, pipeline, status } = {}) {
+      const query = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+      if (pipeline !== undefined) query.set("pipeline", pipeline);
+      if (status !== undefined) query.set("status", status);
+      return this.request("GET", `/runs?${query}`);
+    }
+
+    run(id) {
+      return this.request("GET", `/runs/${segment(id)}`);
+    }
+
+    job(id) {
+      return this.request("GET", `/jobs/${segment(id)}`);
+    }
+
+    /* Stop a run: its running job is stopped; answers with the run, CANCELLED. */
+    cancelRun(id) {
+      return this.request("DELETE", `/runs/${segment(id)}`);
+    }
+
+    /* Resume a FAILED or CANCELLED run from its first unfinished job. */
+    retryRun(id) {
+      return this.request("POST", `/runs/${segment(id)}/retry`);
+    }
+
+    /* Async iterator of {event, data} ("status": the run, "job": a job that changed, "log":
+     * {job, task, line}) until the run's final status. */
+    async *runEvents(id) {
+      const response = await this.send("GET", `/runs/${segment(id)}/events`, {
+        headers: { Accept: "text/event-stream" },
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          buffered += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffered.indexOf("\n\n")) >= 0) {
+            const block = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const fields = {};
+            for (const line of block.split("\n")) {
+              const colon = line.indexOf(": ");
+              if (line.startsWith(":") || colon < 0) continue; // keep-alive comments
+              fields[line.slice(0, colon)] = line.slice(colon + 2);
+            }
+            if (fields.event !== undefined && fields.data !== undefined) {
+              yield { event: fields.event, data: JSON.parse(fields.data) };
+            }
+          }
+        }
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+    }
+
+    /* Follow a run to its end, calling onEvent(event, data) for each event; resolves to the
+     * run as it ended (FINISHED, FAILED or CANCELLED). */
+    async followRun(id, onEvent = () => {}) {
+      let run = null;
+      for await (const { event, data } of this.runEvents(id)) {
+        onEvent(event, data);
+        if (event === "status") run = data;
+      }
+      return run;
+    }
   }
 
   const FINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
