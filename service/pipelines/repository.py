@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 from typing import Any
 
+from service.auth import scope
 from service.pipelines.model import FINAL, INTERRUPTED, Job, Pipeline, Run, Task, now
 from service.state import StateStore
 
@@ -75,20 +76,23 @@ class Repository:
     async def add_pipeline(self, name: str, tasks: list[Task]) -> Pipeline:
         pipeline = Pipeline(new_id(), name, tuple(tasks), now())
         await self._store.execute(
-            "INSERT INTO pipelines (id, name, tasks, created) VALUES (?, ?, ?, ?)",
-            (pipeline.id, name, _tasks_json(pipeline.tasks), pipeline.created),
+            "INSERT INTO pipelines (id, name, tasks, created, owner) VALUES (?, ?, ?, ?, ?)",
+            (pipeline.id, name, _tasks_json(pipeline.tasks), pipeline.created, scope.namespace()),
         )
         return pipeline
 
     async def pipeline(self, pipeline_id: str) -> Pipeline | None:
-        row = await self._store.fetchone("SELECT * FROM pipelines WHERE id = ?", (pipeline_id,))
+        row = await self._store.fetchone(
+            f"SELECT * FROM pipelines WHERE id = ? AND {_MINE}", (pipeline_id, *_mine())
+        )
         return None if row is None else _pipeline(row)
 
     async def pipelines(self, limit: int, offset: int) -> tuple[list[Pipeline], int]:
         rows = await self._store.fetchall(
-            "SELECT * FROM pipelines ORDER BY created, id LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT * FROM pipelines WHERE {_MINE} ORDER BY created, id LIMIT ? OFFSET ?",
+            (*_mine(), limit, offset),
         )
-        total = await self._store.fetchone("SELECT count(*) FROM pipelines")
+        total = await self._store.fetchone(f"SELECT count(*) FROM pipelines WHERE {_MINE}", _mine())
         return [_pipeline(row) for row in rows], int(total[0]) if total else 0
 
     async def count_pipelines(self) -> int:
@@ -98,8 +102,13 @@ class Repository:
     async def delete_pipeline(self, pipeline_id: str) -> str:
         """``"deleted"``, ``"missing"`` or ``"busy"`` (runs in progress), in one transaction."""
 
+        mine = _mine()
+
         def delete(conn: sqlite3.Connection) -> str:
-            if conn.execute("SELECT 1 FROM pipelines WHERE id = ?", (pipeline_id,)).fetchone():
+            found = conn.execute(
+                f"SELECT 1 FROM pipelines WHERE id = ? AND {_MINE}", (pipeline_id, *mine)
+            ).fetchone()
+            if found:
                 busy = conn.execute(
                     "SELECT 1 FROM pipeline_runs WHERE pipeline = ? AND status IN (?, ?)",
                     (pipeline_id, *_ACTIVE),
@@ -128,13 +137,15 @@ class Repository:
             Job(new_id(), run.id, index, task.function) for index, task in enumerate(run.tasks)
         ]
 
+        owner = scope.namespace()
+
         def insert(conn: sqlite3.Connection) -> None:
             # The pipeline may have been deleted since it was read: no run of a ghost.
             if not conn.execute("SELECT 1 FROM pipelines WHERE id = ?", (pipeline.id,)).fetchone():
                 raise LookupError(pipeline.id)
             conn.execute(
-                "INSERT INTO pipeline_runs (id, pipeline, files, tasks, status, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pipeline_runs (id, pipeline, files, tasks, status, created, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.pipeline,
@@ -142,6 +153,7 @@ class Repository:
                     _tasks_json(run.tasks),
                     run.status,
                     run.created,
+                    owner,
                 ),
             )
             conn.executemany(
@@ -154,7 +166,9 @@ class Repository:
         return run
 
     async def run(self, run_id: str) -> Run | None:
-        row = await self._store.fetchone("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,))
+        row = await self._store.fetchone(
+            f"SELECT * FROM pipeline_runs WHERE id = ? AND {_MINE}", (run_id, *_mine())
+        )
         if row is None:
             return None
         jobs = await self._store.fetchall(
@@ -188,7 +202,11 @@ class Repository:
         return int(row[0]) if row else 0
 
     async def job(self, job_id: str) -> Job | None:
-        row = await self._store.fetchone("SELECT * FROM pipeline_jobs WHERE id = ?", (job_id,))
+        row = await self._store.fetchone(
+            "SELECT pipeline_jobs.* FROM pipeline_jobs JOIN pipeline_runs"
+            f" ON pipeline_runs.id = pipeline_jobs.run WHERE pipeline_jobs.id = ? AND {_MINE}",
+            (job_id, *_mine()),
+        )
         return None if row is None else _job(row)
 
     async def save_run(self, run: Run) -> None:
@@ -258,15 +276,26 @@ class Repository:
         return await self._store.transaction(interrupt)
 
 
+# Under -auth token a user's pipelines, runs and jobs are theirs: another user's answer 404 as
+# if they did not exist. The shared namespace (-auth none, the operator, admins) sees them all.
+_MINE = "(? IS NULL OR owner IS ?)"
+
+
+def _mine() -> tuple[str | None, str | None]:
+    namespace = scope.namespace()
+    return namespace, namespace
+
+
 def _filters(pipeline: str | None, status: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses, params = [], []
+    clauses: list[str] = [_MINE]
+    params: list[Any] = [*_mine()]
     if pipeline is not None:
         clauses.append("pipeline = ?")
         params.append(pipeline)
     if status is not None:
         clauses.append("status = ?")
         params.append(status)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+    return " WHERE " + " AND ".join(clauses), tuple(params)
 
 
 def _tasks_json(tasks: tuple[Task, ...]) -> str:

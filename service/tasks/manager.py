@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from service.auth import scope
 from service.errors import Conflict, NotFound, ServiceError, Unavailable
 from service.plugins.progress import Reporter, reporting
 from service.tasks.events import Event, Hub
@@ -124,7 +125,11 @@ class TaskManager:
     # --- the API ------------------------------------------------------------------------
 
     async def submit(self, kind: str, target: str, work: Work, owner: str | None = None) -> Task:
-        """Queue ``work``; the task as it is now (PENDING), already in the store."""
+        """Queue ``work``; the task as it is now (PENDING), already in the store.
+
+        ``owner`` defaults to the caller's namespace (service/auth/scope.py): under -auth token
+        a user's task is theirs; the operator's and admins' (namespace None) are shared."""
+        owner = owner if owner is not None else scope.namespace()
         if self._stopping:
             raise Unavailable("Server is shutting down")
         pending = sum(1 for task, _ in self._active.values() if task.status == "PENDING")
@@ -142,6 +147,9 @@ class TaskManager:
         return task
 
     async def get(self, task_id: str, owner: str | None = None) -> Task:
+        """The task, or 404 ``Task not found`` when it is another user's: the caller's
+        namespace (``owner`` by default) sees its own tasks; the shared one sees all."""
+        owner = owner if owner is not None else scope.namespace()
         active = self._active.get(task_id)
         task = active[0] if active is not None else await self._repository.get(task_id)
         if task is None or (owner is not None and task.owner != owner):
@@ -157,6 +165,7 @@ class TaskManager:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Task], int]:
+        owner = owner if owner is not None else scope.namespace()
         tasks, total = await self._repository.list(
             status=status, kind=kind, owner=owner, limit=limit, offset=offset
         )
