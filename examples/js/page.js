@@ -108,6 +108,11 @@ async function run(event) {
     const chosen = $("#csv").files[0];
     const csv = chosen || (await (await fetch(SAMPLE)).blob());
     const api = new DFFMLHTTPAPI();
+    const username = $("#username").value;
+    if (username) {
+      // Later calls carry the access token (servers run with -auth token).
+      await api.login(username, $("#password").value);
+    }
     const result = await runSalaries(api, csv, {
       filename: chosen ? chosen.name : "salaries.csv",
       log: (step) => {

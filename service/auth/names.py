@@ -97,7 +97,7 @@ class Template:
 
 def parse(method: str, path: str) -> Template:
     segments = []
-    for part in path.strip("/").split("/"):
+    for part in _segments(path):
         if not part:
             continue
         match = _VAR.match(part)
@@ -108,6 +108,22 @@ def parse(method: str, path: str) -> Template:
             catch_all = pattern is not None and ("." in pattern or "/" in pattern)
             segments.append(Segment(None, match["name"], catch_all))
     return Template(method.upper(), path, tuple(segments))
+
+
+def _segments(path: str) -> list[str]:
+    """The path's segments, split at each "/" outside braces (a variable's regex may hold one)."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in path.strip("/"):
+        if char == "/" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        current.append(char)
+    parts.append("".join(current))
+    return parts
 
 
 def templates(routes: Iterable[web.RouteDef]) -> dict[tuple[str, str], Template]:
