@@ -22,7 +22,6 @@ from service import models
 from service.contexts import ContextStore
 from service.errors import BadRequest, Conflict, NotAllowed, PathTraversal, TimedOut
 from service.plugins import config as plugin_config
-from service.plugins import progress as plugin_progress
 from service.plugins.base import (
     Function,
     InputFile,
@@ -32,9 +31,9 @@ from service.plugins.base import (
     ModuleServices,
     Record,
 )
-from service.plugins.progress import Reporter
 from service.sandbox import Sandbox
 from service.tasks.executor import Executor
+from service.tasks.executor import runner as executor_runner
 from service.workers import WorkerCrashed
 
 OUTPUTS = "outputs"
@@ -74,18 +73,9 @@ class _Services(ModuleServices):
         return await models.predict_list(model, records)
 
     async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        # On whichever executor -executor chose; what the function reports goes to the task
-        # this run belongs to, if any.
-        reporter = plugin_progress.current()
-        ran = await self._executor.run(
-            call_plain, fn, args, on_progress=reporter.progress, on_log=reporter.log
-        )
-        return ran.result
-
-
-def call_plain(reporter: Reporter, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """On the worker: ``fn(*args)``, for functions that take no reporter (module steps)."""
-    return fn(*args)
+        # On whichever executor -executor chose; what the function reports, and where it
+        # ran, go to the task this run belongs to, if any.
+        return await executor_runner(self._executor)(fn, *args)
 
 
 async def run_function(

@@ -68,12 +68,12 @@ def forest_records(n: int) -> dict[str, Any]:
 SLOW_FOREST = {
     "features": ["a:float:1", "b:float:1", "c:float:1", "d:float:1"],
     "predict": "y:int:1",
-    "n_estimators": 20000,  # minutes of fitting: it only ends by being cancelled or killed
+    "n_estimators": 10000,  # minutes of fitting: it only ends by being cancelled or killed
 }
 
 
 def start_slow_fit(url: str) -> str:
-    call("POST", f"{url}/configure/source/memory/forest", {"records": forest_records(2000)})
+    call("POST", f"{url}/configure/source/memory/forest", {"records": forest_records(4000)})
     call("GET", f"{url}/context/source/forest/forest")
     call("POST", f"{url}/configure/model/scikitrf/slow", SLOW_FOREST)
     call("GET", f"{url}/context/model/slow/slow")
