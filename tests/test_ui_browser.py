@@ -262,3 +262,92 @@ def test_dashboard_end_to_end(
     assert ui.unlabelled_controls() == []
 
     assert ui.script_errors() == []
+
+
+SECRET = {"DFFML_SERVICE_HTTP_SECRET_KEY": "ui-test-secret-" + "k" * 32}
+
+
+def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) -> None:
+    """-auth token: nothing but the login form until signed in, then the same work as above."""
+    import subprocess
+    import sys
+
+    made = subprocess.run(
+        [
+            *(sys.executable, "-m", "service", "createuser", "-username", "ann"),
+            *("-upload-dir", "data", "-password-stdin"),
+        ],
+        cwd=tmp_path,
+        input="ann-password-1\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **SECRET},
+    )
+    assert made.returncode == 0, made.stderr
+    args = ("-insecure", "-upload-dir", "data", "-auth", "token")
+    with live_server(*args, cwd=tmp_path, env=SECRET) as server:
+        ui = Page(browser, shots)
+        browser.get(f"{server.url}/ui/")
+        ui.until(lambda: ui.css("#login").is_displayed(), "the login form shows")
+        assert ui.css("body").get_attribute("data-ready") is None
+        assert browser.switch_to.active_element.get_attribute("id") == "login-username"
+
+        ui.fill("#login-username", "ann")
+        ui.fill("#login-password", "wrong-password")
+        ui.click("#login-submit")
+        ui.until(lambda: ui.css("#login-error").is_displayed(), "the refusal shows")
+        refusal = ui.text_of("#login-error")
+        assert refusal
+        ui.photograph("login")
+
+        ui.fill("#login-password", "ann-password-1")
+        ui.click("#login-submit")
+        ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "signed in")
+        assert not ui.css("#login").is_displayed()
+        assert ui.text_of("#signed-in") == "Signed in as ann"
+        token = browser.execute_script(
+            "return sessionStorage.getItem('dffml-service-http-ui/token')"
+        )
+        assert token
+        assert token not in browser.current_url
+
+        ui.css("#upload-input").send_keys(str(CSV))
+        done = "#upload-list li[data-file='salaries.csv'][data-state='done']"
+        ui.until(lambda: ui.all(done), "the upload finishes")
+        row = "#files-table tr[data-file='salaries.csv']"
+        ui.until(lambda: ui.all(row), "the file is listed")
+        ui.click(f"{row} button[aria-label^='Configure a source']")
+        ui.click("#source-submit")
+        ui.until(lambda: ui.text_of("#source-done").startswith("Source salaries is ready"), "ok")
+        ui.click("#preview-first")
+        ui.until(lambda: len(ui.all("#preview-table tbody tr")) == 10, "a page of records")
+
+        ui.go("models")
+        ui.until(lambda: ui.all("#model-form [name='features']"), "the model form")
+        ui.field("#model-form", "features").send_keys("Years:int:1")
+        ui.field("#model-form", "predict").send_keys("Salary:float:1")
+        ui.click("#model-submit")
+        ui.until(lambda: ui.text_of("#model-done").startswith("Model mymodel is ready"), "ok")
+        ui.click("#train-submit")
+        progress = ui.css("#train-progress")
+        ui.until(lambda: progress.get_attribute("data-state") in ("done", "error"), "trained")
+        assert progress.get_attribute("data-state") == "done", ui.text_of("#train-error")
+        ui.click("#predict-run")
+        points = "#plot-main circle.point"
+        ui.until(lambda: len(ui.all(points)) == len(CSV_ROWS), "one point per record")
+
+        # A reload keeps the tab signed in (sessionStorage), without asking again.
+        browser.refresh()
+        ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "still in")
+        assert not ui.css("#login").is_displayed()
+        ui.click("#logout")
+        # The page reloads: ask the new document, not an element of the old one.
+        login_open = "const d = document.getElementById('login'); return Boolean(d && d.open)"
+        ui.until(lambda: browser.execute_script(login_open), "signed out")
+        assert (
+            browser.execute_script("return sessionStorage.getItem('dffml-service-http-ui/token')")
+            is None
+        )
+        assert ui.script_errors() == []

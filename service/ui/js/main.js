@@ -2,6 +2,7 @@
 
 import { h } from "./dom.js";
 import { FILES_LIST } from "./forms.js";
+import { Session } from "./session.js";
 import { Labels } from "./state.js";
 import * as data from "./pages/data.js";
 import * as models from "./pages/models.js";
@@ -80,9 +81,17 @@ function show() {
   return mounted.get(page.id);
 }
 
-globalThis.addEventListener("hashchange", () => show().heading.focus());
-show();
-app.refreshFiles().catch(() => {
-  // No -upload-dir (501) or not signed in: the Data page says so when it lists files.
-});
-document.body.dataset.ready = "true";
+async function start() {
+  // With -auth token nothing is shown until the user has signed in.
+  await new Session(app, document.getElementById("session")).ready().catch(() => {
+    // The server did not answer the probe: the pages show its errors where they happen.
+  });
+  globalThis.addEventListener("hashchange", () => show().heading.focus());
+  show();
+  app.refreshFiles().catch(() => {
+    // No -upload-dir (501): the Data page says so when it lists files.
+  });
+  document.body.dataset.ready = "true";
+}
+
+start();
