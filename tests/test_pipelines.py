@@ -321,3 +321,15 @@ async def test_without_upload_dir_pipelines_are_501(make_client: MakeClient) -> 
         501,
         {"error": "Pipelines need the server to be started with -upload-dir"},
     )
+
+
+async def test_offsets_beyond_what_sqlite_stores_are_400(client: Any) -> None:
+    # The fuzzers found these answering 500 (the integer overflowed the SQLite query).
+    for path in ("/pipelines", "/runs", "/v1/pipelines"):
+        status, body = await call(client, "GET", f"{path}?offset={2**63}")
+        assert status == 400, (path, body)
+        assert body == {
+            "error": f"'offset' must be a whole number between 0 and {2**63 - 1}, got '{2**63}'"
+        }
+    status, _ = await call(client, "GET", f"/runs?offset={2**63 - 1}")
+    assert status == 200

@@ -8,6 +8,8 @@ from service.errors import BadRequest, NotFound
 from service.plugins.base import KINDS, Kind
 
 PLURALS = {kind + "s": kind for kind in KINDS}
+# The largest offset a listing may skip: SQLite's INTEGER, beyond which the query itself fails.
+OFFSET_MAX = 2**63 - 1
 
 
 def kind(request: web.Request, name: str = "kind") -> Kind:

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from service.errors import BadRequest, NotAllowed, NotFound
+from service.handlers import params
 from service.jsonio import dumps, json_response, ok, read_json_object
 from service.keys import PIPELINES, SANDBOX, STORE
 from service.openapi import OK_SCHEMA, Body, Response, operation
@@ -36,10 +37,13 @@ def _runner(request: web.Request) -> Runner:
 
 def _page(request: web.Request) -> tuple[int, int]:
     values = []
-    for name, default, most in (("limit", PAGE_DEFAULT, PAGE_MAX), ("offset", 0, None)):
+    for name, least, default, most in (
+        ("limit", 1, PAGE_DEFAULT, PAGE_MAX),
+        ("offset", 0, 0, params.OFFSET_MAX),
+    ):
         text = request.query.get(name, str(default))
-        if not text.isdigit() or (most is not None and not 1 <= int(text) <= most):
-            bound = f"between 1 and {most}" if most is not None else "0 or more"
+        if not text.isdigit() or not least <= int(text) <= most:
+            bound = f"between {least} and {most}"
             raise BadRequest(f"'{name}' must be a whole number {bound}, got {text!r}")
         values.append(int(text))
     return values[0], values[1]

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service import models
 from service.errors import BadRequest, NotAllowed
+from service.handlers import params
 from service.jsonio import dumps, json_response, read_json, read_json_object
 from service.keys import SANDBOX, STORE, TASKS
 from service.openapi import Response, operation
@@ -103,7 +104,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     status = _choice(query.get("status"), "status", STATUSES)
     kind = _choice(query.get("kind"), "kind", KINDS)
     limit = _integer(query.get("limit"), "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
-    offset = _integer(query.get("offset"), "offset", 0, 0, None)
+    offset = _integer(query.get("offset"), "offset", 0, 0, params.OFFSET_MAX)
     tasks, total = await request.app[TASKS].list(
         status=status, kind=kind, limit=limit, offset=offset
     )
