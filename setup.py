@@ -8,6 +8,10 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# -executor dask / dask://HOST:PORT runs module functions on a Dask distributed cluster
+# (docs/pipelines.md); the extra brings the `dask` command (dask scheduler, dask worker) too.
+DASK = ["dask[distributed]>=2024.1"]
+
 setup(
     name="dffml-service-http",
     version="0.2.0",
@@ -52,7 +56,12 @@ setup(
             "openapi-spec-validator>=0.7",
             # contract fuzzing of a live server against /openapi.json (docs/openapi.md)
             "schemathesis>=3.30",
+            # tests/test_fuzz_routes.py: property-based fuzzing of every route (docs/limits.md)
+            "hypothesis>=6.100",
+            # the Dask executor's tests run a LocalCluster and real `dask` scheduler/workers
+            *DASK,
         ],
+        "dask": DASK,
     },
     entry_points={
         "console_scripts": ["dffml-service-http = service.cli:main"],

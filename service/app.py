@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from service.handlers.uploads import upload
 from service.keys import (
     CURSORS,
     EXECUTOR,
+    LABELS,
     METRICS,
     OPENAPI,
     READINESS,
@@ -26,6 +28,7 @@ from service.keys import (
     SETTINGS,
     STATE,
     STORE,
+    TASKS,
     UPLOADS,
     WORKERS,
 )
@@ -38,15 +41,20 @@ from service.observability.readiness import Readiness
 from service.observability.requestid import add_request_id_header
 from service.openapi.generator import ApiSpec
 from service.openapi.versions import versioned
+from service.pipelines.wiring import install as install_pipelines
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES, DOCS_ROUTES, UI_ROUTES
-from service.sandbox import Sandbox
+from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
 from service.state import StateError, StateStore
+from service.state.labels import Labels
 from service.state.location import StateLocationError, state_path
+from service.state.restore import restore
 from service.streaming import CursorStore, running
-from service.tasks.executor import LocalExecutor
+from service.tasks.executor import Executor, LocalExecutor
+from service.tasks.manager import TaskManager
+from service.tasks.repository import TaskRepository
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -77,19 +85,35 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         if settings.upload_dir is not None
         else None
     )
-    app[STORE] = ContextStore(app[REGISTRY])
+    app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
     sandbox = app[SANDBOX]
     app[UPLOADS] = (
         UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None
     )
-    app[CURSORS] = CursorStore(ttl=settings.iterkey_ttl, max_cursors=settings.iterkey_max)
+    app[CURSORS] = CursorStore(
+        ttl=settings.iterkey_ttl,
+        max_cursors=settings.iterkey_max,
+        max_bytes=settings.iterkey_max_bytes,
+    )
     app[STORE].on_context_close.append(_release_cursors(app[CURSORS]))
     app[WORKERS] = Workers(settings.module_workers, preload=app[REGISTRY].python_modules("module"))
-    app[EXECUTOR] = LocalExecutor(app[WORKERS])
+    app[EXECUTOR] = _executor_for(settings, app[WORKERS])
     try:
         app[STATE] = StateStore(state_path(settings.state, settings.upload_dir))
     except StateLocationError as exc:
         raise SetupError(str(exc)) from None
+    app.on_startup.append(_sweep_leftovers)
+    TaskRepository.register(app[STATE])
+    Labels.register(app[STATE])
+    app[LABELS] = Labels(app[STATE])
+    app[TASKS] = TaskManager(
+        TaskRepository(app[STATE]),
+        queue=settings.task_queue,
+        running=settings.task_workers,
+        ttl=settings.task_ttl,
+    )
+    # First of the shutdown hooks: tasks the stop cuts off are recorded as interrupted.
+    app.on_shutdown.insert(0, _stopping_tasks)
     app.on_shutdown.append(_stop_workers)
     core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
     # First in, last out: the state store is open before anything is restored from it and
@@ -101,6 +125,11 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     # Registered after _contexts so it is cleaned up first: cursors close before the
     # contexts they read from.
     app.cleanup_ctx.append(_cursors)
+    # After _contexts, so tasks stop before the contexts they use close.
+    app.cleanup_ctx.append(_tasks)
+    # After the state store, executor and contexts: runs start once those are up and stop
+    # (interrupted, retryable) before any of them closes.
+    install_pipelines(app)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
     # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
@@ -142,6 +171,9 @@ async def _contexts(app: web.Application) -> AsyncIterator[None]:
                 from_cli=preload.from_cli,
             )
             await store.open_context(preload.kind, preload.label, preload.label)
+            app[LABELS].preloaded(preload.kind, preload.plugin, preload.label, preload.config)
+        # Then what clients configured before the last stop, where the preloads left room.
+        await restore(store, app[LABELS], app[SANDBOX])
         yield
     finally:
         await store.aclose()
@@ -159,6 +191,17 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         await store.aclose()
 
 
+def _executor_for(settings: Settings, workers: Workers) -> Executor:
+    """-executor: the local worker pool, or a Dask cluster (the optional extra, imported only
+    when chosen; the CLI has checked it is installed)."""
+    if settings.executor == "local":
+        return LocalExecutor(workers)
+    from service.tasks.dask_executor import DaskExecutor
+
+    address = None if settings.executor == "dask" else settings.executor.removeprefix("dask://")
+    return DaskExecutor(address, workers=settings.dask_workers, upload_dir=settings.upload_dir)
+
+
 async def _executor(app: web.Application) -> AsyncIterator[None]:
     executor = app[EXECUTOR]
     await executor.start()
@@ -166,6 +209,19 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await executor.aclose()
+
+
+async def _tasks(app: web.Application) -> AsyncIterator[None]:
+    tasks = app[TASKS]
+    await tasks.start()
+    try:
+        yield
+    finally:
+        await tasks.aclose()
+
+
+async def _stopping_tasks(app: web.Application) -> None:
+    app[TASKS].stopping()
 
 
 async def _cursors(app: web.Application) -> AsyncIterator[None]:
@@ -178,6 +234,13 @@ def _release_cursors(cursors: CursorStore) -> Callable[[Kind, str], Awaitable[No
         await cursors.release_owner((kind, ctx_label))
 
     return release
+
+
+async def _sweep_leftovers(app: web.Application) -> None:
+    """Half-written files a killed server left in the upload dir (never listed or served)."""
+    sandbox = app[SANDBOX]
+    if sandbox is not None:
+        await asyncio.to_thread(sweep_temporaries, sandbox.root)
 
 
 async def _stop_workers(app: web.Application) -> None:

@@ -24,9 +24,10 @@ from typing import Any
 
 from aiohttp import web
 
-from service import __version__, tls
+from service import __version__, clientlog, tls
 from service.auth import commands as auth_commands
 from service.auth import options as auth_options
+from service.connections import ConnectionGuard, GuardedSite
 from service.errors import ServiceError
 from service.observability import logs
 from service.preloads import (
@@ -249,10 +250,26 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-iterkey-ttl must be a positive number of seconds")
     if ns.iterkey_max < 1:
         raise UsageError("-iterkey-max must be at least 1")
+    if ns.iterkey_max_bytes < 1:
+        raise UsageError("-iterkey-max-bytes must be at least 1")
     if not ns.module_timeout > 0:
         raise UsageError("-module-timeout must be a positive number of seconds")
+    if ns.max_connections < 1:
+        raise UsageError("-max-connections must be at least 1")
+    for name in ("header_timeout", "body_timeout"):
+        if not (0 < getattr(ns, name) < float("inf")):
+            raise UsageError(f"-{name.replace('_', '-')} must be a positive number of seconds")
+    if ns.max_labels < 1:
+        raise UsageError("-max-labels must be at least 1")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
+    if ns.task_queue < 1:
+        raise UsageError("-task-queue must be at least 1")
+    if ns.task_workers < 1:
+        raise UsageError("-task-workers must be at least 1")
+    if not (0 < ns.task_ttl < float("inf")):
+        raise UsageError("-task-ttl must be a positive number of seconds")
+    _check_executor(ns.executor, ns.dask_workers)
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
         raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():
@@ -283,6 +300,24 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
             fields[f.name] = tuple(value or f.default) if isinstance(f.default, tuple) else value
     fields.update(auth_fields)
     return Settings(**fields, redirects=redirects, preloads=preloads)
+
+
+_EXECUTOR = re.compile(r"^(local|dask|dask://[^\s/:]+:\d{1,5})$")
+
+
+def _check_executor(executor: str, dask_workers: int) -> None:
+    if not _EXECUTOR.match(executor):
+        raise UsageError(f"-executor must be local, dask or dask://HOST:PORT, got {executor!r}")
+    if dask_workers < 1:
+        raise UsageError("-dask-workers must be at least 1")
+    if executor != "local":
+        try:
+            import distributed  # noqa: F401  (the optional extra: imported only when chosen)
+        except ImportError:
+            raise UsageError(
+                f"-executor {executor} needs Dask, the 'dask' extra:"
+                " pip install 'dffml-service-http[dask]'"
+            ) from None
 
 
 # An HTTP method is an RFC 9110 token.
@@ -353,7 +388,12 @@ async def serve(settings: Settings) -> int:
             return _fail(f"preload failed: {type(exc).__name__}: {exc}", status=1)
         if stop.is_set():
             return 0
-        site = web.TCPSite(runner, settings.addr, settings.port, ssl_context=ssl_context)
+        guard = ConnectionGuard(
+            max_connections=settings.max_connections, header_timeout=settings.header_timeout
+        )
+        site = GuardedSite(
+            runner, settings.addr, settings.port, ssl_context=ssl_context, guard=guard
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -391,6 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] == "server":
         settings = settings_from_args(args[1:])
         logs.configure(_log_level(settings.log) or logging.INFO, settings.log_format)
+        clientlog.install()
         return asyncio.run(serve(settings))
     ns = parser.parse_args(args)
     if ns.command in auth_commands.COMMANDS:

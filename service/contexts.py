@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from service.auth import scope
-from service.errors import BadRequest, Forbidden, NotFound, ServiceError
+from service.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError
 from service.plugins import config as plugin_config
 from service.plugins.base import (
     KINDS,
@@ -66,8 +66,11 @@ def _shared_is_read_only(kind: Kind, label: str) -> Forbidden:
 
 
 class ContextStore:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, max_labels: int = 256) -> None:
         self.registry = registry
+        # Every label and context may hold a descriptor (a spool, a database) or a thread:
+        # a client may not make the server hold more than this many of each.
+        self.max_labels = max_labels
         self._plugins: dict[Kind, dict[Key, Configured]] = {k: {} for k in KINDS}
         self._contexts: dict[Kind, dict[Key, Opened]] = {k: {} for k in KINDS}
         # Configure/context/release change both maps and await plugin code in between;
@@ -90,6 +93,8 @@ class ContextStore:
     ) -> None:
         """Build, validate and open a plugin under ``label``, replacing any previous one."""
         cls = self.registry.get(kind, plugin_name)
+        key = (scope.namespace(), label)
+        self._check_room(self._plugins, kind, key, "labels", "-max-labels")
         where = plugin_config.Where(cls.__name__, kind, label)
         config = plugin_config.build(
             cls.CONFIG,
@@ -99,9 +104,13 @@ class ContextStore:
             from_cli=from_cli,
             nested=nested,
         )
-        key = (scope.namespace(), label)
         plugin = await _enter(cls(config), f"{kind}.{label}")
         async with self._lock:
+            try:
+                self._check_room(self._plugins, kind, key, "labels", "-max-labels")
+            except ServiceError:
+                await _exit(plugin, f"{kind}.{label}")
+                raise
             old = self._plugins[kind].pop(key, None)
             self._plugins[kind][key] = Configured(plugin_name, plugin)
             if old is not None:
@@ -116,6 +125,7 @@ class ContextStore:
             if found is None:
                 raise NotFound(f"{label} {kind} not found")
             plugin_key, configured = found
+            self._check_room(self._contexts, kind, ctx_key, "contexts", "-max-labels")
             context = await _enter(configured.plugin.context(), f"{kind} context {ctx_label}")
             old = self._contexts[kind].pop(ctx_key, None)
             if old is not None:
@@ -124,6 +134,19 @@ class ContextStore:
             self._contexts[kind][ctx_key] = Opened(plugin_key, context)
         if old is not None:
             await _exit(old.context, f"{kind} context {ctx_label}")
+
+    def _check_room(
+        self, table: dict[Kind, dict[Any, Any]], kind: Kind, name: Any, what: str, option: str
+    ) -> None:
+        """409 when ``name`` would be one more than the operator allows (replacing is fine)."""
+        if name in table[kind]:
+            return
+        if sum(len(names) for names in table.values()) >= self.max_labels:
+            raise Conflict(
+                f"At most {self.max_labels} {what} may be open at once ({option});"
+                f" release one with DELETE /{'configure' if what == 'labels' else 'context'}"
+                f"/{{kind}}/{{label}} first"
+            )
 
     async def release_plugin(self, kind: Kind, label: str) -> None:
         async with self._lock:
@@ -234,7 +257,7 @@ async def _enter(resource: T, what: str) -> T:
     except OSError as exc:
         raise BadRequest(f"{what}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
-        log.info("%s failed to open", what, exc_info=True)
+        log.info("%s failed to open: %s", what, exc, extra={"client_error": True})
         raise BadRequest(f"{what}: {exc}") from None
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from service.errors import BadRequest
+from service.errors import BadRequest, RequestTimeout
 
 JSON_TYPE = "application/json"
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -30,7 +31,16 @@ def ok() -> web.Response:
 
 async def read_json(request: web.Request, *, default: Any = ...) -> Any:
     """Parse the request body as JSON; an empty body gives ``default`` when one is provided."""
-    body = await request.read()
+    # Imported here: service.keys imports what imports this module.
+    from service.keys import SETTINGS
+
+    timeout = request.app[SETTINGS].body_timeout
+    try:
+        body = await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(
+            f"Request body not received within {timeout:g} s (-body-timeout)"
+        ) from None
     if not body.strip():
         if default is not ...:
             return default

@@ -11,12 +11,15 @@ from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
 from service.openapi.generator import ApiSpec
+from service.pipelines.runner import Runner
 from service.plugins.registry import Registry
 from service.sandbox import Sandbox
 from service.settings import Settings
 from service.state import StateStore
+from service.state.labels import Labels
 from service.streaming import CursorStore
 from service.tasks.executor import Executor
+from service.tasks.manager import TaskManager
 from service.uploads import UploadDir
 from service.workers import Workers
 
@@ -43,6 +46,12 @@ OPENAPI = web.AppKey("openapi", ApiSpec)
 METRICS = web.AppKey("metrics", Metrics)
 # /health/ready: hold() it while start-up work that runs after the app started is unfinished.
 READINESS = web.AppKey("readiness", Readiness)
+# Async work (?async=1): tasks, their progress and results (issue 11).
+TASKS = web.AppKey("tasks", TaskManager)
+# What clients configured (saved in the state store, restored at start) and restore errors.
+LABELS = web.AppKey("labels", Labels)
+# Pipelines, runs and jobs (service/pipelines); None without -upload-dir.
+PIPELINES: web.AppKey[Runner | None] = web.AppKey("pipelines")
 # Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
 # (None with -auth none and on public routes) and the request's kind/name/action name.
 AUTH: web.AppKey[Guard] = web.AppKey("auth")

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Generic, TypeVar, cast
 
+from service import streaming
 from service.contexts import ContextStore
 from service.errors import BadRequest, NotFound
 from service.plugins import config as plugin_config
-from service.plugins.base import ModelContext, Record, Scorer, ScorerContext, SourceContext
+from service.plugins import offload
+from service.plugins.base import (
+    EncodedRecords,
+    ModelContext,
+    Record,
+    RecordChunk,
+    Scorer,
+    ScorerContext,
+    SourceContext,
+)
 from service.plugins.registry import Registry
 from service.streaming import Reader
 
@@ -65,10 +76,16 @@ def require_trained(model: ModelContext) -> None:
         raise BadRequest("Model not trained")
 
 
-async def train(model: ModelContext, records: AsyncIterator[Record]) -> None:
-    """Train ``model``; a second training of the same context waits for the first."""
+async def train(
+    model: ModelContext, records: AsyncIterator[Record], runner: offload.Runner | None = None
+) -> None:
+    """Train ``model``; a second training of the same context waits for the first.
+
+    ``runner`` lends the model the server's worker processes (:mod:`service.plugins.offload`).
+    """
     async with model.training_lock, closing(records):
-        await model.train(records)
+        with offload.using(runner):
+            await model.train(records)
 
 
 def predict(model: ModelContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
@@ -97,6 +114,57 @@ async def predict_list(model: ModelContext, records: list[Record]) -> list[Recor
     return await model.predict_batch(records)
 
 
+class SourcePredictReader:
+    """Predictions of a source's records, read through the source's own chunked reader.
+
+    Between two requests the cursor holds what that reader holds (for the built-in sources, a
+    position), never a decoded batch of records waiting to be predicted."""
+
+    def __init__(self, model: ModelContext, reader: Reader[RecordChunk]) -> None:
+        require_trained(model)
+        self._model = model
+        self._reader = reader
+
+    async def read(self, size: int) -> tuple[list[Record], bool]:
+        chunk, more = await self._reader.read(size)
+        records = chunk.decode() if isinstance(chunk, EncodedRecords) else chunk
+        return await predict_list(self._model, records), more
+
+    def held_bytes(self) -> int:
+        return streaming.held_bytes(self._reader)
+
+    async def aclose(self) -> None:
+        await self._reader.aclose()
+
+
+class BodyPredictReader:
+    """Predictions of the records of a request body, paged: the records wait encoded (their
+    JSON bytes, counted exactly), and are decoded a chunk at a time."""
+
+    def __init__(self, model: ModelContext, records: list[Record]) -> None:
+        require_trained(model)
+        self._model = model
+        self._rows = [EncodedRecords.encode_row(record) for record in records]
+        self._next = 0
+        self._bytes = sum(len(row) for row in self._rows)
+
+    async def read(self, size: int) -> tuple[list[Record], bool]:
+        rows = self._rows[self._next : self._next + size]
+        # Let go of what was handed out: a half-read body shrinks as it is read.
+        self._rows[self._next : self._next + len(rows)] = [b""] * len(rows)
+        self._next += len(rows)
+        self._bytes -= sum(len(row) for row in rows)
+        records = EncodedRecords(b"".join(rows), len(rows)).decode()
+        return await predict_list(self._model, records), self._next < len(self._rows)
+
+    def held_bytes(self) -> int:
+        # Each waiting row is a bytes object (33 bytes of header) in a list slot (8).
+        return streaming.POSITION_BYTES + self._bytes + 41 * (len(self._rows) - self._next)
+
+    async def aclose(self) -> None:
+        self._rows, self._next, self._bytes = [], 0, 0
+
+
 class SourceBoundReader(Generic[T]):
     """A cursor reader over records of a source context that stops with a 404 once that
     context is closed or replaced, instead of reading on from a closed source."""
@@ -114,6 +182,9 @@ class SourceBoundReader(Generic[T]):
             raise NotFound("Source not loaded")
         return await self._reader.read(size)
 
+    def held_bytes(self) -> int:
+        return streaming.held_bytes(self._reader)
+
     async def aclose(self) -> None:
         await self._reader.aclose()
 
@@ -123,7 +194,13 @@ async def score(
 ) -> float:
     require_trained(model)
     async with closing(records):
-        return await scorer.score(model, records)
+        value = await scorer.score(model, records)
+    # inf and nan have no JSON spelling: the client would read {"accuracy": null}.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadRequest(
+            f"Score {value!r} is not a finite number: the errors are beyond float range"
+        )
+    return value
 
 
 async def natural_score(

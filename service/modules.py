@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,20 @@ from service import models
 from service.contexts import ContextStore
 from service.errors import BadRequest, Conflict, NotAllowed, PathTraversal, TimedOut
 from service.plugins import config as plugin_config
-from service.plugins.base import Function, InputFile, Job, Module, ModuleServices, Record
+from service.plugins import progress as plugin_progress
+from service.plugins.base import (
+    Function,
+    InputFile,
+    Job,
+    Module,
+    ModuleContext,
+    ModuleServices,
+    Record,
+)
+from service.plugins.progress import Reporter
 from service.sandbox import Sandbox
-from service.workers import WorkerCrashed, Workers
+from service.tasks.executor import Executor
+from service.workers import WorkerCrashed
 
 OUTPUTS = "outputs"
 
@@ -54,22 +65,33 @@ class RunRequest:
 
 
 class _Services(ModuleServices):
-    def __init__(self, store: ContextStore, workers: Workers) -> None:
+    def __init__(self, store: ContextStore, executor: Executor) -> None:
         self._store = store
-        self._workers = workers
+        self._executor = executor
 
     async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
         model = self._store.model(model_ctx)
         return await models.predict_list(model, records)
 
     async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self._workers.call(fn, *args)
+        # On whichever executor -executor chose; what the function reports goes to the task
+        # this run belongs to, if any.
+        reporter = plugin_progress.current()
+        ran = await self._executor.run(
+            call_plain, fn, args, on_progress=reporter.progress, on_log=reporter.log
+        )
+        return ran.result
+
+
+def call_plain(reporter: Reporter, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """On the worker: ``fn(*args)``, for functions that take no reporter (module steps)."""
+    return fn(*args)
 
 
 async def run_function(
     *,
     store: ContextStore,
-    workers: Workers,
+    executor: Executor,
     sandbox: Sandbox | None,
     timeout: float,
     ctx_label: str,
@@ -77,37 +99,69 @@ async def run_function(
     body: dict[str, Any],
 ) -> dict[str, Any]:
     """Run ``function_name`` of module context ``ctx_label``; the response body on success."""
-    context = store.module(ctx_label)
-    module: type[Module[Any]] = type(context.module)
-    function = module.function(function_name)
+    execute = await prepare_run(
+        store=store,
+        executor=executor,
+        sandbox=sandbox,
+        timeout=timeout,
+        ctx_label=ctx_label,
+        function_name=function_name,
+        body=body,
+    )
+    return await execute()
+
+
+async def prepare_run(
+    *,
+    store: ContextStore,
+    executor: Executor,
+    sandbox: Sandbox | None,
+    timeout: float,
+    ctx_label: str,
+    function_name: str,
+    body: dict[str, Any],
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Validate everything a run needs (404, 400, 501 now), then the run itself to await."""
+    store_module_function(store, ctx_label, function_name)
     if sandbox is None:
         raise NotAllowed("Module functions need the server to be started with -upload-dir")
     request = RunRequest.from_json(body)
-    label = store.context_labels("module")[ctx_label]
-    owner = f"{store.labels('module')[label]}.{function.name}"
-    options = plugin_config.build(
-        function.options,
-        request.options,
-        where=plugin_config.Where(owner, "module", ctx_label, noun="option"),
-        resolve_path=lambda path: _inside(sandbox, path),
+    call = prepare(store, sandbox, ctx_label, function_name, request.options)
+    inputs = await asyncio.to_thread(
+        check_inputs, sandbox, call.function, call.owner, request.files
     )
-    inputs = await asyncio.to_thread(_inputs, sandbox, function, owner, request.files)
-    before = await asyncio.to_thread(_fingerprints, inputs)
+
+    async def execute() -> dict[str, Any]:
+        return await _execute(store, executor, sandbox, timeout, call, inputs)
+
+    return execute
+
+
+async def _execute(
+    store: ContextStore,
+    executor: Executor,
+    sandbox: Sandbox,
+    timeout: float,
+    call: Call,
+    inputs: list[InputFile],
+) -> dict[str, Any]:
+    context, function, owner, options = call.context, call.function, call.owner, call.options
+    before = await asyncio.to_thread(fingerprints, inputs)
     run_id, output_dir = await asyncio.to_thread(_new_output_dir, sandbox)
     job = Job(function=function, inputs=inputs, options=options, output_dir=output_dir)
     try:
         try:
             job = await asyncio.wait_for(
-                context.run(function, job, _Services(store, workers)), timeout
+                context.run(function, job, _Services(store, executor)), timeout
             )
         except asyncio.TimeoutError:
             raise TimedOut(
                 f"{owner} exceeded the time limit of {timeout:g} s (-module-timeout)"
                 " and was stopped"
             ) from None
-        if await asyncio.to_thread(_fingerprints, inputs) != before:
+        if await asyncio.to_thread(fingerprints, inputs) != before:
             raise WorkerCrashed(f"{owner} changed an input file in place")
-        files = await asyncio.to_thread(_outputs, sandbox, output_dir, job, owner)
+        files = await asyncio.to_thread(collect_outputs, sandbox, output_dir, job, owner)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, output_dir, True)
         raise
@@ -120,17 +174,59 @@ async def run_function(
     }
 
 
-def _inside(sandbox: Sandbox, path: str) -> Path:
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """A function of an open module context with its options, checked against the
+    function's declaration: what a module run (or a pipeline's task) is about to call."""
+
+    context: ModuleContext
+    function: Function
+    owner: str  # ``dataset.split``: names the function in messages
+    options: Any
+
+
+def store_module_function(store: ContextStore, ctx_label: str, function_name: str) -> Function:
+    """The function ``function_name`` of open module context ``ctx_label`` (404s name what
+    is missing)."""
+    module: type[Module[Any]] = type(store.module(ctx_label).module)
+    return module.function(function_name)
+
+
+def prepare(
+    store: ContextStore,
+    sandbox: Sandbox,
+    ctx_label: str,
+    function_name: str,
+    options: dict[str, Any],
+) -> Call:
+    """Check a call of ``function_name`` with ``options``: the module route's own checks and
+    messages (context not loaded, unknown function, a bad option)."""
+    context = store.module(ctx_label)
+    function = store_module_function(store, ctx_label, function_name)
+    label = store.context_labels("module")[ctx_label]
+    owner = f"{store.labels('module')[label]}.{function.name}"
+    built = plugin_config.build(
+        function.options,
+        options,
+        where=plugin_config.Where(owner, "module", ctx_label, noun="option"),
+        resolve_path=lambda path: inside(sandbox, path),
+    )
+    return Call(context, function, owner, built)
+
+
+def inside(sandbox: Sandbox, path: str) -> Path:
     try:
         return sandbox.resolve(path)
     except PathTraversal:
         raise PathTraversal(f"{path!r} is not inside the upload directory") from None
 
 
-def _inputs(sandbox: Sandbox, function: Function, owner: str, names: list[str]) -> list[InputFile]:
+def check_inputs(
+    sandbox: Sandbox, function: Function, owner: str, names: list[str]
+) -> list[InputFile]:
     inputs = []
     for name in names:
-        path = _inside(sandbox, name)
+        path = inside(sandbox, name)
         if not path.is_file():
             raise BadRequest(f"File {name!r} not found in the upload directory")
         extension = path.suffix.lower().lstrip(".")
@@ -141,14 +237,14 @@ def _inputs(sandbox: Sandbox, function: Function, owner: str, names: list[str]) 
     return inputs
 
 
-def _fingerprints(inputs: list[InputFile]) -> list[tuple[int, int]]:
+def fingerprints(inputs: list[InputFile]) -> list[tuple[int, int]]:
     """Size and modification time of each input: a function must never change them."""
     stats = [i.path.stat() for i in inputs]
     return [(s.st_size, s.st_mtime_ns) for s in stats]
 
 
 def _new_output_dir(sandbox: Sandbox) -> tuple[str, Path]:
-    outputs = _inside(sandbox, OUTPUTS)
+    outputs = inside(sandbox, OUTPUTS)
     try:
         outputs.mkdir(exist_ok=True)
     except FileExistsError:
@@ -164,7 +260,9 @@ def _new_output_dir(sandbox: Sandbox) -> tuple[str, Path]:
     return run_id, path
 
 
-def _outputs(sandbox: Sandbox, output_dir: Path, job: Job, owner: str) -> list[dict[str, Any]]:
+def collect_outputs(
+    sandbox: Sandbox, output_dir: Path, job: Job, owner: str
+) -> list[dict[str, Any]]:
     written = {p.name: p for p in output_dir.iterdir() if p.is_file()}
     missing = sorted(set(job.outputs) - set(written))
     if missing:

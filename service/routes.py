@@ -8,16 +8,20 @@ from service.handlers import (
     auth,
     docs,
     health,
+    labels,
     metrics,
     models,
     modules,
+    pipelines,
     plugins,
     scorers,
     sources,
+    tasks,
     ui,
     uploads,
 )
 from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
+from service.tasks import spec as _tasks_docs  # noqa: F401  (their ?async=1 and 202)
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -32,8 +36,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/service/files", uploads.list_files),
     web.get("/service/files/{path:.*}", uploads.download),
     web.delete("/service/files/{path:.*}", uploads.delete),
-    web.get("/source/{ctx}/record/{key}", sources.record),
-    web.post("/source/{ctx}/update/{key}", sources.update),
+    # {key:[^/]+}: aiohttp's default segment pattern refuses { and }, which keys may hold.
+    web.get("/source/{ctx}/record/{key:[^/]+}", sources.record),
+    web.post("/source/{ctx}/update/{key:[^/]+}", sources.update),
     web.get("/source/{ctx}/records", sources.records_stream),
     web.get("/source/{ctx}/records/{chunk_size}", sources.records_first),
     web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),
@@ -45,11 +50,30 @@ API_ROUTES: list[web.RouteDef] = [
     web.delete("/model/{ctx}/predict/{iterkey}", models.predict_release),
     web.post("/scorer/{scorer_ctx}/{model_ctx}/score", scorers.score),
     web.post("/module/{ctx}/{function}", modules.run),
+    # Tasks (issue 11): ?async=1 work on the routes above, its progress, events and results.
+    web.get("/tasks", tasks.list_tasks),
+    web.get("/task/{task_id}", tasks.get_task),
+    web.delete("/task/{task_id}", tasks.cancel_task),
+    web.get("/task/{task_id}/events", tasks.task_events),
+    # Durable state (issue 11): every configured label, restored ones and those that failed.
+    web.get("/labels", labels.list_labels),
     # The API contract (issue 15): service/openapi/ builds it from this table.
     web.get("/openapi.json", docs.openapi_json),
     web.get("/health/live", health.live),
     web.get("/health/ready", health.ready),
     web.get("/metrics", metrics.metrics),
+    # Pipelines of module functions, their runs and jobs (issue 12, docs/pipelines.md).
+    web.post("/pipelines", pipelines.create_pipeline),
+    web.get("/pipelines", pipelines.list_pipelines),
+    web.get("/pipelines/{pipeline_id}", pipelines.get_pipeline),
+    web.delete("/pipelines/{pipeline_id}", pipelines.delete_pipeline),
+    web.post("/runs", pipelines.create_run),
+    web.get("/runs", pipelines.list_runs),
+    web.get("/runs/{run_id}", pipelines.get_run),
+    web.delete("/runs/{run_id}", pipelines.cancel_run),
+    web.post("/runs/{run_id}/retry", pipelines.retry_run),
+    web.get("/runs/{run_id}/events", pipelines.run_events),
+    web.get("/jobs/{job_id}", pipelines.get_job),
     # Users and tokens (issue 14, docs/auth.md).
     web.post("/auth/registration", auth.registration),
     web.post("/auth/login", auth.login),

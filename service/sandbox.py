@@ -11,10 +11,68 @@ relative to, and confined in, U's own root; the operator and admins have the who
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import secrets
+import time
 from pathlib import Path, PurePosixPath
 
 from service.auth import scope
 from service.errors import BadRequest, PathTraversal
+
+log = logging.getLogger(__name__)
+
+# Names of files being written: an upload in progress, a source or model being saved. They
+# become visible under their real name by one rename once complete; until then (or for ever,
+# after a crash) they are never listed, served or deleted over HTTP, and start-up sweeps them.
+_UPLOAD_TEMP = re.compile(r"^\.upload-[0-9a-f]{32}\.part$")
+_SAVE_TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+# Linux's limits on one name and on a whole path, in bytes.
+NAME_MAX = 255
+PATH_MAX = 4096
+# A temporary younger than this is left by the sweep: another server sharing the directory may
+# be writing it right now.
+SWEEP_MIN_AGE = 60.0
+
+
+def upload_temp_name() -> str:
+    return f".upload-{secrets.token_hex(16)}.part"
+
+
+def save_temp_name(name: str) -> str:
+    """The temporary name beside ``name`` that a save writes before renaming it into place."""
+    return f".{name}.{secrets.token_hex(6)}.tmp"
+
+
+def is_temporary(name: str) -> bool:
+    return _UPLOAD_TEMP.match(name) is not None or _SAVE_TEMP.match(name) is not None
+
+
+def sweep_temporaries(root: Path, *, min_age: float = SWEEP_MIN_AGE) -> list[str]:
+    """Remove what a killed server left half-written under ``root``; the names removed.
+
+    Symlinked directories are not followed, and a symlink is never a temporary (it is only
+    unlinked if it has a temporary's name, which removes the link, not what it points to).
+    """
+    removed = []
+    cutoff = time.time() - min_age
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            if not is_temporary(name):
+                continue
+            path = Path(directory, name)
+            try:
+                if path.lstat().st_mtime > cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path.relative_to(root).as_posix())
+    if removed:
+        log.warning("removed %d leftover temporary file(s): %s", len(removed), ", ".join(removed))
+    return removed
+
 
 USERS_DIR = "users"
 
@@ -55,6 +113,13 @@ class Sandbox:
         pure = PurePosixPath(relative)
         if pure.is_absolute():
             raise PathTraversal()
+        # Longer names fail in the OS (ENAMETOOLONG) wherever they are used: refuse them here.
+        if len(relative.encode()) > PATH_MAX or any(
+            len(part.encode()) > NAME_MAX for part in pure.parts
+        ):
+            raise BadRequest(
+                f"File name too long (at most {NAME_MAX} bytes a name, {PATH_MAX} in all)"
+            )
         root = self.root
         candidate = (root / pure).resolve()
         if not candidate.is_relative_to(root):

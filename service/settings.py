@@ -73,12 +73,39 @@ class Settings:
     max_body_size: int = opt(64 * 1024 * 1024, "largest JSON request body in bytes (413 above)")
     iterkey_ttl: float = opt(600.0, "seconds an unused iterkey lives before it expires")
     iterkey_max: int = opt(10_000, "most iterkeys alive at once; the least recently used goes")
+    iterkey_max_bytes: int = opt(
+        256 * 1024 * 1024,
+        "most bytes all iterkeys may hold together (a paged predict body is counted by its"
+        " size); beyond, the least recently used go",
+    )
     module_timeout: float = opt(
         600.0, "seconds a module function may run before its worker is stopped (504)"
     )
     module_workers: int = opt(
         os.cpu_count() or 1, "module functions running at once, each in its own process"
     )
+    # Hardening bounds (docs/limits.md gives each one's worst-case cost).
+    max_labels: int = opt(
+        256,
+        "most plugin labels configured at once, and separately most contexts open at once"
+        " (each may hold a descriptor; 409 beyond)",
+    )
+    max_connections: int = opt(
+        512,
+        "most client connections open at once; beyond, the oldest idle or half-sent one is"
+        " closed (503 only when every one is being answered)",
+    )
+    header_timeout: float = opt(
+        20.0, "seconds a client may take to send a request header (408 and closed after)"
+    )
+    body_timeout: float = opt(
+        60.0, "seconds a client may take to send a JSON request body (408 after)"
+    )
+    task_queue: int = opt(100, "most tasks waiting to run (?async=1); beyond, 503 with Retry-After")
+    task_workers: int = opt(
+        os.cpu_count() or 1, "tasks running at once; the others wait in the queue"
+    )
+    task_ttl: float = opt(86400.0, "seconds a finished task is kept before it is pruned")
     # Observability and limits (issue 15; docs/observability.md).
     metrics: str = opt("on", "count requests and serve /metrics: on or off")
     log_format: str = opt("text", "log lines as text or json (one object a line)")
@@ -137,5 +164,13 @@ class Settings:
         " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
         metavar="FILE",
     )
+    executor: str = opt(
+        "local",
+        "where module functions run: local (-module-workers processes here), dask (an"
+        " in-process Dask cluster of -dask-workers processes) or dask://HOST:PORT (a running"
+        " Dask scheduler; needs the dask extra)",
+        metavar="WHERE",
+    )
+    dask_workers: int = opt(2, "worker processes of the in-process cluster of -executor dask")
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -7,7 +7,8 @@ or ``("model", ctx_label)``. Clients only ever hold the opaque, unguessable iter
 presented for another owner is as unknown as a made-up one.
 
 Cursors are bounded, unlike the original service's: an idle cursor expires after ``ttl``
-seconds, at most ``max_cursors`` live at once (the least recently used is evicted), and the
+seconds, at most ``max_cursors`` live at once and together they hold at most ``max_bytes`` (as
+their readers count it; the least recently used are evicted until both hold), and the
 reader of a cursor is closed whenever the cursor goes: at the end of the stream, on release,
 expiry or eviction, when its owner closes, and at shutdown.
 
@@ -42,11 +43,27 @@ NOT_FOUND = "iterkey not found"
 
 
 class Reader(Protocol[C_co]):
-    """Reads a stream chunk by chunk; ``more`` is False once the stream is exhausted."""
+    """Reads a stream chunk by chunk; ``more`` is False once the stream is exhausted.
+
+    A reader may also have ``held_bytes() -> int``: about how much memory it holds between two
+    reads (what the cursor store budgets with ``-iterkey-max-bytes``). One without it is
+    counted as :data:`UNKNOWN_READER_BYTES`.
+    """
 
     async def read(self, size: int) -> tuple[C_co, bool]: ...
 
     async def aclose(self) -> None: ...
+
+
+# What a reader holding only a position costs (the objects themselves), and what one that does
+# not say is assumed to hold: an async generator may hold a decoded batch of records.
+POSITION_BYTES = 1024
+UNKNOWN_READER_BYTES = 1024 * 1024
+
+
+def held_bytes(reader: object) -> int:
+    measure: Callable[[], int] | None = getattr(reader, "held_bytes", None)
+    return UNKNOWN_READER_BYTES if measure is None else max(int(measure()), 0)
 
 
 class IteratorReader(Generic[T]):
@@ -70,6 +87,10 @@ class IteratorReader(Generic[T]):
             del items[size:]
         return items, bool(self._ahead)
 
+    def held_bytes(self) -> int:
+        # An async generator may hold anything (a decoded batch of its source): unknown.
+        return UNKNOWN_READER_BYTES
+
     async def aclose(self) -> None:
         self._done = True
         self._ahead = []
@@ -79,7 +100,7 @@ class IteratorReader(Generic[T]):
 
 
 class _Cursor:
-    __slots__ = ("busy", "expires", "lock", "owner", "reader")
+    __slots__ = ("busy", "cost", "expires", "lock", "owner", "reader")
 
     def __init__(self, owner: _Owner, reader: Reader[Any], expires: float) -> None:
         self.owner = owner
@@ -87,6 +108,7 @@ class _Cursor:
         self.expires = expires
         self.busy = False
         self.lock = asyncio.Lock()
+        self.cost = held_bytes(reader)
 
 
 class CursorStore:
@@ -97,14 +119,22 @@ class CursorStore:
         *,
         ttl: float,
         max_cursors: int,
+        max_bytes: int = 256 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if ttl <= 0 or max_cursors < 1:
-            raise ValueError("iterkey ttl must be > 0 and the maximum >= 1")
+        if ttl <= 0 or max_cursors < 1 or max_bytes < 1:
+            raise ValueError("iterkey ttl must be > 0 and the maxima >= 1")
         self.ttl = ttl
         self.max_cursors = max_cursors
+        self.max_bytes = max_bytes
         self.clock = clock
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """What every live cursor holds together, as their readers count it."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._cursors)
@@ -121,8 +151,10 @@ class CursorStore:
             await _close(reader)
             return chunk, None
         iterkey = secrets.token_urlsafe(32)
-        self._cursors[iterkey] = _Cursor(_scoped(owner), reader, self.clock() + self.ttl)
-        await self._evict()
+        cursor = _Cursor(_scoped(owner), reader, self.clock() + self.ttl)
+        self._cursors[iterkey] = cursor
+        self._bytes += cursor.cost
+        await self._evict(keep=iterkey)
         return chunk, iterkey
 
     async def resume(self, owner: Owner, iterkey: str, size: int) -> tuple[Any, str | None]:
@@ -138,15 +170,19 @@ class CursorStore:
             try:
                 chunk, more = await cursor.reader.read(size)
             except BaseException:
-                self._cursors.pop(iterkey, None)
+                self._pop(iterkey)
                 await _close(cursor.reader)
                 raise
             finally:
                 cursor.busy = False
             if more:
                 cursor.expires = self.clock() + self.ttl
+                if self._cursors.get(iterkey) is cursor:  # not dropped while it read
+                    cost = held_bytes(cursor.reader)
+                    self._bytes += cost - cursor.cost
+                    cursor.cost = cost
                 return chunk, iterkey
-            self._cursors.pop(iterkey, None)
+            self._pop(iterkey)
         await _close(cursor.reader)
         return chunk, None
 
@@ -154,7 +190,7 @@ class CursorStore:
         """Close the cursor ``iterkey`` of ``owner`` before its end; 404 if there is none."""
         await self.expire()
         cursor = self._get(owner, iterkey)
-        del self._cursors[iterkey]
+        self._pop(iterkey)
         await self._close_cursor(cursor)
 
     async def release_owner(self, owner: Owner) -> None:
@@ -178,6 +214,7 @@ class CursorStore:
         """Close every cursor (shutdown)."""
         while self._cursors:
             _, cursor = self._cursors.popitem(last=False)
+            self._bytes -= cursor.cost
             await self._close_cursor(cursor)
 
     async def sweep(self, interval: float) -> None:
@@ -195,25 +232,36 @@ class CursorStore:
             raise NotFound(NOT_FOUND)
         return cursor
 
-    async def _evict(self) -> None:
+    async def _evict(self, keep: str) -> None:
         excess = len(self._cursors) - self.max_cursors
-        if excess <= 0:
+        over = self._bytes - self.max_bytes
+        if excess <= 0 and over <= 0:
             return
-        # Least recently used first; a cursor serving a request right now is skipped. Stop at
-        # the first `excess` found: this runs on every new cursor once the cap is reached.
+        # Least recently used first; a cursor serving a request right now is skipped, and so
+        # is the one just started. Stop once both bounds hold again: this runs on every new
+        # cursor once a bound is reached.
         victims: list[str] = []
         for key, cursor in self._cursors.items():
-            if len(victims) == excess:
+            if excess <= 0 and over <= 0:
                 break
-            if not cursor.busy:
+            if not cursor.busy and key != keep:
                 victims.append(key)
+                excess -= 1
+                over -= cursor.cost
         await self._drop(victims)
 
     async def _drop(self, keys: list[str]) -> None:
         # Out of the table at once, so no other request can find them while they close.
-        cursors = [self._cursors.pop(key) for key in keys]
+        cursors = [cursor for key in keys if (cursor := self._pop(key)) is not None]
         for cursor in cursors:
             await self._close_cursor(cursor)
+
+    def _pop(self, key: str) -> _Cursor | None:
+        """Take ``key`` out of the table (None if another request already did)."""
+        cursor = self._cursors.pop(key, None)
+        if cursor is not None:
+            self._bytes -= cursor.cost
+        return cursor
 
     async def _close_cursor(self, cursor: _Cursor) -> None:
         # A request reading from this cursor finishes its chunk before the reader closes.

@@ -12,25 +12,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import re
-import secrets
 from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 
 import aiofiles
 
 from service.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from service.sandbox import Sandbox
+from service.sandbox import Sandbox, is_temporary, upload_temp_name
 
-_TEMP_NAME = re.compile(r"^\.upload-[0-9a-f]{32}\.part$")
-
-
-def _temp_name() -> str:
-    return f".upload-{secrets.token_hex(16)}.part"
-
-
-def is_temporary(name: str) -> bool:
-    return _TEMP_NAME.match(name) is not None
+__all__ = ["FileEntry", "Saved", "UploadDir", "is_temporary"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +63,7 @@ class UploadDir:
         Over ``max_size`` bytes, on any error, or when the client goes away (cancellation), the
         temporary file is removed and ``target`` is left as it was.
         """
-        temp = target.with_name(_temp_name())
+        temp = target.with_name(upload_temp_name())
         size = 0
         try:
             async with aiofiles.open(temp, "xb") as out:

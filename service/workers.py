@@ -31,7 +31,8 @@ ResultT = TypeVar("ResultT")
 # answered 400 like a plugin that cannot open its input. Anything else is a bug, answered 500.
 INPUT_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
-# ("progress", (done, total, message)) or ("log", line), sent by a worker while it runs.
+# ("progress", (done, total, message)) or ("log", line), sent by a worker while it runs;
+# ("started", pid) once it runs.
 Message = tuple[str, Any]
 OnMessage = Callable[[Message], None]
 # A worker sends at most this many progress updates a second (the latest always arrives).
@@ -127,6 +128,8 @@ class Workers:
             pid = process.pid or 0
             self._running.add(process)
             sender.close()
+            if on_message is not None:
+                on_message(("started", pid))
             waiting = loop.run_in_executor(self._waiters, _receive, receiver, process, deliver)
             outcome, payload = await asyncio.shield(waiting)
         finally:
@@ -169,6 +172,10 @@ def _to_reporter(reporter: plugin_progress.Reporter) -> OnMessage | None:
             reporter.progress(*payload)
         elif kind == "log":
             reporter.log(payload)
+        elif kind == "started":
+            running_on = getattr(reporter, "running_on", None)
+            if running_on is not None:
+                running_on(f"local:pid {payload}")
 
     return forward
 

@@ -17,7 +17,7 @@ import requests
 
 from service.cli import settings_from_args
 from service.settings import Preload, Redirect, Settings
-from tests.docs_pages import page_and_its_links
+from tests.docs_pages import reference
 from tests.live import live_server, run_cli
 
 
@@ -301,8 +301,8 @@ def test_a_plugin_bug_at_preload_exits_1_with_the_traceback_logged(
 
 
 def test_every_option_is_documented_on_the_cli_page() -> None:
-    # docs/cli.md, or the page of its subject that docs/cli.md links to.
-    readme = page_and_its_links("cli.md")
+    # docs/cli.md, or the page of the capability that adds the option (docs/cli.md links it).
+    readme = reference("cli.md")
     for f in dataclasses.fields(Settings):
         if "help" in f.metadata:
             assert f"`-{f.name.replace('_', '-')}" in readme, f.name

@@ -11,7 +11,7 @@ from aiohttp import web
 from service.routes import API_ROUTES
 from tests import fakes
 from tests.conftest import MakeClient
-from tests.docs_pages import page_and_its_links
+from tests.docs_pages import reference
 
 NO_CACHE = {
     "Pragma": "no-cache",
@@ -64,8 +64,8 @@ async def test_health(client: Any) -> None:
 
 
 def test_every_route_is_documented() -> None:
-    # docs/http-api.md, or the page of its capability that docs/http-api.md links to.
-    readme = page_and_its_links("http-api.md")
+    # docs/http-api.md, or the page of the capability that adds the route (linked from it).
+    readme = reference("http-api.md")
     for route in API_ROUTES:
         assert isinstance(route, web.RouteDef)
         # A parameter's regex ({path:.*}) is routing detail; the README names it {path}.

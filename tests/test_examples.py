@@ -60,6 +60,8 @@ def test_python_example(http_server: LiveServer, tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["records"] == len(CSV_ROWS)
     assert result["pages"] == math.ceil(len(CSV_ROWS) / 5)
+    assert result["trained"] == "SUCCESS"  # trained as a task, followed to its end
+    assert "fitted" in done.stderr  # its progress, printed as it arrived
     assert 0 < result["mse"] < 50
     assert_learned(result["predictions"])
     assert (tmp_path / "data" / "salaries.csv").read_text().splitlines()[1:] == CSV_ROWS

@@ -55,10 +55,22 @@ def fresh_clone(tmp_path: Path) -> Path:
     that `scripts/setup` made."""
     clone = tmp_path / "clone"
     anywhere = shutil.ignore_patterns("__pycache__", "*.egg-info", "*_cache", "node_modules")
-    at_top = {".venv", ".git", ".benchmarks", "build", "data", "server.port", "page1.json"}
+    at_top = shutil.ignore_patterns(
+        ".venv",
+        ".git",
+        ".benchmarks",
+        "build",
+        "data",
+        "data.state.sqlite3*",
+        "server.port",
+        "page1.json",
+        "*.pem",
+        "*.key",
+        "*.csr",
+    )
 
     def ignore(directory: str, names: list[str]) -> set[str]:
-        made = at_top & set(names) if Path(directory) == REPO else set()
+        made = set(at_top(directory, names)) if Path(directory) == REPO else set()
         return made | anywhere(directory, names)
 
     shutil.copytree(REPO, clone, ignore=ignore)

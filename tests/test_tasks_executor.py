@@ -155,4 +155,7 @@ async def test_a_timeout_stops_the_worker(executor: LocalExecutor, tmp_path: Any
     await executor.run(counting, 0)  # the forkserver is up: the next worker starts quickly
     with pytest.raises(TimedOut, match="time limit of 5 s"):
         await executor.run(sleeping, str(path), timeout=5)
-    assert _gone(await _pid_from(path))
+    assert executor.workers.busy == 0  # killed and reaped before run() raised
+    # On a loaded machine the worker may not have got as far as writing its pid.
+    if path.exists() and path.read_text():
+        assert _gone(int(path.read_text()))

@@ -117,6 +117,24 @@ class Page:
             self.driver.save_screenshot(str(self.shots / f"{name}-{width}.png"))
         self.driver.set_window_size(WIDTHS[0], 900)
 
+    def unlabelled_controls(self) -> list[str]:
+        """Shown controls a screen reader could not name: no <label>, no text, no aria-label."""
+        return list(
+            self.driver.execute_script(
+                """
+                const named = (e) => e.getAttribute("aria-label") || (e.tagName === "BUTTON"
+                  ? e.textContent.trim() : e.labels && e.labels.length);
+                const shown = [...document.querySelectorAll("input, select, textarea, button")]
+                  .filter((e) => e.type !== "hidden" && e.getClientRects().length);
+                if (shown.length < 5) {
+                  return ["(fewer than 5 controls shown: is the page there?)"];
+                }
+                return shown.filter((e) => !named(e))
+                  .map((e) => e.id || e.name || e.outerHTML.slice(0, 80));
+                """
+            )
+        )
+
     def script_errors(self) -> list[Any]:
         """Errors the page's scripts raised (the network's 4xx the test provoked are not)."""
         return [
@@ -182,9 +200,17 @@ def test_dashboard_end_to_end(
     ui.click("#preview-prev")
     ui.until(lambda: ui.css("#preview-table").get_attribute("data-page") == "1", "back to 1")
     ui.photograph("data")
+    assert ui.unlabelled_controls() == []
 
-    # Models: configure slr from its generated form, train, score, predict, plot.
-    ui.go("models")
+    # Models, reached from the keyboard: configure slr from its generated form, train, score,
+    # predict, plot.
+    from selenium.webdriver.common.keys import Keys
+
+    ui.css("#nav-models").send_keys(Keys.ENTER)
+    ui.until(lambda: ui.css("#page-models").is_displayed(), "the models page shows")
+    active = browser.switch_to.active_element
+    assert active.tag_name == "h1"
+    assert active.text == "Models"
     ui.until(lambda: ui.all("#model-form [name='features']"), "the model form is generated")
     ui.fill("#model-label", "salary")
     ui.field("#model-form", "features").send_keys("Years:int:1")
@@ -220,6 +246,7 @@ def test_dashboard_end_to_end(
     predicted = float(ui.text_of("#predict-answer").split()[1])
     assert abs(predicted - 40) < 5  # the data is 10·Years + 10 ± 7
     ui.photograph("models")
+    assert ui.unlabelled_controls() == []
 
     # Modules: describe the CSV with a generated form; the output file is listed.
     ui.go("modules")
@@ -232,5 +259,6 @@ def test_dashboard_end_to_end(
     assert listed.endswith("/salaries.describe.json")
     assert (tmp_path / "data" / listed).is_file()
     ui.photograph("modules")
+    assert ui.unlabelled_controls() == []
 
     assert ui.script_errors() == []

@@ -27,7 +27,9 @@ import getpass
 import json
 import os
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -83,6 +85,44 @@ class Client:
         self.request("POST", f"/configure/{kind}/{plugin}/{label}", json=config)
         self.request("GET", f"/context/{kind}/{label}/{label}")
 
+    def train_async(self, model: str, sources: list[str]) -> str:
+        """Start a training as a task (docs/tasks.md): its id, at once."""
+        accepted = self.request("POST", f"/model/{model}/train?async=1", json=sources)
+        task_id: str = accepted["task_id"]
+        return task_id
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        task: dict[str, Any] = self.request("GET", f"/task/{task_id}")
+        return task
+
+    def wait_task(
+        self,
+        task_id: str,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        poll: float = 0.5,
+    ) -> dict[str, Any]:
+        """The task once it has finished (check its "status"), following its Server-Sent
+        Events; polling every ``poll`` seconds if the stream breaks."""
+        try:
+            with self.session.get(
+                f"{self.url}/task/{task_id}/events", verify=self.verify, stream=True, timeout=60
+            ) as response:
+                if response.status_code >= 400:
+                    self.request("GET", f"/task/{task_id}")  # raises with the server's error
+                event = None
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: ") and event == "progress" and on_progress:
+                        on_progress(json.loads(line[len("data: ") :]))
+        except requests.exceptions.RequestException:
+            pass  # a proxy or network blip: poll instead
+        while True:
+            task = self.task(task_id)
+            if task["status"] in ("SUCCESS", "FAILURE", "CANCELLED"):
+                return task
+            time.sleep(poll)
+
     def records(self, source: str, chunk_size: int) -> tuple[list[dict[str, Any]], int]:
         """Every record of ``source``, following iterkeys; and how many pages that took."""
         page = self.request("GET", f"/source/{source}/records/{chunk_size}")
@@ -114,7 +154,13 @@ def run(client: Client, csv: Path, chunk_size: int = 5) -> dict[str, Any]:
             "location": "salary_model",
         },
     )
-    client.request("POST", "/model/salary_model/train", json=["salaries"])
+    # Trained as a task: the request answers at once and progress arrives as it happens.
+    task_id = client.train_async("salary_model", ["salaries"])
+    trained = client.wait_task(
+        task_id, on_progress=lambda p: print(f"  {p['message']}", file=sys.stderr)
+    )
+    if trained["status"] != "SUCCESS":
+        raise ServiceError(f"training {trained['status']}: {trained['error']}", 500)
 
     print("- score with mean squared error", file=sys.stderr)
     client.configure("scorer", "mse", "mse", {})
@@ -133,7 +179,13 @@ def run(client: Client, csv: Path, chunk_size: int = 5) -> dict[str, Any]:
         }
         for r in records
     ]
-    return {"records": len(records), "pages": pages, "mse": mse, "predictions": predictions}
+    return {
+        "records": len(records),
+        "pages": pages,
+        "trained": trained["status"],
+        "mse": mse,
+        "predictions": predictions,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from service import models
 from service.errors import BadRequest
 from service.handlers import params
 from service.handlers.sources import page_response
-from service.jsonio import json_response, ok, read_json, read_json_list, read_json_object
-from service.keys import CURSORS, REGISTRY, STORE
+from service.handlers.tasks import async_predict
+from service.jsonio import OK, ok, read_json, read_json_list, read_json_object
+from service.keys import CURSORS, EXECUTOR, REGISTRY, STORE
 from service.plugins.base import Record
-from service.streaming import IteratorReader, Owner, Reader
+from service.plugins.progress import Reporter
+from service.streaming import Owner, Reader
+from service.tasks import http as tasks_http
+from service.tasks.executor import runner as executor_runner
 
 
 async def train(request: web.Request) -> web.Response:
+    asynchronous = tasks_http.wants_async(request)
     store = request.app[STORE]
-    model = store.model(request.match_info["ctx"])
-    labels = models.source_labels(await read_json_list(request))
-    await models.train(model, models.records_of(models.sources(store, labels)))
-    return ok()
+    ctx_label = request.match_info["ctx"]
+    model = store.model(ctx_label)
+    sources = models.sources(store, models.source_labels(await read_json_list(request)))
+    runner = executor_runner(request.app[EXECUTOR])
+
+    async def work(reporter: Reporter) -> Any:
+        await models.train(model, models.records_of(sources), runner)
+        return OK
+
+    return await tasks_http.respond(request, asynchronous, "train", f"model/{ctx_label}", work)
 
 
 async def accuracy(request: web.Request) -> web.Response:
     """The PyPI release's scoring route: scores with the model's natural scorer."""
+    asynchronous = tasks_http.wants_async(request)
     store = request.app[STORE]
-    model = store.model(request.match_info["ctx"])
-    labels = models.source_labels(await read_json_list(request))
-    records = models.records_of(models.sources(store, labels))
-    value = await models.natural_score(request.app[REGISTRY], model, records)
-    return json_response({"accuracy": value})
+    ctx_label = request.match_info["ctx"]
+    model = store.model(ctx_label)
+    sources = models.sources(store, models.source_labels(await read_json_list(request)))
+    registry = request.app[REGISTRY]
+
+    async def work(reporter: Reporter) -> Any:
+        records = models.records_of(sources)
+        return {"accuracy": await models.natural_score(registry, model, records)}
+
+    return await tasks_http.respond(request, asynchronous, "accuracy", f"model/{ctx_label}", work)
 
 
 async def predict(request: web.Request) -> web.Response:
@@ -37,26 +56,29 @@ async def predict(request: web.Request) -> web.Response:
 
     ``chunk_size`` 0 answers everything at once; otherwise the first chunk and an iterkey.
     """
+    asynchronous = tasks_http.wants_async(request)
     ctx_label = request.match_info["ctx"]
     store = request.app[STORE]
     model = store.model(ctx_label)
     chunk_size = params.positive_int(request, "chunk_size", minimum=0)
     source_label = request.query.get("source")
+    if asynchronous:
+        return await async_predict(request, ctx_label, model, chunk_size, source_label)
     if source_label is None:
         body = models.records_in_body(await read_json_object(request))
         if chunk_size == 0:
             return page_response(await models.predict_list(model, body), None)
-        records = models.records_from(body)
+        reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
         source = store.source(source_label)
         if await read_json(request, default={}) != {}:
             raise BadRequest("Give records in the body or ?source=, not both")
-        records = models.records_of([source])
-    if chunk_size == 0:
-        return page_response(await models.predict_all(model, records), None)
-    reader: Reader[list[Record]] = IteratorReader(models.predict(model, records))
-    if source_label is not None:
-        reader = models.SourceBoundReader(reader, store, source_label, source)
+        if chunk_size == 0:
+            records = models.records_of([source])
+            return page_response(await models.predict_all(model, records), None)
+        reader = models.SourceBoundReader(
+            models.SourcePredictReader(model, source.reader()), store, source_label, source
+        )
     chunk, iterkey = await request.app[CURSORS].start(_owner(ctx_label), reader, chunk_size)
     return page_response(chunk, iterkey)
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from service.errors import PathTraversal
 from service.handlers import params
 from service.jsonio import json_response, ok, read_json_object
-from service.keys import REGISTRY, SANDBOX, STORE
+from service.keys import LABELS, REGISTRY, SANDBOX, STORE
 from service.plugins.config import unwrap_nested
 from service.sandbox import Sandbox, require
 
@@ -24,14 +24,17 @@ async def configure(request: web.Request) -> web.Response:
     body = await read_json_object(request, default={})
     values, nested = unwrap_nested(kind, body)
     sandbox = request.app[SANDBOX]
+    plugin, label = request.match_info["plugin"], request.match_info["label"]
     await request.app[STORE].configure(
         kind,
-        request.match_info["plugin"],
-        request.match_info["label"],
+        plugin,
+        label,
         values,
         resolve_path=lambda path: client_path(sandbox, path),
         nested=nested,
     )
+    # Saved as sent, so a restart restores it through this same path (docs/state.md).
+    await request.app[LABELS].configured(kind, plugin, label, body)
     return ok()
 
 
@@ -46,19 +49,29 @@ def client_path(sandbox: Sandbox | None, path: str) -> Path:
 
 async def release_plugin(request: web.Request) -> web.Response:
     kind = params.kind(request)
-    await request.app[STORE].release_plugin(kind, request.match_info["label"])
+    label = request.match_info["label"]
+    labels = request.app[LABELS]
+    if labels.failed(kind, label):  # a saved label that could not be restored
+        await labels.released(kind, label)
+        return ok()
+    await request.app[STORE].release_plugin(kind, label)
+    await labels.released(kind, label)
     return ok()
 
 
 async def open_context(request: web.Request) -> web.Response:
     kind = params.kind(request)
-    await request.app[STORE].open_context(
-        kind, request.match_info["label"], request.match_info["ctx_label"]
-    )
+    label, ctx_label = request.match_info["label"], request.match_info["ctx_label"]
+    await request.app[STORE].open_context(kind, label, ctx_label)
+    await request.app[LABELS].context_opened(kind, label, ctx_label)
     return ok()
 
 
 async def release_context(request: web.Request) -> web.Response:
     kind = params.kind(request)
-    await request.app[STORE].release_context(kind, request.match_info["ctx_label"])
+    ctx_label = request.match_info["ctx_label"]
+    labels = request.app[LABELS]
+    if (kind, ctx_label) not in labels.failed_contexts:  # one that could not be restored
+        await request.app[STORE].release_context(kind, ctx_label)
+    await labels.context_released(kind, ctx_label)
     return ok()

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from service import models
-from service.jsonio import json_response, read_json_list
+from service.jsonio import read_json_list
 from service.keys import STORE
+from service.plugins.progress import Reporter
+from service.tasks import http as tasks_http
 
 
 async def score(request: web.Request) -> web.Response:
+    asynchronous = tasks_http.wants_async(request)
     store = request.app[STORE]
-    scorer = store.scorer(request.match_info["scorer_ctx"])
-    model = store.model(request.match_info["model_ctx"])
-    labels = models.source_labels(await read_json_list(request))
-    records = models.records_of(models.sources(store, labels))
-    return json_response({"accuracy": await models.score(scorer, model, records)})
+    scorer_label, model_label = request.match_info["scorer_ctx"], request.match_info["model_ctx"]
+    scorer = store.scorer(scorer_label)
+    model = store.model(model_label)
+    sources = models.sources(store, models.source_labels(await read_json_list(request)))
+
+    async def work(reporter: Reporter) -> Any:
+        records = models.records_of(sources)
+        return {"accuracy": await models.score(scorer, model, records)}
+
+    target = f"scorer/{scorer_label}/model/{model_label}"
+    return await tasks_http.respond(request, asynchronous, "score", target, work)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from service.errors import BadRequest, NotAllowed, PayloadTooLarge, RequestTimeout
 from service.jsonio import json_response, ok
@@ -76,9 +77,19 @@ async def _file_part(request: web.Request) -> BodyPartReader:
             if isinstance(part, BodyPartReader) and part.name == "file":
                 return part
             await part.release()
-    except ValueError as exc:
-        raise BadRequest(f"Malformed multipart body: {exc}") from None
+    except (ValueError, HttpProcessingError) as exc:
+        raise _malformed(exc) from None
     raise BadRequest("Missing 'file' field")
+
+
+def _malformed(exc: ValueError | HttpProcessingError) -> BadRequest:
+    """A multipart body aiohttp cannot parse (an over-long or excess part header line, a
+    truncated part): the client's fault, named."""
+    detail = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+    detail = " ".join(str(detail).split())
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    return BadRequest(f"Malformed multipart body: {detail}")
 
 
 async def _chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes]:
@@ -88,6 +99,10 @@ async def _chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes]:
         if len(buffer) >= WRITE_SIZE:
             yield bytes(buffer)
             buffer.clear()
+    if not part.at_eof():
+        # The body stopped without the part's boundary: a truncated upload, never saved as
+        # if it were complete.
+        raise BadRequest("Malformed multipart body: it ends before the file part's boundary")
     if buffer:
         yield bytes(buffer)
 
@@ -96,6 +111,8 @@ async def _read_chunk(part: BodyPartReader, idle: float) -> bytes:
     """The next bytes of the part; a client gone quiet without closing is given up on."""
     try:
         return await asyncio.wait_for(part.read_chunk(CHUNK_SIZE), idle)
+    except (ValueError, HttpProcessingError) as exc:
+        raise _malformed(exc) from None
     except asyncio.TimeoutError:
         raise RequestTimeout(
             f"Upload received nothing for {idle:g} s (-upload-idle-timeout)"

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import orjson
 
 from service.errors import BadRequest, NotFound
+from service.plugins import progress as plugin_progress
 from service.plugins.config import EmptyConfig, FieldSpec
 from service.plugins.config import fields_of as config_fields
 from service.streaming import IteratorReader, Reader
@@ -86,6 +87,17 @@ class Record:
         return out
 
     @classmethod
+    def from_export(cls, value: dict[str, Any]) -> Record:
+        """A record as ``export()`` wrote it (trusted: the server encoded it)."""
+        return cls(
+            key=value["key"],
+            features=value.get("features", {}),
+            extra=value.get("extra", {}),
+            prediction=value.get("prediction"),
+            last_updated=value.get("last_updated"),
+        )
+
+    @classmethod
     def from_json(cls, key: str, body: Any) -> Record:
         """A record from a client's JSON; the key in the URL wins over one in the body."""
         if not isinstance(body, dict):
@@ -96,7 +108,33 @@ class Record:
             raise BadRequest(f"Record {key!r} 'features' must be an object")
         if not isinstance(extra, dict):
             raise BadRequest(f"Record {key!r} 'extra' must be an object")
+        for name, part in (("features", features), ("extra", extra)):
+            if too_deep(part, MAX_NESTING):
+                raise BadRequest(
+                    f"Record {key!r} {name!r} nests lists and objects deeper than"
+                    f" {MAX_NESTING} levels"
+                )
         return cls(key=key, features=features, extra=extra)
+
+
+# Deepest nesting of lists and objects a stored record may hold: the JSON encoder refuses
+# deeper (orjson's limit is 254), so a deeper record could be stored but never served again.
+MAX_NESTING = 200
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` levels (iteratively: no
+    recursion limit of Python's to hit either)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -133,9 +171,34 @@ class EncodedRecords:
 
     def lines(self) -> bytes:
         """The records as newline-delimited JSON, one record object a line."""
-        # The key is a JSON string, inside which every quote is escaped, so the first
-        # ':{"' of a row is where the record object starts.
-        return b"".join(row[row.index(b':{"') + 1 :] for row in self.rows.splitlines(True))
+        return b"".join(row[key_end(row) + 1 :] for row in self.rows.splitlines(True))
+
+    def records(self) -> list[bytes]:
+        """Each record's JSON object, without its key, in order."""
+        return [row[key_end(row) + 1 : -1] for row in self.rows.splitlines(True)]
+
+    def decode(self) -> list[Record]:
+        """The records themselves, in order (a JSON list: rows are never merged by key)."""
+        values: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(self.records()) + b"]")
+        return [Record.from_export(value) for value in values]
+
+
+def key_end(row: bytes) -> int:
+    """Where the JSON string key that starts ``row`` ends (the index after its closing quote).
+
+    Found by the string's own syntax, never by searching for what follows it: a key may hold
+    any text, ``:{"`` included. Inside a JSON string a quote is always escaped, so the closing
+    one is the first quote preceded by an even number of backslashes.
+    """
+    at = 1
+    while True:
+        quote = row.index(b'"', at)
+        backslashes = 0
+        while row[quote - 1 - backslashes] == 0x5C:  # a backslash
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote + 1
+        at = quote + 1
 
 
 RecordChunk = list[Record] | EncodedRecords
@@ -376,7 +439,9 @@ class Job:
         self.outputs[filename][name] = declared[name].check(value)
 
     def log(self, message: str) -> None:
+        """A line of the run's log: in the response's ``logs``, and live to a task's events."""
         self.logs.append(message)
+        plugin_progress.log(message)
 
 
 def run_target(target: Callable[[Job], None], job: Job) -> Job:

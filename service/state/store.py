@@ -231,7 +231,7 @@ def _migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migr
             )
 
         _in_transaction(conn, apply)
-        log.info("state store: %s schema at version %d", component, version)
+        log.debug("state store: %s schema at version %d", component, version)
 
 
 def _statements(script: str) -> list[str]:

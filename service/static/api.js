@@ -64,13 +64,16 @@
     }
 
     /* The raw Response of METHOD path; rejects with DFFMLHTTPError for any status >= 400. */
-    async send(method, path, { json, body, headers } = {}) {
+    async send(method, path, { json, body, headers, signal } = {}) {
       const init = {
         method,
         mode: "cors",
         credentials: "omit",
         headers: { ...this.headers, ...headers },
       };
+      if (signal) {
+        init.signal = signal;
+      }
       if (this.token && !("Authorization" in init.headers)) {
         init.headers.Authorization = `Bearer ${this.token}`;
       }
@@ -203,7 +206,12 @@
       return new Promise((resolve, reject) => {
         const xhr = new XHR();
         xhr.open("POST", `${this.endpoint}/service/upload/${filePath(path)}${query}`);
-        for (const [name, value] of Object.entries(this.headers)) {
+        const headers = { ...this.headers };
+        // The access token of a server run with -auth token, as send() adds it.
+        if (this.token && !("Authorization" in headers)) {
+          headers.Authorization = `Bearer ${this.token}`;
+        }
+        for (const [name, value] of Object.entries(headers)) {
           xhr.setRequestHeader(name, value);
         }
         xhr.upload.onprogress = (event) => {
@@ -428,6 +436,290 @@
       const path = `/module/${segment(moduleCtx)}/${segment(functionName)}`;
       return this.request("POST", path, { json: body });
     }
+
+    // ---- tasks (docs/tasks.md) ------------------------------------------------------------
+    //
+    // The *Async methods start the work as a task and resolve at once with
+    // {task_id, status: "PENDING", location}; waitTask follows it to its end.
+
+    /* POST path?async=1 with a JSON body: the 202's {task_id, status, location}. */
+    submit(path, json) {
+      const separator = path.includes("?") ? "&" : "?";
+      return this.request("POST", `${path}${separator}async=1`, { json });
+    }
+
+    trainAsync(modelCtx, sourceCtxs) {
+      return this.submit(`/model/${segment(modelCtx)}/train`, sourceCtxs);
+    }
+
+    accuracyAsync(modelCtx, sourceCtxs) {
+      return this.submit(`/model/${segment(modelCtx)}/accuracy`, sourceCtxs);
+    }
+
+    scoreAsync(scorerCtx, modelCtx, sourceCtxs) {
+      return this.submit(`/scorer/${segment(scorerCtx)}/${segment(modelCtx)}/score`, sourceCtxs);
+    }
+
+    /* Predict records as a task: its result is {iterkey: null, records: {...}}. */
+    predictAsync(modelCtx, records) {
+      return this.submit(`/model/${segment(modelCtx)}/predict/0`, records);
+    }
+
+    /* Predict every record of a source as a task: its result is {file, records} (NDJSON). */
+    predictSourceAsync(modelCtx, sourceCtx) {
+      const path =
+        `/model/${segment(modelCtx)}/predict/0?source=${encodeURIComponent(sourceCtx)}`;
+      return this.submit(path, undefined);
+    }
+
+    moduleAsync(moduleCtx, functionName, body = {}) {
+      return this.submit(`/module/${segment(moduleCtx)}/${segment(functionName)}`, body);
+    }
+
+    /* The task as the server has it now: {task_id, kind, target, status, progress, ...}. */
+    task(taskId) {
+      return this.request("GET", `/task/${segment(taskId)}`);
+    }
+
+    /* {tasks: [...], total}; filters: {status, kind, limit, offset}. */
+    tasks(filters = {}) {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(filters)) {
+        if (value !== undefined && value !== null) {
+          query.set(name, String(value));
+        }
+      }
+      const text = query.toString();
+      return this.request("GET", text ? `/tasks?${text}` : "/tasks");
+    }
+
+    /* Cancel a task: resolves with it (CANCELLED); a finished one rejects with status 409. */
+    cancelTask(taskId) {
+      return this.request("DELETE", `/task/${segment(taskId)}`);
+    }
+
+    /*
+     * Resolve with the task once it has finished (SUCCESS, FAILURE or CANCELLED: check
+     * .status). Follows its Server-Sent Events, or polls every `interval` ms with
+     * {events: false} or where the stream cannot be read.
+     * onProgress({done, total, message}), onLog(line), onStatus(task) report along the way;
+     * an AbortSignal stops waiting (the task runs on).
+     */
+    async waitTask(taskId, options = {}) {
+      const { events = true } = options;
+      if (events) {
+        const task = await this.followEvents(taskId, options).catch((error) => {
+          if (error instanceof DFFMLHTTPError || (options.signal && options.signal.aborted)) {
+            throw error;
+          }
+          return null; // the stream broke (a proxy, a network blip): poll instead
+        });
+        if (task !== null) {
+          return task;
+        }
+      }
+      return this.pollTask(taskId, options);
+    }
+
+    async followEvents(taskId, { onProgress, onLog, onStatus, signal } = {}) {
+      const response = await this.send("GET", `/task/${segment(taskId)}/events`, {
+        headers: { Accept: "text/event-stream" },
+        signal,
+      });
+      if (!response.body || !response.body.getReader) {
+        return null;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      let last = null;
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) {
+            break;
+          }
+          buffer += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = parseEvent(block);
+            if (event === null) {
+              continue;
+            }
+            if (event.name === "status") {
+              last = event.data;
+              if (onStatus) onStatus(event.data);
+            } else if (event.name === "progress" && onProgress) {
+              onProgress(event.data);
+            } else if (event.name === "log" && onLog) {
+              onLog(event.data.line);
+            }
+          }
+        }
+      } finally {
+        reader.releaseLock();
+      }
+      if (last === null || !FINAL.has(last.status)) {
+        throw new Error("the event stream ended before the task did");
+      }
+      return last;
+    }
+
+    async pollTask(taskId, { onProgress, onStatus, interval = 500, signal } = {}) {
+      let status = null;
+      for (;;) {
+        const task = await this.task(taskId);
+        if (task.status !== status) {
+          status = task.status;
+          if (onStatus) onStatus(task);
+        }
+        if (onProgress) onProgress(task.progress);
+        if (FINAL.has(task.status)) {
+          return task;
+        }
+        await sleep(interval, signal);
+      }
+    }
+
+    // ---- pipelines, runs and jobs (docs/pipelines.md) ----------------------------------------
+
+    /* tasks: [{module: ctxLabel, function: name, options: {...}}, …], checked on creation. */
+    createPipeline(name, tasks) {
+      return this.request("POST", "/pipelines", { json: { name, tasks } });
+    }
+
+    /* {pipelines: [...], total}; limit (≤ 1000) and offset page through them. */
+    pipelines({ limit = 100, offset = 0 } = {}) {
+      return this.request("GET", `/pipelines?limit=${limit}&offset=${offset}`);
+    }
+
+    pipeline(id) {
+      return this.request("GET", `/pipelines/${segment(id)}`);
+    }
+
+    deletePipeline(id) {
+      return this.request("DELETE", `/pipelines/${segment(id)}`);
+    }
+
+    /* Start a run of pipeline over files of the upload dir: the run, its jobs PENDING. */
+    startRun(pipeline, files) {
+      return this.request("POST", "/runs", { json: { pipeline, files } });
+    }
+
+    /* {runs: [...], total}; filter by pipeline id or status. */
+    runs({ limit = 100, offset = 0, pipeline, status } = {}) {
+      const query = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+      if (pipeline !== undefined) query.set("pipeline", pipeline);
+      if (status !== undefined) query.set("status", status);
+      return this.request("GET", `/runs?${query}`);
+    }
+
+    run(id) {
+      return this.request("GET", `/runs/${segment(id)}`);
+    }
+
+    job(id) {
+      return this.request("GET", `/jobs/${segment(id)}`);
+    }
+
+    /* Stop a run: its running job is stopped; answers with the run, CANCELLED. */
+    cancelRun(id) {
+      return this.request("DELETE", `/runs/${segment(id)}`);
+    }
+
+    /* Resume a FAILED or CANCELLED run from its first unfinished job. */
+    retryRun(id) {
+      return this.request("POST", `/runs/${segment(id)}/retry`);
+    }
+
+    /* Async iterator of {event, data} ("status": the run, "job": a job that changed, "log":
+     * {job, task, line}) until the run's final status. */
+    async *runEvents(id) {
+      const response = await this.send("GET", `/runs/${segment(id)}/events`, {
+        headers: { Accept: "text/event-stream" },
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          buffered += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffered.indexOf("\n\n")) >= 0) {
+            const block = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            const fields = {};
+            for (const line of block.split("\n")) {
+              const colon = line.indexOf(": ");
+              if (line.startsWith(":") || colon < 0) continue; // keep-alive comments
+              fields[line.slice(0, colon)] = line.slice(colon + 2);
+            }
+            if (fields.event !== undefined && fields.data !== undefined) {
+              yield { event: fields.event, data: JSON.parse(fields.data) };
+            }
+          }
+        }
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+    }
+
+    /* Follow a run to its end, calling onEvent(event, data) for each event; resolves to the
+     * run as it ended (FINISHED, FAILED or CANCELLED). */
+    async followRun(id, onEvent = () => {}) {
+      let run = null;
+      for await (const { event, data } of this.runEvents(id)) {
+        onEvent(event, data);
+        if (event === "status") run = data;
+      }
+      return run;
+    }
+  }
+
+  const FINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
+
+  /* One Server-Sent Events block: {name, data} or null for a comment (keep-alive). */
+  function parseEvent(block) {
+    let name = null;
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) {
+        continue;
+      }
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") {
+        name = value;
+      } else if (field === "data") {
+        data.push(value);
+      }
+    }
+    return name === null ? null : { name, data: JSON.parse(data.join("\n")) };
+  }
+
+  function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+      if (signal && signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const timer = setTimeout(resolve, ms);
+      if (signal) {
+        signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          },
+          { once: true },
+        );
+      }
+    });
   }
 
   // ---- the original DFFML client's object API ---------------------------------------------

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from service.errors import TimedOut
 from service.plugins.progress import Reporter
+from service.plugins.progress import current as current_reporter
 from service.workers import Message, Workers
 
 R = TypeVar("R")
@@ -108,3 +109,27 @@ class LocalExecutor:
                 raise
             raise timed_out(timeout) from None
         return Ran(result, f"local:pid {pid}")
+
+
+def call_plain(reporter: Reporter, fn: Callable[..., R], *args: Any) -> R:
+    """Worker side of :func:`runner`: plugin functions take no reporter (they report through
+    :mod:`service.plugins.progress`)."""
+    return fn(*args)
+
+
+def runner(executor: Executor) -> Callable[..., Awaitable[Any]]:
+    """``runner(fn, *args)`` for :func:`service.plugins.offload.using`: ``fn(*args)`` on
+    ``executor``, its progress and logs to the task the caller runs for, its place as the
+    task's ``ran_on``."""
+
+    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+        reporter = current_reporter()
+        ran = await executor.run(
+            call_plain, fn, *args, on_progress=reporter.progress, on_log=reporter.log
+        )
+        running_on = getattr(reporter, "running_on", None)
+        if running_on is not None:
+            running_on(ran.ran_on)
+        return ran.result
+
+    return run

@@ -24,6 +24,7 @@ from service.plugins.models.trainable import (
     Row,
     TrainableModel,
 )
+from service.plugins.progress import progress
 
 FORMAT = "dffml-service-http/scikit/1"
 
@@ -63,7 +64,11 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         estimator = self.make_estimator()
         x = np.asarray(rows, dtype=float)
         y = np.asarray(targets)
-        estimator.fit(x, y)
+        trees = getattr(self.config, "n_estimators", None)
+        if isinstance(trees, int) and trees >= GROW_STEPS and hasattr(estimator, "warm_start"):
+            _grow(estimator, x, y, trees)
+        else:
+            estimator.fit(x, y)
         r2 = None if self.CLASSIFIER else float(estimator.score(x, y))
         return Fitted(estimator, r2)
 
@@ -112,6 +117,23 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         return signature, Fitted(body["estimator"], r2)
 
 
+# A forest is grown in this many steps (warm_start), each reported as progress: same trees as
+# one fit (scikit-learn draws each tree's seed in order either way).
+GROW_STEPS = 10
+
+
+def _grow(estimator: Any, x: Any, y: Any, trees: int) -> None:
+    step = -(-trees // GROW_STEPS)
+    estimator.set_params(warm_start=True)
+    grown = 0
+    while grown < trees:
+        grown = min(trees, grown + step)
+        estimator.set_params(n_estimators=grown)
+        estimator.fit(x, y)
+        progress(grown, trees, "trees grown")
+    estimator.set_params(warm_start=False)
+
+
 _MODEL_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
 
 
@@ -130,6 +152,27 @@ def _trusted(type_name: str) -> bool:
 def _at_least(name: str, value: float | None, minimum: float) -> None:
     if value is not None and value < minimum:
         raise ValueError(f"'{name}' must be at least {minimum}, got {value}")
+
+
+def _at_most(name: str, value: float | None, maximum: float) -> None:
+    """Upper bounds: a value that passes validation and then overflows a C integer inside
+    scikit-learn, or asks for days of work (a billion trees), is refused at configure."""
+    if value is not None and value > maximum:
+        raise ValueError(f"'{name}' must be at most {maximum}, got {value}")
+
+
+# Hyper-parameter upper bounds (docs/limits.md). C integers inside scikit-learn are 32-bit.
+MAX_ESTIMATORS = 10_000
+MAX_DEPTH = 1_000
+MAX_ITER = 1_000_000
+MAX_LEAF_SIZE = 1_000_000
+C_INT_MAX = 2**31 - 1
+MAX_SEED = 2**32 - 1
+
+
+def _seed(value: int | None) -> None:
+    _at_least("random_state", value, 0)
+    _at_most("random_state", value, MAX_SEED)
 
 
 def _positive(name: str, value: float) -> None:
@@ -184,7 +227,9 @@ class LogisticRegressionConfig(ModelConfig):
         super().__post_init__()
         _positive("C", self.C)
         _at_least("max_iter", self.max_iter, 1)
+        _at_most("max_iter", self.max_iter, MAX_ITER)
         _positive("tol", self.tol)
+        _seed(self.random_state)
 
 
 class LogisticRegressionModel(ScikitModel[LogisticRegressionConfig]):
@@ -214,6 +259,11 @@ class ForestConfig(ModelConfig):
         _at_least("max_depth", self.max_depth, 1)
         _at_least("min_samples_split", self.min_samples_split, 2)
         _at_least("min_samples_leaf", self.min_samples_leaf, 1)
+        _at_most("n_estimators", self.n_estimators, MAX_ESTIMATORS)
+        _at_most("max_depth", self.max_depth, MAX_DEPTH)
+        _at_most("min_samples_split", self.min_samples_split, C_INT_MAX)
+        _at_most("min_samples_leaf", self.min_samples_leaf, C_INT_MAX)
+        _seed(self.random_state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +323,8 @@ class KNeighborsConfig(ModelConfig):
         _at_least("n_neighbors", self.n_neighbors, 1)
         _at_least("leaf_size", self.leaf_size, 1)
         _at_least("p", self.p, 1)
+        _at_most("n_neighbors", self.n_neighbors, C_INT_MAX)
+        _at_most("leaf_size", self.leaf_size, MAX_LEAF_SIZE)
 
 
 class KNeighborsModel(ScikitModel[KNeighborsConfig]):

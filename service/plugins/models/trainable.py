@@ -1,7 +1,8 @@
 """What every built-in model shares: its config, reading records as numbers, training in a
 worker thread, predicting in batches, and saving to / loading from ``location``.
 
-A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker thread),
+A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker process the
+server can kill, or a thread where it lends none: see :mod:`service.plugins.offload`),
 ``predict_rows`` (fitted state + rows → (value, confidence) pairs), ``encode`` and ``decode``
 (fitted state ↔ bytes of its saved file). The state lives on the configured model, so every
 context of one label predicts with the same training, and a new training replaces it whole
@@ -15,7 +16,6 @@ import dataclasses
 import logging
 import math
 import os
-import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -25,9 +25,12 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from service.errors import BadRequest, NotFound, ServiceError
+from service.plugins import offload
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
 from service.plugins.feature import Feature, finite_float
+from service.plugins.progress import progress
+from service.sandbox import save_temp_name
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,12 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
     async def run_training(self, rows: list[Row], targets: list[Any]) -> StateT:
         if self._closed:
             raise NotFound("Model not loaded")  # its label was reconfigured or deleted meanwhile
+        if offload.available():
+            # A worker process: killed if the task is cancelled, so the fit stops for real.
+            state: StateT = await offload.in_worker(
+                fit_in_worker, type(self), self.config, rows, targets
+            )
+            return state
         if self._trainer is None:
             self._trainer = ThreadPoolExecutor(1, thread_name_prefix=f"train-{type(self).__name__}")
         loop = asyncio.get_running_loop()
@@ -168,15 +177,32 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         return state
 
     def fit_and_save(self, rows: list[Row], targets: list[Any]) -> StateT:
-        """Worker thread: train, then replace the saved file atomically."""
+        """Worker thread or process: train, then replace the saved file atomically."""
+        progress(0, len(rows), f"fitting on {len(rows)} records")
         state = self.fit(rows, targets)
         path = self.saved_file
         if path is not None:
+            progress(len(rows), len(rows), "saving the model")
             _write_atomically(path, self.encode(self.signature(), state))
+        progress(len(rows), len(rows), "fitted")
         return state
 
     def context(self) -> TrainableModelContext[ConfigT, StateT]:
         return TrainableModelContext(self)
+
+
+def fit_in_worker(
+    cls: type[TrainableModel[Any, StateT]], config: Any, rows: list[Row], targets: list[Any]
+) -> StateT:
+    """The worker process side of a training: the errors the thread path reports, as such."""
+    try:
+        return cls(config).fit_and_save(rows, targets)
+    except ValueError as exc:
+        raise BadRequest(f"Training failed: {exc}") from None
+    except OSError as exc:
+        raise ServiceError(
+            f"Training finished but saving the model failed: {exc.strerror or exc}"
+        ) from None
 
 
 class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
@@ -200,14 +226,20 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             rows.append(feature_row(record, config.features))
             targets.append(target(record, config.predict, classifier=parent.CLASSIFIER))
             if len(rows) % YIELD_EVERY == 0:
+                progress(len(rows), None, "reading records")
                 await asyncio.sleep(0)
         if not rows:
             raise BadRequest("No records to train on")
+        progress(len(rows), None, f"read {len(rows)} records")
         async with parent.training:
             try:
                 state = await parent.run_training(rows, targets)
             except ValueError as exc:
                 raise BadRequest(f"Training failed: {exc}") from None
+            except ArithmeticError as exc:
+                raise BadRequest(
+                    f"Training failed: the numbers are beyond float range ({exc})"
+                ) from None
             except OSError as exc:
                 raise ServiceError(
                     f"Training finished but saving the model failed: {exc.strerror or exc}"
@@ -252,6 +284,15 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
                 results = await asyncio.to_thread(parent.predict_rows, state, rows)
         except ValueError as exc:
             raise BadRequest(f"Prediction failed: {exc}") from None
+        except ArithmeticError as exc:
+            raise BadRequest(f"Prediction failed: beyond float range ({exc})") from None
+        for record, (value, _) in zip(batch, results, strict=True):
+            # inf and nan have no JSON spelling: they would reach the client as null.
+            if type(value) is float and not math.isfinite(value):
+                raise BadRequest(
+                    f"Prediction failed: the prediction for record {record.key!r} is beyond"
+                    " float range"
+                )
         predict = parent.config.predict
         name = predict.name
         if not parent.CLASSIFIER:  # class labels already have the predicted feature's type
@@ -369,13 +410,13 @@ def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a torn write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(save_temp_name(path.name))
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "xb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

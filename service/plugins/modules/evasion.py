@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -40,6 +41,12 @@ from service.plugins.modules.tabular import number, output_name, read_csv, write
 
 Goal = Literal["flip", "increase", "decrease"]
 
+# Bounds on what one run makes the server hold: the probe records (one per row, plus two per
+# row and attacked feature) are built and predicted in the server process, a batch at a time.
+MAX_ROWS = 10_000
+MAX_PROBES = 200_000
+PROBE_BATCH = 2_000
+
 
 @dataclasses.dataclass(frozen=True)
 class EvadeOptions:
@@ -57,15 +64,18 @@ class EvadeOptions:
         "increase/decrease: the prediction must move by more than this to count", default=0.0
     )
     clip: bool = field("keep changed values within the column's observed range", default=True)
-    max_rows: int = field("attack at most this many rows of each file (the first)", default=1000)
+    max_rows: int = field(
+        f"attack at most this many rows of each file (the first); at most {MAX_ROWS}",
+        default=1000,
+    )
 
     def __post_init__(self) -> None:
         if not self.epsilon > 0:
             raise ValueError(f"epsilon must be greater than 0, got {self.epsilon}")
         if self.min_shift < 0:
             raise ValueError(f"min_shift must be 0 or more, got {self.min_shift}")
-        if self.max_rows < 1:
-            raise ValueError(f"max_rows must be at least 1, got {self.max_rows}")
+        if not 1 <= self.max_rows <= MAX_ROWS:
+            raise ValueError(f"max_rows must be from 1 to {MAX_ROWS}, got {self.max_rows}")
 
 
 @dataclasses.dataclass
@@ -264,19 +274,22 @@ class EvasionContext(ModuleContext):
     async def run(self, function: Function, job: Job, services: ModuleServices) -> Job:
         options: EvadeOptions = job.options
         targets = await services.in_worker(plan, job)
-        probes = []
-        for t, target in enumerate(targets):
-            for r, row in enumerate(target.rows):
-                probes.append(Record(_key(t, r), target.features(row)))
-                for column, budget in target.budgets.items():
-                    for direction, delta in (("+", budget), ("-", -budget)):
-                        probes.append(
-                            Record(
-                                _key(t, r, column, direction),
-                                target.features(row, {column: delta}),
-                            )
-                        )
-        before = await _predictions(services, options.model, probes)
+        count = sum(len(t.rows) * (1 + 2 * len(t.budgets)) for t in targets)
+        if count > MAX_PROBES:
+            raise BadRequest(
+                f"evade would send {count} probes (rows x (1 + 2 x features)); at most"
+                f" {MAX_PROBES}: lower max_rows or name fewer features"
+            )
+        before: dict[str, tuple[Any, float]] = {}
+        batch: list[Record] = []
+        for probe in _probes(targets):
+            batch.append(probe)
+            if len(batch) == PROBE_BATCH:
+                # One batch at a time: the event loop serves other requests in between.
+                before.update(await _predictions(services, options.model, batch))
+                batch = []
+        before.update(await _predictions(services, options.model, batch))
+        queries = count
         changes = await services.in_worker(choose, targets, options.goal, before)
         adversarial = [
             Record(_key(t, r), target.features(row, changes[t][r]))
@@ -284,15 +297,29 @@ class EvasionContext(ModuleContext):
             for r, row in enumerate(target.rows)
         ]
         after = await _predictions(services, options.model, adversarial)
-        queries = len(probes) + len(adversarial)
+        queries += len(adversarial)
         return await services.in_worker(report, job, targets, changes, before, after, queries)
+
+
+def _probes(targets: list[Target]) -> Iterator[Record]:
+    """Each row as it is, then moved by +budget and -budget one feature at a time."""
+    for t, target in enumerate(targets):
+        for r, row in enumerate(target.rows):
+            yield Record(_key(t, r), target.features(row))
+            for column, budget in target.budgets.items():
+                for direction, delta in (("+", budget), ("-", -budget)):
+                    yield Record(
+                        _key(t, r, column, direction), target.features(row, {column: delta})
+                    )
 
 
 async def _predictions(
     services: ModuleServices, model: str, records: list[Record]
 ) -> dict[str, tuple[Any, float]]:
     """``key → (value, confidence)`` of the model's only predicted feature."""
-    out = {}
+    out: dict[str, tuple[Any, float]] = {}
+    if not records:
+        return out
     for record in await services.predict(model, records):
         prediction = record.prediction or {}
         if len(prediction) != 1:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import IO, Any, ClassVar, Protocol, TypeVar
 
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
-from service.streaming import Reader
+from service.sandbox import save_temp_name
+from service.streaming import POSITION_BYTES, Reader
 
 
 class FileSourceConfig(Protocol):
@@ -128,7 +128,7 @@ class SpoolSource(Source[ConfigT]):
                 raise
 
     def _save_sync(self, count: int) -> None:
-        tmp = self.filename.with_name(f".{self.filename.name}.{secrets.token_hex(6)}.tmp")
+        tmp = self.filename.with_name(save_temp_name(self.filename.name))
         try:
             with open(tmp, "xb") as out:
                 self.write(out, self.batches(count))
@@ -160,6 +160,9 @@ class SpoolReader:
             chunk = await asyncio.to_thread(self._spool.read_sync, first, stop)
         self._next = first + chunk.count
         return chunk, self._next < len(self._spool)
+
+    def held_bytes(self) -> int:
+        return POSITION_BYTES
 
     async def aclose(self) -> None:
         self._next = len(self._spool)

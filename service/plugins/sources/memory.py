@@ -8,6 +8,7 @@ from typing import Any
 
 from service.plugins.base import Record, Source, SourceContext
 from service.plugins.config import field
+from service.streaming import POSITION_BYTES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +74,9 @@ class MemoryReader:
         keys = order[self._next : self._next + size]
         self._next += len(keys)
         return [records[key] for key in keys], self._next < len(order)
+
+    def held_bytes(self) -> int:
+        return POSITION_BYTES
 
     async def aclose(self) -> None:
         self._next = len(self._parent.order)

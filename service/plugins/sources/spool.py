@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from service.errors import NotFound
-from service.plugins.base import EncodedRecords, Record
+from service.plugins.base import EncodedRecords, Record, key_end
 
 
 class KeyIndex:
@@ -195,7 +195,7 @@ class RecordSpool:
 
     def _key_of(self, row: int) -> str:
         data = self._pread(self._starts[row], self._end(row))
-        key: str = orjson.loads(data[: data.index(b':{"')])
+        key: str = orjson.loads(data[: key_end(data)])
         return key
 
     def get_sync(self, key: str) -> Record | None:
@@ -204,7 +204,7 @@ class RecordSpool:
             if row is None:
                 return None
             data = self._pread(self._starts[row], self._end(row))
-        return decode_record(orjson.loads(data[data.index(b':{"') + 1 :]))
+        return Record.from_export(orjson.loads(data[key_end(data) + 1 :]))
 
     def span_bytes(self, first: int, stop: int) -> int:
         """How many bytes reading rows ``first`` up to ``stop`` takes."""
@@ -229,9 +229,7 @@ class RecordSpool:
             run = end
 
     def decode_sync(self, first: int, stop: int) -> list[Record]:
-        members = self.read_sync(first, stop).members()
-        records: dict[str, Any] = orjson.loads(b"{" + members + b"}")
-        return [decode_record(value) for value in records.values()]
+        return self.read_sync(first, stop).decode()
 
 
 def encode_row(key: str, features: dict[str, Any]) -> bytes:
@@ -239,14 +237,4 @@ def encode_row(key: str, features: dict[str, Any]) -> bytes:
     quoted = orjson.dumps(key)
     return b"".join(
         (quoted, b':{"key":', quoted, b',"features":', orjson.dumps(features), b',"extra":{}}\n')
-    )
-
-
-def decode_record(value: dict[str, Any]) -> Record:
-    return Record(
-        key=value["key"],
-        features=value.get("features", {}),
-        extra=value.get("extra", {}),
-        prediction=value.get("prediction"),
-        last_updated=value.get("last_updated"),
     )

@@ -1,8 +1,9 @@
 """``sqlite``: records from a table of an SQLite database file (stdlib sqlite3).
 
 One row is one record: the key column gives its key, every other column a feature, a NULL no
-feature. Every database call runs on the source's own worker thread (one connection, used by
-that thread only), never on the event loop. Pages are read by keyset (``rowid > last``), so a
+feature. Every database call runs on a thread of one pool that all sqlite sources share
+(``SQLITE_THREADS``; a label costs no thread of its own), one call at a time per source's
+connection, never on the event loop. Pages are read by keyset (``rowid > last``), so a
 cursor holds no database cursor open between requests; chunks are encoded on the worker too.
 """
 
@@ -23,12 +24,16 @@ import orjson
 from service.errors import BadRequest, NotFound, Unavailable
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
-from service.streaming import Reader
+from service.streaming import POSITION_BYTES, Reader
 
 T = TypeVar("T")
 # Rows fetched per step when a consumer iterates records() (models, scorers).
 FETCH_BATCH = 1024
 SQLITE_MAX_INT = 2**63 - 1
+# SQLite's three names for a table's rowid. A user column of one of these names hides that
+# name's rowid meaning, so paging uses the first name no column has taken, and updates may not
+# add a column of any of them (paging would otherwise restart from the beginning forever).
+ROWID_ALIASES = ("rowid", "_rowid_", "oid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +54,18 @@ class SQLiteSourceConfig:
     def __post_init__(self) -> None:
         if self.timeout < 0:
             raise ValueError(f"'timeout' must be at least 0, got {self.timeout}")
+
+
+# Threads shared by every sqlite source of the process: a thousand labels, four threads.
+SQLITE_THREADS = 4
+_shared: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _shared
+    if _shared is None:
+        _shared = concurrent.futures.ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
+    return _shared
 
 
 def quote(name: str) -> str:
@@ -74,7 +91,8 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
 
     def __init__(self, config: SQLiteSourceConfig) -> None:
         super().__init__(config)
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite")
+        # One call at a time on this source's connection, whichever pool thread runs it.
+        self._serial = asyncio.Lock()
         self._db: sqlite3.Connection | None = None
         self.columns: list[str] = []
         # rowid gives insertion (source) order; WITHOUT ROWID tables are ordered by key.
@@ -83,9 +101,17 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)`` on the source's worker thread, the only one using the connection."""
-        if self._closed:
-            raise NotFound("Source not loaded")
-        return await asyncio.get_running_loop().run_in_executor(self._worker, call, *args)
+        async with self._serial:
+            if self._closed:
+                raise NotFound("Source not loaded")
+            future = asyncio.get_running_loop().run_in_executor(_pool(), call, *args)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The call runs on in its thread: the connection stays this caller's until
+                # it returns, so no other call can interleave with it.
+                await asyncio.wait({future})
+                raise
 
     async def run(self, call: Callable[..., T], *args: Any) -> T:
         """``_call`` for an open source: a database that is locked or failing (another
@@ -94,6 +120,9 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
             return await self._call(call, *args)
         except sqlite3.OperationalError as exc:
             raise Unavailable(f"{self.config.filename.name}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            # Found only now that a page is read (a corrupted file passes configure).
+            raise BadRequest(f"{self.config.filename.name} cannot be read: {exc}") from None
 
     async def __aenter__(self) -> SQLiteSource:
         try:
@@ -117,7 +146,6 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
     async def _shutdown(self) -> None:
         await self.run(self._close)
         self._closed = True
-        self._worker.shutdown(wait=False)
 
     def context(self) -> SQLiteSourceContext:
         return SQLiteSourceContext(self)
@@ -133,11 +161,20 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         config = self.config
         if config.readwrite:
             self._db = sqlite3.connect(
-                config.filename, isolation_level=None, timeout=config.timeout
+                config.filename,
+                isolation_level=None,
+                timeout=config.timeout,
+                check_same_thread=False,
             )
         else:
             uri = "file:" + urllib.parse.quote(str(config.filename)) + "?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=config.timeout)
+            self._db = sqlite3.connect(
+                uri,
+                uri=True,
+                isolation_level=None,
+                timeout=config.timeout,
+                check_same_thread=False,
+            )
         table = quote(config.table)
         exists = self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (config.table,)
@@ -159,9 +196,15 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
                 f"table {config.table!r} has no key column {config.key!r}"
                 f" (columns: {', '.join(self.columns)})"
             )
+        taken = {name.lower() for name in self.columns}
+        alias = next((a for a in ROWID_ALIASES if a not in taken), None)
         try:
-            self.db.execute(f"SELECT rowid FROM {table} LIMIT 0")
+            if alias is None:
+                raise sqlite3.OperationalError("every rowid alias is a column")
+            self.db.execute(f"SELECT {alias} FROM {table} LIMIT 0")
+            self._order = alias
         except sqlite3.OperationalError:
+            # WITHOUT ROWID, or a table whose columns shadow every alias: page by the key.
             self._order = quote(config.key)
 
     def _close(self) -> None:
@@ -221,6 +264,17 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         table = quote(config.table)
         values = {name: _stored(value) for name, value in record.features.items()}
         values[config.key] = record.key
+        existing = {name.lower() for name in self.columns}
+        reserved = [
+            name
+            for name in values
+            if name.lower() in ROWID_ALIASES and name.lower() not in existing
+        ]
+        if reserved:
+            raise BadRequest(
+                f"feature name {reserved[0]!r} is reserved by the sqlite source"
+                f" ({', '.join(ROWID_ALIASES)} name the table's row id)"
+            )
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for name in values:
@@ -256,6 +310,9 @@ class SQLiteReader:
             self._source.encoded_page, self._after, size
         )
         return chunk, more
+
+    def held_bytes(self) -> int:
+        return POSITION_BYTES
 
     async def aclose(self) -> None:
         return None

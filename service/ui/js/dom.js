@@ -116,6 +116,10 @@ export async function act(button, slot, fn) {
     return await fn();
   } catch (error) {
     showError(slot, error && error.message ? error.message : String(error));
+    if (error && error.status === 401) {
+      // Not signed in, or the token expired: the session asks for a login.
+      document.dispatchEvent(new Event("unauthorized"));
+    }
     return undefined;
   } finally {
     controls.forEach((control) => {

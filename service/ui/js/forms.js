@@ -163,9 +163,9 @@ function read(spec, element) {
  * value cannot be read (a number field holding text, an object field that is not JSON).
  * suggestions: {fieldName: datalistId} for text fields.
  */
-export function optionsForm(specs, { legend = "Options", suggestions = null } = {}) {
+export function optionsForm(specs, { legend = "Options", suggestions = null, hideEmpty = false } = {}) {
   const rows = new Map();
-  const fieldset = h("fieldset", { class: "options" }, h("legend", {}, legend));
+  const fieldset = h("fieldset", { class: "options", hidden: hideEmpty && specs.length === 0 }, h("legend", {}, legend));
   if (specs.length === 0) {
     fieldset.append(h("p", { class: "muted" }, "No options."));
   }

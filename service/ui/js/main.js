@@ -67,9 +67,14 @@ function show() {
     page.mount(root, app);
     mounted.set(page.id, { root, heading });
   }
-  for (const [id, { root }] of mounted) {
-    root.hidden = id !== page.id;
+  for (const other of PAGES) {
+    const shown = mounted.get(other.id);
+    if (shown && other.id !== page.id && !shown.root.hidden) {
+      shown.root.hidden = true;
+      other.hide?.(app);
+    }
   }
+  mounted.get(page.id).root.hidden = false;
   document.title = `${page.title} · dffml-service-http`;
   page.show?.(app);
   return mounted.get(page.id);

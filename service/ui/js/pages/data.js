@@ -165,7 +165,7 @@ function sourceCard(app) {
     "form",
     { id: "source-form", novalidate: true },
     field("Source type", plugin, "from /list/sources"),
-    field("Label", label, "the name later steps use for this source"),
+    field("Name", label, "the label (and context label) the other pages use for this source"),
     holder,
     h("div", { class: "toolbar" }, submit, error),
     done,

@@ -76,7 +76,7 @@ function configureCard({ app, model }) {
     "form",
     { id: "model-form", novalidate: true },
     field("Model type", plugin, "from /list/models"),
-    field("Label", label),
+    field("Name", label, "the label (and context label) of this model"),
     holder,
     h("div", { class: "toolbar" }, submit, error),
     done,

@@ -37,6 +37,7 @@ function runCards(app) {
     about.textContent = entry.description || entry.tagline || "";
     config = optionsForm(specsFromConfig(pluginConfig(entry, "module", module.value)), {
       legend: `${module.value} module config`,
+      hideEmpty: true,
     });
     configHolder.replaceChildren(config.element);
     const names = Object.keys(declared());

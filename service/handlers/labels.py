@@ -1,0 +1,74 @@
+"""``GET /labels``: every configured label by kind, its plugin, config and open contexts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service.jsonio import json_response
+from service.keys import LABELS, STORE
+from service.openapi import operation
+from service.plugins.base import KINDS
+
+LABEL = {
+    "type": "object",
+    "properties": {
+        "plugin": {"type": "string"},
+        "config": {},
+        "contexts": {"type": "array", "items": {"type": "string"}},
+        "preloaded": {"type": "boolean"},
+        "error": {"type": "string"},
+        "context_errors": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["plugin", "config", "contexts", "preloaded"],
+}
+
+
+@operation(
+    "Every configured label by kind: plugin, config, open contexts, restore errors",
+    tags=("plugins",),
+    responses={
+        200: {
+            "type": "object",
+            "properties": {
+                kind: {"type": "object", "additionalProperties": LABEL} for kind in KINDS
+            },
+            "required": list(KINDS),
+        }
+    },
+)
+async def list_labels(request: web.Request) -> web.Response:
+    store, labels = request.app[STORE], request.app[LABELS]
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        contexts: dict[str, list[str]] = {}
+        for ctx_label, label in store.context_labels(kind).items():
+            contexts.setdefault(label, []).append(ctx_label)
+        failed: dict[str, dict[str, str]] = {}
+        for (failed_kind, ctx_label), (label, error) in labels.failed_contexts.items():
+            if failed_kind == kind:
+                failed.setdefault(label, {})[ctx_label] = error
+        section: dict[str, Any] = {}
+        for label, plugin in store.labels(kind).items():
+            info = labels.info[kind].get(label)
+            entry: dict[str, Any] = {
+                "plugin": plugin,
+                "config": None if info is None else info.config,
+                "contexts": sorted(contexts.get(label, [])),
+                "preloaded": info is not None and info.preloaded,
+            }
+            if label in failed:
+                entry["context_errors"] = failed[label]
+            section[label] = entry
+        for label, info in labels.info[kind].items():
+            if info.error is not None and label not in section:
+                section[label] = {
+                    "plugin": info.plugin,
+                    "config": info.config,
+                    "contexts": sorted(failed.get(label, {})),
+                    "preloaded": False,
+                    "error": info.error,
+                }
+        out[kind] = dict(sorted(section.items()))
+    return json_response(out)
