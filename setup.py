@@ -20,7 +20,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["service", "service.*"]),
-    package_data={"service": ["py.typed", "static/*", "ui/*", "ui/js/*", "ui/js/pages/*"]},
+    package_data={
+        "service": ["py.typed", "static/*", "static/docs/*", "ui/*", "ui/js/*", "ui/js/pages/*"]
+    },
     install_requires=[
         "aiohttp>=3.9",
         "aiohttp-cors>=0.7",

@@ -44,7 +44,7 @@ from service.openapi.versions import versioned
 from service.pipelines.wiring import install as install_pipelines
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
-from service.routes import API_ROUTES, UI_ROUTES
+from service.routes import API_ROUTES, DOCS_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
 from service.state import StateError, StateStore
@@ -147,6 +147,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         app.router.add_get("/api.js", js_client)
     if settings.ui:
         app.router.add_routes(UI_ROUTES)
+    app.router.add_routes(DOCS_ROUTES)
     for redirect in settings.redirects:
         _add_redirect(app, redirect)
     if settings.static is not None:

@@ -82,6 +82,14 @@ API_ROUTES: list[web.RouteDef] = [
     web.post("/auth/password", auth.password),
 ]
 
+# The API docs pages (issue 15, docs/openapi.md): HTML over /openapi.json, files shipped in the
+# package. Like the dashboard, not API routes: no JSON contract, no /v1 alias, no spec entry.
+DOCS_ROUTES: list[web.RouteDef] = [
+    web.get("/docs", docs.swagger_ui),
+    web.get("/redoc", docs.redoc),
+    web.get("/docs/assets/{name}", docs.asset),
+]
+
 # The dashboard (issue 16, docs/dashboard.md): static files shipped in the package, added by
 # create_app unless -ui off. Not API routes: no JSON contract, no /v1 alias, no OpenAPI entry.
 # They must stay public under -auth token: the page holds the login form, and every call it
