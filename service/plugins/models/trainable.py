@@ -199,6 +199,8 @@ def fit_in_worker(
         return cls(config).fit_and_save(rows, targets)
     except ValueError as exc:
         raise BadRequest(f"Training failed: {exc}") from None
+    except ArithmeticError as exc:
+        raise BadRequest(f"Training failed: the numbers are beyond float range ({exc})") from None
     except OSError as exc:
         raise ServiceError(
             f"Training finished but saving the model failed: {exc.strerror or exc}"
