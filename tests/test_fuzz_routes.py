@@ -303,7 +303,17 @@ def test_the_fuzzed_server_logged_no_unhandled_error(
 ) -> None:
     """After the fuzzing above: no traceback in the log (every error was handled)."""
     assert len(ROUTES) == len(API_ROUTES)
-    # Every route of the table was fuzzed, including routes added after this test was written.
+    # Every route of the table is exercised, including routes added after this test was
+    # written: one the draws happened to miss (the sample of routes depends on how many there
+    # are) gets one plain request here, held to the same rule.
+    for method, template in sorted(set(ROUTES) - state["drawn"]):
+        path = _PARAM.sub("x", template)
+        response = state["session"].request(method, server.url + path, timeout=60)
+        switched_off = response.status_code == 501 and response.json() == {
+            "error": NEEDS_TOKEN_AUTH
+        }
+        assert response.status_code < 500 or switched_off, (method, path, response.text[:500])
+        state["drawn"].add((method, template))
     assert state["drawn"] == set(ROUTES)
 
     assert "Traceback" not in server.stderr(), server.stderr()[-3000:]
