@@ -296,3 +296,41 @@ def test_createtoken_and_the_key_file(tmp_path: Path) -> None:
     with live_server("-insecure", "-upload-dir", "data", "-auth", "token", cwd=tmp_path) as live:
         answer = requests.get(f"{live.url}/auth/me", headers=headers, timeout=30)
         assert answer.status_code == 401
+
+
+def test_a_restart_gives_each_user_back_their_own_labels(tmp_path: Path) -> None:
+    """Saved labels and contexts keep their owner: after a restart bob's and alice's
+    ``people`` are each their own again, over their own files, and still hidden from the
+    other; the operator's shared preload is untouched."""
+    (tmp_path / "data").mkdir()
+    for name in ("bob", "alice"):
+        assert create("createuser", name, tmp_path, "-password-stdin").returncode == 0
+    args = ("-insecure", "-upload-dir", "data", "-auth", "token", "-sources", "shared=memory")
+    rows = {"bob": b"x\n1\n2\n", "alice": b"x\n7\n8\n9\n"}
+    with live_server(*args, cwd=tmp_path, env=ENV) as live:
+        for name, data in rows.items():
+            user = As(live, name)
+            files = {"file": ("p.csv", data)}
+            assert user("POST", "/service/upload/p.csv", files=files).status_code == 200
+            answer = user("POST", "/configure/source/csv/people", json={"filename": "p.csv"})
+            assert answer.status_code == 200, answer.text
+            assert user("GET", "/context/source/people/mine").status_code == 200
+        bob = As(live, "bob")
+        assert bob("POST", "/configure/source/csv/only-bob", json={"filename": "p.csv"}).ok
+    with live_server(*args, cwd=tmp_path, env=ENV) as live:
+        bob, alice = As(live, "bob"), As(live, "alice")
+        assert bob("GET", "/source/mine/record/1").json()["features"] == {"x": 2}
+        assert alice("GET", "/source/mine/record/2").json()["features"] == {"x": 9}
+        assert bob("GET", "/source/mine/record/2").json() == {"key": "2"}
+        mine = bob("GET", "/labels").json()["source"]
+        assert mine["people"]["config"] == {"filename": "p.csv"}
+        assert mine["people"]["contexts"] == ["mine"]
+        assert set(mine) == {"people", "only-bob", "shared"}
+        assert mine["shared"]["preloaded"] is True
+        assert set(alice("GET", "/labels").json()["source"]) == {"people", "shared"}
+        # Still alice's own: bob cannot release it, alice can; bob's stays.
+        answer = alice("DELETE", "/context/source/mine")
+        assert answer.status_code == 200, answer.text
+        assert alice("GET", "/source/mine/record/2").status_code == 404
+        assert bob("GET", "/source/mine/record/1").status_code == 200
+        assert "could not" not in live.stderr()

@@ -201,3 +201,49 @@ def test_the_default_state_file_is_created_beside_the_upload_dir(tmp_path: Path)
         listed = requests.get(f"{server.url}/service/files", timeout=10).json()
         assert listed == []  # the state file is beside the upload dir, not in it
     assert (tmp_path / "data.state.sqlite3").is_file()
+
+
+async def test_labels_saved_before_owners_existed_come_back_shared(tmp_path: Path) -> None:
+    """A state file written before labels had owners (schema 1) migrates: its rows are the
+    shared namespace's, in their order, and rows of one name can now exist per owner."""
+    from service.auth import scope
+    from service.state.labels import SCHEMA, Labels
+
+    path = tmp_path / "state.sqlite3"
+    store = StateStore(path)
+    store.register_schema("labels", SCHEMA[:1])
+    await store.open()
+    for label in ("b", "a"):
+        await store.execute(
+            "INSERT INTO labels (kind, label, plugin, config) VALUES (?, ?, ?, ?)",
+            ("source", label, "memory", "{}"),
+        )
+    await store.execute(
+        "INSERT INTO contexts (kind, ctx_label, label) VALUES (?, ?, ?)", ("source", "c", "a")
+    )
+    await store.aclose()
+
+    store = StateStore(path)
+    Labels.register(store)
+    await store.open()
+    try:
+        labels = Labels(store)
+        with scope.in_namespace("bob"):
+            await labels.configured("source", "csv", "a", {"filename": "p.csv"})
+            await labels.context_opened("source", "a", "c")
+        saved, contexts = await labels.saved()
+        assert [(s.owner, s.label, s.plugin) for s in saved] == [
+            (None, "b", "memory"),
+            (None, "a", "memory"),
+            ("bob", "a", "csv"),
+        ]
+        assert [(c.owner, c.ctx_label, c.label) for c in contexts] == [
+            (None, "c", "a"),
+            ("bob", "c", "a"),
+        ]
+        await labels.released("source", "a")  # the shared namespace's: bob's stays
+        saved, contexts = await labels.saved()
+        assert [(s.owner, s.label) for s in saved] == [(None, "b"), ("bob", "a")]
+        assert [(c.owner, c.ctx_label) for c in contexts] == [("bob", "c")]
+    finally:
+        await store.aclose()

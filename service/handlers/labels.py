@@ -1,4 +1,5 @@
-"""``GET /labels``: every configured label by kind, its plugin, config and open contexts."""
+"""``GET /labels``: every label the caller sees by kind (their own and the shared ones), its
+plugin, config and open contexts."""
 
 from __future__ import annotations
 
@@ -45,13 +46,10 @@ async def list_labels(request: web.Request) -> web.Response:
         contexts: dict[str, list[str]] = {}
         for ctx_label, label in store.context_labels(kind).items():
             contexts.setdefault(label, []).append(ctx_label)
-        failed: dict[str, dict[str, str]] = {}
-        for (failed_kind, ctx_label), (label, error) in labels.failed_contexts.items():
-            if failed_kind == kind:
-                failed.setdefault(label, {})[ctx_label] = error
+        failed = labels.visible_failed_contexts(kind)
         section: dict[str, Any] = {}
         for label, plugin in store.labels(kind).items():
-            info = labels.info[kind].get(label)
+            info = labels.find(kind, label)
             entry: dict[str, Any] = {
                 "plugin": plugin,
                 "config": None if info is None else info.config,
@@ -61,8 +59,8 @@ async def list_labels(request: web.Request) -> web.Response:
             if label in failed:
                 entry["context_errors"] = failed[label]
             section[label] = entry
-        for label, info in labels.info[kind].items():
-            if info.error is not None and label not in section:
+        for label, info in labels.visible_errors(kind).items():
+            if label not in section:
                 section[label] = {
                     "plugin": info.plugin,
                     "config": info.config,

@@ -71,7 +71,7 @@ async def release_context(request: web.Request) -> web.Response:
     kind = params.kind(request)
     ctx_label = request.match_info["ctx_label"]
     labels = request.app[LABELS]
-    if (kind, ctx_label) not in labels.failed_contexts:  # one that could not be restored
+    if not labels.context_failed(kind, ctx_label):  # one that could not be restored
         await request.app[STORE].release_context(kind, ctx_label)
     await labels.context_released(kind, ctx_label)
     return ok()

@@ -1,19 +1,28 @@
-"""Restore at start: the saved labels and contexts, after the operator's preloads."""
+"""Restore at start: the saved labels and contexts, after the operator's preloads.
+
+Each is replayed in its owner's namespace, so paths resolve inside that user's own root and
+the label comes back as theirs (docs/state.md, docs/auth.md).
+"""
 
 from __future__ import annotations
 
 import logging
 
+from service.auth import scope
 from service.contexts import ContextStore
 from service.errors import ServiceError
 from service.handlers.plugins import client_path
 from service.plugins.config import unwrap_nested
 from service.sandbox import Sandbox
-from service.state.labels import LabelInfo, Labels
+from service.state.labels import LabelInfo, Labels, SavedContext, SavedLabel
 
 log = logging.getLogger(__name__)
 
 NOT_RESTORED = "its label could not be restored"
+
+
+def _whose(owner: str | None) -> str:
+    return "shared" if owner is None else f"{owner}'s"
 
 
 async def restore(store: ContextStore, labels: Labels, sandbox: Sandbox | None) -> None:
@@ -23,52 +32,74 @@ async def restore(store: ContextStore, labels: Labels, sandbox: Sandbox | None) 
     (``GET /labels``), and the server starts with the rest.
     """
     saved_labels, saved_contexts = await labels.saved()
-    restored = 0
-    for kind, label, plugin, config in saved_labels:
-        known = labels.info[kind].get(label)
-        if known is not None and known.preloaded:
-            log.info("saved %s label %r: the operator's preload wins", kind, label)
-            continue
-        try:
-            values, nested = unwrap_nested(kind, config)
-            await store.configure(
-                kind,
-                plugin,
-                label,
-                values,
-                resolve_path=lambda path: client_path(sandbox, path),
-                nested=nested,
-            )
-        except ServiceError as exc:
-            error = exc.message
-        except Exception as exc:  # a plugin bug must not keep the server from starting
-            log.exception("restoring %s label %r failed", kind, label)
-            error = f"{type(exc).__name__}: {exc}"
-        else:
-            labels.info[kind][label] = LabelInfo(plugin, config)
-            restored += 1
-            continue
-        log.warning("could not restore %s label %r (%s): %s", kind, label, plugin, error)
-        labels.info[kind][label] = LabelInfo(plugin, config, error=error)
-    opened = 0
-    for saved in saved_contexts:
-        kind, ctx_label, label = saved.kind, saved.ctx_label, saved.label
-        if ctx_label in store.context_labels(kind):
-            continue  # a preload's context of the same label: the operator wins
-        if labels.failed(kind, label):
-            labels.failed_contexts[(kind, ctx_label)] = (label, NOT_RESTORED)
-            continue
-        if label not in store.labels(kind):
-            continue  # its label gave way to a preload of another plugin
-        try:
-            await store.open_context(kind, label, ctx_label)
-        except ServiceError as exc:
-            log.warning("could not reopen %s context %r: %s", kind, ctx_label, exc.message)
-            labels.failed_contexts[(kind, ctx_label)] = (label, exc.message)
-        except Exception as exc:
-            log.exception("reopening %s context %r failed", kind, ctx_label)
-            labels.failed_contexts[(kind, ctx_label)] = (label, f"{type(exc).__name__}: {exc}")
-        else:
-            opened += 1
+    restored = opened = 0
+    for saved in saved_labels:
+        with scope.in_namespace(saved.owner):
+            restored += await _restore_label(store, labels, sandbox, saved)
+    for context in saved_contexts:
+        with scope.in_namespace(context.owner):
+            opened += await _reopen_context(store, labels, context)
     if saved_labels or saved_contexts:
         log.info("restored %d label(s) and %d context(s) from the state store", restored, opened)
+
+
+async def _restore_label(
+    store: ContextStore, labels: Labels, sandbox: Sandbox | None, saved: SavedLabel
+) -> int:
+    kind, label, plugin, config = saved.kind, saved.label, saved.plugin, saved.config
+    key = (saved.owner, label)
+    known = labels.info[kind].get(key)
+    if known is not None and known.preloaded:
+        log.info("saved %s label %r: the operator's preload wins", kind, label)
+        return 0
+    try:
+        values, nested = unwrap_nested(kind, config)
+        await store.configure(
+            kind,
+            plugin,
+            label,
+            values,
+            resolve_path=lambda path: client_path(sandbox, path),
+            nested=nested,
+        )
+    except ServiceError as exc:
+        error = exc.message
+    except Exception as exc:  # a plugin bug must not keep the server from starting
+        log.exception("restoring %s %s label %r failed", _whose(saved.owner), kind, label)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        labels.info[kind][key] = LabelInfo(plugin, config)
+        return 1
+    log.warning(
+        "could not restore %s %s label %r (%s): %s",
+        _whose(saved.owner),
+        kind,
+        label,
+        plugin,
+        error,
+    )
+    labels.info[kind][key] = LabelInfo(plugin, config, error=error)
+    return 0
+
+
+async def _reopen_context(store: ContextStore, labels: Labels, saved: SavedContext) -> int:
+    kind, ctx_label, label = saved.kind, saved.ctx_label, saved.label
+    failed_key = (kind, (saved.owner, ctx_label))
+    if saved.owner is None and ctx_label in store.context_labels(kind):
+        return 0  # a preload's context of the same label: the operator wins
+    if labels.failed(kind, label):
+        labels.failed_contexts[failed_key] = (label, NOT_RESTORED)
+        return 0
+    if label not in store.labels(kind):
+        return 0  # its label gave way to a preload of another plugin
+    try:
+        await store.open_context(kind, label, ctx_label)
+    except ServiceError as exc:
+        log.warning("could not reopen %s context %r: %s", kind, ctx_label, exc.message)
+        labels.failed_contexts[failed_key] = (label, exc.message)
+    except Exception as exc:
+        log.exception("reopening %s context %r failed", kind, ctx_label)
+        labels.failed_contexts[failed_key] = (label, f"{type(exc).__name__}: {exc}")
+    else:
+        return 1
+    return 0
