@@ -4,10 +4,11 @@
 
 Starts two servers from this checkout on 127.0.0.1, both preloaded with s1 = csv and m1 = slr
 (trained once): "none" with -auth none, "token" with -auth token, 25 endpoint rules (the
-requests measured match the last one) and -audit-log. Both stay up; each workload alternates
-between them for --rounds rounds of --duration seconds with wrk, so a neighbour's burst on a
-shared machine hits both alike. Prints every round, then per workload the median rate of each,
-the spread (min-max) and token/none. Figures, not tests: nothing here asserts on time.
+requests measured match the last one) and -audit-log. Both stay up; each round drives every
+(workload, server) pair once, the order alternating between rounds, so a neighbour's burst on a
+shared machine hits both alike. Printed per pair: the median requests/s and the server's CPU per
+request (user + system from /proc, the steadier figure on a busy machine), with their ranges,
+and token/none per round. Figures, not tests: nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -25,36 +26,23 @@ if __name__ == "__main__":
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from benchmarks import data  # noqa: E402
+from benchmarks import data, load  # noqa: E402
+from benchmarks.observability import Cell, load_average, measure, ratio, spread  # noqa: E402
 from benchmarks.servers import Server, _reap, _spawn, _wait_for_portfile, log  # noqa: E402
 from service.auth.tokens import Tokens  # noqa: E402
 from service.auth.users import User  # noqa: E402
 
-WRK_DIR = REPO / "benchmarks" / "wrk"
 CACHE = REPO / ".benchmarks"
-PREDICT_BODY = '{"0": {"features": {"Years": 5}}, "1": {"features": {"Years": 7}}}'
+PREDICT_BODY = b'{"0": {"features": {"Years": 5}}, "1": {"features": {"Years": 7}}}'
 ISSUER = AUDIENCE = "dffml-service-http"
-# One wrk thread: the server gets the other core. Timeout well above any sane p99.
-WRK = ("wrk", "-t1", "--timeout", "10s")
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    script: str  # benchmarks/wrk/<script>.lua
-    path: str
-    env: dict[str, str]
+WORKLOADS = ("record/{key}", "predict/0")
 
 
 def start(name: str, work: Path, csv: Path, extra: list[str], env: dict[str, str]) -> Server:
@@ -103,34 +91,6 @@ def call(server: Server, method: str, path: str, token: str | None, body: Any = 
         return int(error.code)
 
 
-def wrk(server: Server, workload: Workload, token: str | None, seconds: int, conns: int) -> float:
-    """Requests per second of one wrk run; any non-2xx answer makes the run fail loudly."""
-    script = (WRK_DIR / "common.lua").read_text() + (WRK_DIR / f"{workload.script}.lua").read_text()
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    headers = ["-H", f"Authorization: Bearer {token}"] if token is not None else []
-    url = server.url + (workload.path if workload.script == "fixed" else "/")
-    try:
-        completed = subprocess.run(
-            [*WRK, f"-c{conns}", f"-d{seconds}s", *headers, "-s", handle.name, url],
-            env={**os.environ, "BENCH_MAX_REQUESTS": "0", **workload.env},
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=False,
-        )
-    finally:
-        os.unlink(handle.name)
-    match = re.search(r"^BENCH (\{.*\})$", completed.stdout, re.MULTILINE)
-    if completed.returncode != 0 or match is None:
-        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-    summary = json.loads(match.group(1))
-    errors = sum(summary[k] for k in ("connect_errors", "read_errors", "status_errors", "timeouts"))
-    if errors:
-        raise RuntimeError(f"{server.name} {workload.name}: {errors} failed requests")
-    return float(summary["requests"]) / (summary["duration_us"] / 1e6)
-
-
 def rules() -> str:
     """24 rules that match nothing measured, then the one that does (each is tried in turn)."""
     decoys = [f"model/team{i}/(predict|train)" for i in range(12)]
@@ -139,14 +99,36 @@ def rules() -> str:
     return "\n".join([*decoys, "health/-/-", measured]) + "\n"
 
 
+def spec(workload: str, rows: int, token: str | None, seconds: float, conns: int) -> load.Load:
+    headers = (f"Authorization: Bearer {token}",) if token is not None else ()
+    if workload == "record/{key}":
+        return load.Load(
+            "random_key",
+            "/source/s1/record/",
+            keys=rows,
+            duration=seconds,
+            connections=conns,
+            headers=headers,
+        )
+    return load.Load(
+        "fixed",
+        "/model/m1/predict/0",
+        method="POST",
+        body=PREDICT_BODY,
+        duration=seconds,
+        connections=conns,
+        headers=headers,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if not load.wrk_available():
         print("wrk is not installed (scripts/system-deps installs it)", file=sys.stderr)
         return 2
     csv = data.csv_path(CACHE / "data", args.rows)
@@ -157,6 +139,8 @@ def main() -> int:
     audit = work / "audit.jsonl"
     token = Tokens(secret.encode(), issuer=ISSUER, audience=AUDIENCE, ttl=3600).issue(User("bench"))
     servers: dict[str, Server] = {}
+    cells = {(w, name): Cell() for w in WORKLOADS for name in ("none", "token")}
+    load_before = load_average()
     try:
         servers["none"] = start("none", work / "none", csv, [], {})
         servers["token"] = start(
@@ -171,50 +155,50 @@ def main() -> int:
             status = call(server, "POST", "/model/m1/train", tokens[name], ["s1"])
             if status != 200:
                 raise RuntimeError(f"training m1 on {name}: HTTP {status}")
-        workloads = [
-            Workload(
-                "record/{key}",
-                "random_key",
-                "/source/s1/record/",
-                {"BENCH_PREFIX": "/source/s1/record/", "BENCH_KEYS": str(args.rows)},
-            ),
-            Workload(
-                "predict/0",
-                "fixed",
-                "/model/m1/predict/0",
-                {"BENCH_METHOD": "POST", "BENCH_BODY": PREDICT_BODY},
-            ),
-        ]
-        rates: dict[tuple[str, str], list[float]] = {}
-        for workload in workloads:
-            for round_ in range(1, args.rounds + 1):
-                # Alternate which goes first, so neither always runs on a warmer machine.
-                order = ["none", "token"] if round_ % 2 else ["token", "none"]
+        for round_ in range(1, args.rounds + 1):
+            # Alternate which goes first, so neither always runs on a warmer machine.
+            order = ["none", "token"] if round_ % 2 else ["token", "none"]
+            for workload in WORKLOADS:
                 for name in order:
-                    rate = wrk(
-                        servers[name], workload, tokens[name], args.duration, args.connections
+                    what = spec(workload, args.rows, tokens[name], args.duration, args.connections)
+                    sample = measure(servers[name], what, "wrk")
+                    if sample.errors:
+                        raise RuntimeError(f"{name} {workload}: {sample.errors} failed requests")
+                    cells[(workload, name)].samples.append(sample)
+                    log(
+                        f"{workload:13} round {round_} {name:5} {sample.rate:9,.0f} req/s"
+                        f" {sample.cpu_us:7.1f} µs CPU/req"
                     )
-                    rates.setdefault((workload.name, name), []).append(rate)
-                    log(f"{workload.name:13} round {round_} {name:5} {rate:9.0f} req/s")
         audit_lines = sum(1 for _ in audit.open(encoding="utf-8")) if audit.exists() else 0
     finally:
         for server in servers.values():
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print()
     print(
-        f"2 cores shared with other work; {args.rounds} rounds x {args.duration} s, wrk -t1 "
-        f"-c{args.connections}; audit log lines written: {audit_lines}"
+        f"\n{args.rounds} rounds x {args.duration} s, wrk -t1 -c{args.connections},"
+        f" {os.cpu_count()} cores; load average {load_before} before, {load_average()} after;"
+        f" audit log lines written: {audit_lines}"
     )
-    print(f"{'workload':14} {'none req/s':>22} {'token+rules+audit':>24} {'token/none':>11}")
-    for workload in workloads:
-        none, token_ = rates[(workload.name, "none")], rates[(workload.name, "token")]
-        ratio = statistics.median(token_) / statistics.median(none)
+    print("\n| workload | server | req/s median [range] | µs CPU/request median [range] |")
+    print("| --- | --- | --- | --- |")
+    for (workload, name), cell in cells.items():
         print(
-            f"{workload.name:14} {statistics.median(none):9.0f} ({min(none):5.0f}-{max(none):5.0f})"
-            f" {statistics.median(token_):10.0f} ({min(token_):5.0f}-{max(token_):5.0f})"
-            f" {ratio:10.2f}"
+            f"| {workload} | {name} | {spread(cell.rates(), ',.0f')} |"
+            f" {spread(cell.cpus(), '.1f')} |"
         )
+    print("\n| comparison | throughput ratio median [range] | CPU ratio median [range] |")
+    print("| --- | --- | --- |")
+    for workload in WORKLOADS:
+        token_, none = cells[(workload, "token")], cells[(workload, "none")]
+        print(
+            f"| {workload}: token / none | {ratio(token_.rates(), none.rates())} |"
+            f" {ratio(none.cpus(), token_.cpus())} |"
+        )
+    print(
+        "\nThroughput ratio: per round, req/s with token over without (1.00: no cost)."
+        " CPU ratio: per round, µs of CPU per request without over with (below 1.00: the checks"
+        " cost CPU)."
+    )
     return 0
 
 

@@ -39,6 +39,7 @@ class Load:
     duration: float = 10.0
     connections: int = 16
     max_requests: int = 0
+    headers: tuple[str, ...] = ()  # extra request headers, "Name: value"
 
 
 @dataclass
@@ -83,6 +84,8 @@ def run_wrk(base_url: str, load: Load) -> LoadResult:
         url = base_url + (load.path if load.shape == "fixed" else "/")
         # One wrk thread: the server gets the other core. Timeout well above any sane p99.
         args = ["wrk", "-t1", f"-c{load.connections}", f"-d{duration}s", "--timeout", "10s"]
+        for header in load.headers:
+            args += ["-H", header]
         completed = subprocess.run(
             [*args, "-s", handle.name, url],
             env=env,
@@ -121,6 +124,9 @@ async def run_python(base_url: str, load: Load) -> LoadResult:
     deadline = time.monotonic() + load.duration
     cap = load.max_requests or None
     timeout = aiohttp.ClientTimeout(total=10)
+    headers = dict(header.split(": ", 1) for header in load.headers)
+    if load.body:
+        headers["Content-Type"] = "application/json"
 
     def next_path() -> str:
         if load.shape == "random_key":
@@ -142,7 +148,7 @@ async def run_python(base_url: str, load: Load) -> LoadResult:
                     load.method,
                     base_url + next_path(),
                     data=load.body,
-                    headers={"Content-Type": "application/json"} if load.body else None,
+                    headers=headers or None,
                 ) as response:
                     body = await response.read()
                     ok = response.status < 400

@@ -208,21 +208,21 @@ class Guard:
     ) -> None:
         assert self.audit is not None
         template = self.template(request)
-        fields: dict[str, Any] = {
-            "user": _name(user_of(request)),
-            "address": request.remote or "-",
-            "method": request.method,
-            "route": template.canonical if template is not None else _canonical(request),
-            "resource": request.get(REQUEST_NAME, "page/-/-"),
-            "status": status,
-            "bytes": _size(response),
-            "duration_ms": round(seconds * 1000, 3),
-            "request_id": _request_id(request),
-        }
-        path = request.match_info.get("path")
-        if path is not None:
-            fields["path"] = path
-        self.audit.write("request", **fields)
+        # Raw values only: the writer thread names, rounds and encodes them (audit.py).
+        self.audit.request(
+            (
+                _name(user_of(request)),
+                request.remote or "-",
+                request.method,
+                template.canonical if template is not None else _canonical(request),
+                request.get(REQUEST_NAME, "page/-/-"),
+                status,
+                _size(response),
+                seconds,
+                _request_id(request),
+                request.match_info.get("path"),
+            )
+        )
 
     def event(self, request: web.Request, event: str, *, user: str | None, **fields: Any) -> None:
         """An auth event (login, login_failed, logout, token_refused, …) for the audit log."""
