@@ -33,7 +33,7 @@ from service.keys import (
     WORKERS,
 )
 from service.middlewares import add_no_cache_headers, error_middleware
-from service.observability.gauges import core_gauges
+from service.observability.gauges import core_gauges, task_gauges
 from service.observability.metrics import Metrics
 from service.observability.middleware import observe_middleware
 from service.observability.ratelimit import rate_limit_middlewares
@@ -116,6 +116,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     app.on_shutdown.insert(0, _stopping_tasks)
     app.on_shutdown.append(_stop_workers)
     core_gauges(metrics, app[STORE], app[CURSORS], app[WORKERS])
+    task_gauges(metrics, app[TASKS])
     # First in, last out: the state store is open before anything is restored from it and
     # closes after everything that writes to it.
     app.cleanup_ctx.append(_state)

@@ -104,7 +104,10 @@ async def test_upload_bytes_and_gauges_other_components_register(
     client = await make_client()
     queue = {"queued": 2, "running": 1}
     client.app[METRICS].gauge(
-        "dffml_tasks", "Tasks by status", ("status",), lambda: [((k,), v) for k, v in queue.items()]
+        "dffml_example_jobs",
+        "A component's jobs by status",
+        ("status",),
+        lambda: [((k,), v) for k, v in queue.items()],
     )
     before = await scrape(client)
     form = FormData()
@@ -120,8 +123,8 @@ async def test_upload_bytes_and_gauges_other_components_register(
     files = {"route": "/service/files/{path}", "method": "GET"}
     assert value(after, "http_requests_total", **files, status="200") == 1
     assert value(after, "http_response_bytes_total", **files) > 10_000
-    assert value(after, "dffml_tasks", status="queued") == 2
-    assert value(after, "dffml_tasks", status="running") == 3
+    assert value(after, "dffml_example_jobs", status="queued") == 2
+    assert value(after, "dffml_example_jobs", status="running") == 3
 
 
 async def test_metrics_off(make_client: MakeClient) -> None:

@@ -258,6 +258,29 @@ async def test_the_queue_is_bounded_and_pending_tasks_cancel_at_once(
         assert (await expect(await fake.delete(f"/task/{task_id}")))["status"] == "CANCELLED"
 
 
+async def test_metrics_count_tasks_by_status_and_the_queue(fake: Any, upload_dir: Path) -> None:
+    from tests.test_observability_metrics import scrape, value
+
+    running = await _sleeping(fake, upload_dir)  # the one worker slot is taken
+    queued = (await submit(fake, "POST", "/module/f/sleep", json={"files": ["a.txt"]}))["task_id"]
+    now = await scrape(fake)
+    assert value(now, "dffml_tasks", kind="module", status="RUNNING") == 1
+    assert value(now, "dffml_tasks", kind="module", status="PENDING") == 1
+    assert value(now, "dffml_task_queue_length") == 1
+    assert value(now, "dffml_task_queue_limit") == 2
+    for task_id in (queued, running):
+        assert (await expect(await fake.delete(f"/task/{task_id}")))["status"] == "CANCELLED"
+    body = {"files": ["a.txt"], "options": {"count": 1}}
+    done = await submit(fake, "POST", "/module/f/echo", json=body)
+    assert (await wait_task(fake, done["task_id"]))["status"] == "SUCCESS"
+    after = await scrape(fake)
+    assert value(after, "dffml_tasks", kind="module", status="RUNNING") == 0
+    assert value(after, "dffml_tasks", kind="module", status="PENDING") == 0
+    assert value(after, "dffml_task_queue_length") == 0
+    assert value(after, "dffml_tasks_finished_total", kind="module", status="CANCELLED") == 2
+    assert value(after, "dffml_tasks_finished_total", kind="module", status="SUCCESS") == 1
+
+
 async def test_finished_tasks_are_pruned_after_the_ttl(make_client: MakeClient) -> None:
     from service.keys import TASKS
 

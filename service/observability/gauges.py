@@ -6,6 +6,7 @@ from service.contexts import ContextStore
 from service.observability.metrics import Metrics, Samples
 from service.plugins.base import KINDS
 from service.streaming import CursorStore
+from service.tasks.manager import TaskManager
 from service.workers import Workers
 
 
@@ -31,4 +32,41 @@ def core_gauges(
     )
     metrics.gauge(
         "dffml_workers_limit", "Worker processes allowed at once", (), lambda: [((), workers.limit)]
+    )
+
+
+TASK_STATUSES = ("PENDING", "RUNNING")
+FINAL_STATUSES = ("SUCCESS", "FAILURE", "CANCELLED")
+
+
+def task_gauges(metrics: Metrics, tasks: TaskManager) -> None:
+    """Tasks by kind and status: those queued or running now (a gauge), those ended since start
+    (a counter), and the queue against its -task-queue limit."""
+
+    def active() -> Samples:
+        counts = tasks.active_by_status()
+        kinds = sorted({kind for kind, _ in counts} | {kind for kind, _ in tasks.finished})
+        return [((k, s), counts.get((k, s), 0)) for k in kinds for s in TASK_STATUSES]
+
+    def finished() -> Samples:
+        return [((kind, status), n) for (kind, status), n in sorted(tasks.finished.items())]
+
+    def queued() -> Samples:
+        return [((), sum(n for (_, s), n in tasks.active_by_status().items() if s == "PENDING"))]
+
+    metrics.gauge(
+        "dffml_tasks", "Tasks queued or running now, by kind and status", ("kind", "status"), active
+    )
+    metrics.counter(
+        "dffml_tasks_finished",
+        "Tasks ended since start, by kind and final status",
+        ("kind", "status"),
+        finished,
+    )
+    metrics.gauge("dffml_task_queue_length", "Tasks waiting for a slot (PENDING)", (), queued)
+    metrics.gauge(
+        "dffml_task_queue_limit",
+        "Tasks allowed to wait at once (-task-queue)",
+        (),
+        lambda: [((), tasks.queue_limit)],
     )

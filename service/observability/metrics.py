@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -98,30 +98,43 @@ class Metrics:
         A ``read`` that raises is logged and its gauge left out of that scrape."""
         self._live.add(name, documentation, labels, read)
 
+    def counter(
+        self, name: str, documentation: str, labels: tuple[str, ...], read: ReadSamples
+    ) -> None:
+        """Register a counter read at scrape time, as ``gauge`` does, for a count another
+        component keeps that only grows (``name`` without ``_total``: the exposition adds it)."""
+        self._live.add(name, documentation, labels, read, CounterMetricFamily)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
 
 ReadSamples = Callable[[], Samples]
+Family = type[GaugeMetricFamily] | type[CounterMetricFamily]
 
 
 class _LiveCollector(Collector):
     def __init__(self) -> None:
-        self._gauges: list[tuple[str, str, tuple[str, ...], ReadSamples]] = []
+        self._gauges: list[tuple[str, str, tuple[str, ...], ReadSamples, Family]] = []
 
     def add(
-        self, name: str, documentation: str, labels: tuple[str, ...], read: ReadSamples
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        read: ReadSamples,
+        family: Family = GaugeMetricFamily,
     ) -> None:
         if any(existing == name for existing, *_ in self._gauges):
             raise ValueError(f"gauge {name!r} is registered already")
-        self._gauges.append((name, documentation, labels, read))
+        self._gauges.append((name, documentation, labels, read, family))
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # names are only known once registered; nothing to check up front
 
     def collect(self) -> Iterator[Metric]:
-        for name, documentation, labels, read in self._gauges:
-            family = GaugeMetricFamily(name, documentation, labels=labels)
+        for name, documentation, labels, read, make in self._gauges:
+            family = make(name, documentation, labels=labels)
             try:
                 for values, value in read():
                     family.add_metric(list(values), value)

@@ -18,6 +18,7 @@ Bounds: at most ``queue`` tasks PENDING (beyond: :class:`QueueFull`, a 503 with 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import logging
@@ -94,6 +95,8 @@ class TaskManager:
         self._reserved = 0
         self._stopping = False
         self._pruner: asyncio.Task[None] | None = None
+        # Tasks that ended since start, by (kind, final status): /metrics counts them.
+        self.finished: collections.Counter[tuple[str, str]] = collections.Counter()
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -121,6 +124,19 @@ class TaskManager:
         if running:
             await asyncio.wait(running)
         self._hub.close_all()
+
+    # --- what /metrics reads ----------------------------------------------------------------
+
+    def active_by_status(self) -> dict[tuple[str, str], int]:
+        """Tasks queued or running now, by (kind, status)."""
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        for task, _ in self._active.values():
+            counts[(task.kind, task.status)] += 1
+        return dict(counts)
+
+    @property
+    def queue_limit(self) -> int:
+        return self._queue
 
     # --- the API ------------------------------------------------------------------------
 
@@ -246,6 +262,7 @@ class TaskManager:
             log.exception("task %s (%s %s) failed", task.task_id, task.kind, task.target)
             task.status, task.error, task.error_status = "FAILURE", "Internal Server Error", 500
         task.finished = now()
+        self.finished[(task.kind, task.status)] += 1
         try:
             await self._repository.save(task)
         except Exception:
