@@ -6,7 +6,8 @@ from aiohttp import web
 
 from service.auth.guard import TOKEN_ID, Guard, user_of
 from service.auth.logins import Logins, token_body
-from service.auth.users import User
+from service.auth.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
+from service.auth.users import USERNAME, User
 from service.errors import Forbidden, NotAllowed, Unauthorized
 from service.jsonio import json_response, ok, read_json_object
 from service.keys import AUTH
@@ -17,6 +18,22 @@ NEEDS_TOKEN_AUTH = "Users need the server started with -auth token"
 CREDENTIALS = {
     "type": "object",
     "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    "required": ["username", "password"],
+}
+# What registration accepts, as the spec tells generated clients: a user name as
+# service/auth/users.py checks it, a password as service/auth/passwords.py does (its bound is in
+# UTF-8 bytes; a quarter of it in characters always fits).
+NEW_PASSWORD = {
+    "type": "string",
+    "minLength": MIN_PASSWORD_CHARS,
+    "maxLength": MAX_PASSWORD_BYTES // 4,
+}
+NEW_CREDENTIALS = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "pattern": USERNAME.pattern},
+        "password": NEW_PASSWORD,
+    },
     "required": ["username", "password"],
 }
 TOKEN = {
@@ -58,7 +75,7 @@ def _caller(request: web.Request) -> User:
         409: "The user exists",
         501: NOT_ENABLED,
     },
-    body=Body.json(CREDENTIALS),
+    body=Body.json(NEW_CREDENTIALS),
 )
 async def registration(request: web.Request) -> web.Response:
     """Open registration: anyone; closed: an admin's token creates the user."""
@@ -145,7 +162,10 @@ async def logout(request: web.Request) -> web.Response:
     body=Body.json(
         {
             "type": "object",
-            "properties": {"password": {"type": "string"}, "new_password": {"type": "string"}},
+            "properties": {
+                "password": {"type": "string"},
+                "new_password": NEW_PASSWORD,
+            },
             "required": ["password", "new_password"],
         }
     ),
