@@ -149,8 +149,7 @@ async def _execute(
                 f"{owner} exceeded the time limit of {timeout:g} s (-module-timeout)"
                 " and was stopped"
             ) from None
-        if await asyncio.to_thread(fingerprints, inputs) != before:
-            raise WorkerCrashed(f"{owner} changed an input file in place")
+        unchanged(inputs, before, await asyncio.to_thread(fingerprints, inputs), owner)
         files = await asyncio.to_thread(collect_outputs, sandbox, output_dir, job, owner)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, output_dir, True)
@@ -227,10 +226,40 @@ def check_inputs(
     return inputs
 
 
-def fingerprints(inputs: list[InputFile]) -> list[tuple[int, int]]:
-    """Size and modification time of each input: a function must never change them."""
-    stats = [i.path.stat() for i in inputs]
-    return [(s.st_size, s.st_mtime_ns) for s in stats]
+# What identifies an input's content: device, inode, size, modification time; None once gone.
+Fingerprint = tuple[int, int, int, int] | None
+
+
+def fingerprints(inputs: list[InputFile]) -> list[Fingerprint]:
+    """How each input is now: a function must never change them, nor anything else during
+    its run."""
+    result: list[Fingerprint] = []
+    for i in inputs:
+        try:
+            s = i.path.stat()
+        except FileNotFoundError:
+            result.append(None)
+            continue
+        result.append((s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns))
+    return result
+
+
+def unchanged(
+    inputs: list[InputFile], before: list[Fingerprint], after: list[Fingerprint], owner: str
+) -> None:
+    """Raise if an input changed while ``owner`` ran: 409 naming the file when it was replaced
+    or removed (an upload, a delete or a source's save puts a new file in place by a rename:
+    the run read one version, or two, of what the client meant), WorkerCrashed (500) when the
+    same file was written in place (only the function itself writes so)."""
+    for input_file, old, new in zip(inputs, before, after, strict=True):
+        if old == new:
+            continue
+        if old is None or new is None or old[:2] != new[:2]:
+            raise Conflict(
+                f"Input file {input_file.name!r} was replaced or removed while {owner} ran"
+                " (uploaded again, deleted or saved by a source); nothing was kept: run it again"
+            )
+        raise WorkerCrashed(f"{owner} changed an input file in place")
 
 
 def _new_output_dir(sandbox: Sandbox) -> tuple[str, Path]:

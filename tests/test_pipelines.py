@@ -323,6 +323,29 @@ async def test_without_upload_dir_pipelines_are_501(make_client: MakeClient) -> 
     )
 
 
+async def test_limit_and_offset_errors_are_the_documented_text(client: Any) -> None:
+    # "²" passed str.isdigit and then failed int(): a 500 before the shared parser.
+    for path in ("/pipelines", "/runs"):
+        for query, name, text in [
+            ("limit=0", "limit", "0"),
+            ("limit=1001", "limit", "1001"),
+            ("limit=%C2%B2", "limit", "²"),
+            ("limit=%2B5", "limit", "+5"),
+            ("offset=-1", "offset", "-1"),
+            ("offset=%D9%A3", "offset", "٣"),
+        ]:
+            maximum = 1000 if name == "limit" else 2**63 - 1
+            minimum = 1 if name == "limit" else 0
+            assert await call(client, "GET", f"{path}?{query}") == (
+                400,
+                {
+                    "error": f"'{name}' must be a whole number between {minimum} and {maximum}, "
+                    f"got {text!r}"
+                },
+            ), (path, query)
+        assert (await call(client, "GET", f"{path}?limit=1000&offset=0"))[0] == 200
+
+
 async def test_offsets_beyond_what_sqlite_stores_are_400(client: Any) -> None:
     # The fuzzers found these answering 500 (the integer overflowed the SQLite query).
     for path in ("/pipelines", "/runs", "/v1/pipelines"):

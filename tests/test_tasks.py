@@ -102,6 +102,30 @@ async def test_unknown_task_and_bad_filters_are_4xx(line: Any) -> None:
     assert (response.status, await response.json()) == (404, {"error": "Task not found"})
 
 
+async def test_limit_and_offset_errors_are_the_documented_text(client: Any) -> None:
+    # One parser for tasks and pipelines (service/handlers/params.py), each route's own wording;
+    # only ASCII digits: int() alone took " 5", "+5" and "1_0", and "²" passed str.isdigit.
+    for query, name, text in [
+        ("limit=0", "limit", "0"),
+        ("limit=1001", "limit", "1001"),
+        ("limit=ten", "limit", "ten"),
+        ("limit=%205", "limit", " 5"),
+        ("limit=%2B5", "limit", "+5"),
+        ("limit=1_0", "limit", "1_0"),
+        ("limit=%C2%B2", "limit", "²"),
+        ("offset=-1", "offset", "-1"),
+        ("offset=%D9%A3", "offset", "٣"),
+    ]:
+        response = await client.get(f"/tasks?{query}")
+        maximum = 1000 if name == "limit" else 2**63 - 1
+        minimum = 1 if name == "limit" else 0
+        assert (response.status, await response.json()) == (
+            400,
+            {"error": f"'{name}' must be an integer from {minimum} to {maximum}, got {text!r}"},
+        ), query
+    assert (await client.get("/tasks?limit=1000&offset=0")).status == 200
+
+
 async def test_tasks_list_filters_pages_and_counts(line: Any) -> None:
     ids = []
     for _ in range(3):

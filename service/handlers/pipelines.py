@@ -36,17 +36,14 @@ def _runner(request: web.Request) -> Runner:
 
 
 def _page(request: web.Request) -> tuple[int, int]:
-    values = []
-    for name, least, default, most in (
-        ("limit", 1, PAGE_DEFAULT, PAGE_MAX),
-        ("offset", 0, 0, params.OFFSET_MAX),
-    ):
-        text = request.query.get(name, str(default))
-        if not text.isdigit() or not least <= int(text) <= most:
-            bound = f"between {least} and {most}"
-            raise BadRequest(f"'{name}' must be a whole number {bound}, got {text!r}")
-        values.append(int(text))
-    return values[0], values[1]
+    query, wording = request.query, params.WHOLE_BETWEEN
+    limit = params.query_integer(
+        query, "limit", default=PAGE_DEFAULT, minimum=1, maximum=PAGE_MAX, message=wording
+    )
+    offset = params.query_integer(
+        query, "offset", default=0, minimum=0, maximum=params.OFFSET_MAX, message=wording
+    )
+    return limit, offset
 
 
 @operation(

@@ -103,8 +103,10 @@ async def list_tasks(request: web.Request) -> web.Response:
         )
     status = _choice(query.get("status"), "status", STATUSES)
     kind = _choice(query.get("kind"), "kind", KINDS)
-    limit = _integer(query.get("limit"), "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)
-    offset = _integer(query.get("offset"), "offset", 0, 0, params.OFFSET_MAX)
+    limit = params.query_integer(
+        query, "limit", default=LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX
+    )
+    offset = params.query_integer(query, "offset", default=0, minimum=0, maximum=params.OFFSET_MAX)
     tasks, total = await request.app[TASKS].list(
         status=status, kind=kind, limit=limit, offset=offset
     )
@@ -173,19 +175,6 @@ def _choice(value: str | None, name: str, allowed: tuple[str, ...]) -> str | Non
     if value not in allowed:
         raise BadRequest(f"Unknown {name} {value!r} (expected one of: {', '.join(allowed)})")
     return value
-
-
-def _integer(value: str | None, name: str, default: int, minimum: int, maximum: int | None) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else "")
-        raise BadRequest(f"'{name}' must be an integer {bounds}, got {value!r}")
-    return number
 
 
 async def async_predict(

@@ -25,13 +25,13 @@ from service.modules import (
     fingerprints,
     inside,
     prepare,
+    unchanged,
 )
 from service.pipelines.model import Task
 from service.plugins.base import Job, ModuleServices, Record
 from service.plugins.progress import Reporter
 from service.sandbox import Sandbox
 from service.tasks.executor import Executor
-from service.workers import WorkerCrashed
 
 R = TypeVar("R")
 
@@ -117,8 +117,7 @@ async def run_job(
                 f"{call.owner} exceeded the time limit of {timeout:g} s (-module-timeout)"
                 " and was stopped"
             ) from None
-        if await asyncio.to_thread(fingerprints, files) != before:
-            raise WorkerCrashed(f"{call.owner} changed an input file in place")
+        unchanged(files, before, await asyncio.to_thread(fingerprints, files), call.owner)
         outputs = await asyncio.to_thread(collect_outputs, sandbox, folder, job, call.owner)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, folder, True)

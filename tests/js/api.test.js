@@ -28,6 +28,27 @@ describe("api.js", () => {
     await server.stop();
   });
 
+  // What several tests use, set up by each test that uses it (configuring a label again
+  // replaces it), so every test stands alone (tests/test_js_standalone.py runs each by itself).
+  const SEVEN = {};
+  for (let i = 0; i < 7; i += 1) {
+    SEVEN[`k${i}`] = { features: { Years: i, Salary: 10 * i + 10 } };
+  }
+  async function sevenSource() {
+    await api.configure("source", "memory", "seven", { records: SEVEN });
+    await api.context("source", "seven", "seven");
+    return "seven";
+  }
+  async function lineModel() {
+    await api.configure("model", "slr", "line", {
+      features: ["Years:int:1"],
+      predict: "Salary:int:1",
+      location: "models/line",
+    });
+    await api.context("model", "line", "line");
+    return "line";
+  }
+
   test("the server serves the client it ships, usable as a browser script", async () => {
     const response = await fetch(`${server.url}/api.js`);
     assert.equal(response.status, 200);
@@ -99,12 +120,8 @@ describe("api.js", () => {
   });
 
   test("records page with iterkeys as an async iterator", async () => {
-    const seven = {};
-    for (let i = 0; i < 7; i += 1) {
-      seven[`k${i}`] = { features: { Years: i, Salary: 10 * i + 10 } };
-    }
-    await api.configure("source", "memory", "seven", { records: seven });
-    await api.context("source", "seven", "seven");
+    const seven = SEVEN;
+    await sevenSource();
 
     const keys = [];
     for await (const record of api.records("seven", 3)) {
@@ -131,6 +148,7 @@ describe("api.js", () => {
   });
 
   test("records stream as NDJSON in one response", async () => {
+    await sevenSource();
     const keys = [];
     for await (const record of api.recordStream("seven")) {
       keys.push(record.key);
@@ -163,6 +181,7 @@ describe("api.js", () => {
   });
 
   test("leaving a records loop early releases the server's cursor", async () => {
+    await sevenSource();
     const sent = [];
     const spy = new DFFMLHTTPAPI(server.url, {
       fetch: (url, init) => {
@@ -184,12 +203,8 @@ describe("api.js", () => {
   });
 
   test("train, score and predict, in one response and in chunks", async () => {
-    await api.configure("model", "slr", "line", {
-      features: ["Years:int:1"],
-      predict: "Salary:int:1",
-      location: "models/line",
-    });
-    await api.context("model", "line", "line");
+    await sevenSource();
+    await lineModel();
     await assert.rejects(api.predict("line", { a: { features: { Years: 1 } } }), {
       status: 400,
       message: "Model not trained",
@@ -230,6 +245,9 @@ describe("api.js", () => {
   });
 
   test("leaving a predictions loop early releases the server's cursor", async () => {
+    await sevenSource();
+    await lineModel();
+    assert.deepEqual(await api.train("line", ["seven"]), { error: null });
     const sent = [];
     const spy = new DFFMLHTTPAPI(server.url, {
       fetch: (url, init) => {

@@ -26,15 +26,25 @@ describe("api.js tasks", () => {
     api = new DFFMLHTTPAPI(server.url);
     await api.configure("source", "memory", "line", { records: lineRecords(30) });
     await api.context("source", "line");
-    await api.configure("model", "scikitrfr", "m", { ...LINE, n_estimators: 20 });
-    await api.context("model", "m");
   });
+
+  // Each test configures (and where it needs one, trains) its own model: every test stands
+  // alone (tests/test_js_standalone.py runs each by itself).
+  async function model(label, { trained = false } = {}) {
+    await api.configure("model", "scikitrfr", label, { ...LINE, n_estimators: 20 });
+    await api.context("model", label);
+    if (trained) {
+      assert.deepEqual(await api.train(label, ["line"]), { error: null });
+    }
+    return label;
+  }
   after(async () => {
     await server.stop();
   });
 
   test("trainAsync + waitTask follows the events with progress to SUCCESS", async () => {
-    const accepted = await api.trainAsync("m", ["line"]);
+    const m = await model("m");
+    const accepted = await api.trainAsync(m, ["line"]);
     assert.equal(accepted.status, "PENDING");
     assert.equal(accepted.location, `/task/${accepted.task_id}`);
     const progress = [];
@@ -47,12 +57,12 @@ describe("api.js tasks", () => {
     assert.deepEqual(task.result, { error: null });
     assert.ok(progress.some((p) => p.message === "trees grown"), JSON.stringify(progress));
     assert.equal(statuses.at(-1), "SUCCESS");
-    const predicted = await api.predict("m", { a: { features: { Years: 3 } } });
+    const predicted = await api.predict(m, { a: { features: { Years: 3 } } });
     assert.ok(predicted.a.prediction.Salary.value > 0);
   });
 
   test("waitTask polls when asked to, and task/tasks show what ran", async () => {
-    const accepted = await api.accuracyAsync("m", ["line"]);
+    const accepted = await api.accuracyAsync(await model("scored", { trained: true }), ["line"]);
     const seen = [];
     const task = await api.waitTask(accepted.task_id, {
       events: false,
@@ -69,7 +79,8 @@ describe("api.js tasks", () => {
   });
 
   test("a finished task cannot be cancelled; errors carry status and message", async () => {
-    const accepted = await api.predictAsync("m", { a: { features: { Years: 1 } } });
+    const m = await model("predicting", { trained: true });
+    const accepted = await api.predictAsync(m, { a: { features: { Years: 1 } } });
     const task = await api.waitTask(accepted.task_id);
     assert.equal(task.status, "SUCCESS");
     assert.ok(task.result.records.a.prediction);

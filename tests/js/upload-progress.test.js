@@ -34,15 +34,24 @@ describe("api.uploadWithProgress without XMLHttpRequest", () => {
   });
 
   test("rejects with the server's error and reports nothing", async () => {
+    await api.upload("taken.csv", "Years,Salary\n1,20\n");
     const reports = [];
     await assert.rejects(
-      api.uploadWithProgress("a.csv", "again", {
+      api.uploadWithProgress("taken.csv", "again", {
         overwrite: false,
         onProgress: (sent, total) => reports.push([sent, total]),
       }),
-      (error) => error instanceof DFFMLHTTPError && error.status >= 400 && error.message.length > 0,
+      (error) => {
+        assert.ok(error instanceof DFFMLHTTPError);
+        assert.equal(error.status, 409);
+        assert.match(error.message, /^File exists: taken\.csv/);
+        return true;
+      },
     );
     assert.deepEqual(reports, []);
-    assert.equal(fs.readFileSync(path.join(server.dir, "data", "a.csv"), "utf8"), "Years,Salary\n1,20\n");
+    assert.equal(
+      fs.readFileSync(path.join(server.dir, "data", "taken.csv"), "utf8"),
+      "Years,Salary\n1,20\n",
+    );
   });
 });
