@@ -18,6 +18,7 @@ import secrets
 import time
 from pathlib import Path, PurePosixPath
 
+from service import safefs
 from service.auth import scope
 from service.errors import BadRequest, PathTraversal
 
@@ -80,6 +81,8 @@ USERS_DIR = "users"
 class Sandbox:
     def __init__(self, root: Path, *, per_user: bool = False) -> None:
         self.base = root.resolve()
+        # Files below it are opened without following links (service/safefs.py).
+        safefs.register_root(self.base)
         self.per_user = per_user
         self._made: set[str] = set()
 
