@@ -72,6 +72,11 @@ def _step(fd: int, part: str, *, create: bool) -> int:
         except OSError as exc:
             if exc.errno in _LINKED or (exc.errno == errno.ENOTDIR and _is_link(fd, part)):
                 raise _changed(repr(part)) from None
+            if exc.errno == errno.ENOTDIR:
+                # A file, or a link swapped back already: either way not what was checked.
+                raise BadRequest(
+                    f"{part!r} is not a directory (or was replaced while in use)"
+                ) from None
             raise
     finally:
         os.close(fd)
@@ -155,7 +160,7 @@ def lstat(path: Path) -> os.stat_result | None:
 
 def write_atomically(
     path: Path,
-    write: Callable[[BinaryIO], None],
+    write: Callable[[BinaryIO], object],
     temp_name: str,
     *,
     create_dirs: bool = False,

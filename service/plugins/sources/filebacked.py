@@ -131,6 +131,8 @@ class SpoolSource(Source[ConfigT]):
                     " not exist (a readwrite source writes its file back there; the server"
                     " creates no directories)"
                 ) from None
+            except ServiceError as exc:
+                raise BadRequest(f"{name} cannot be saved: {exc.message}") from None
             except OSError as exc:
                 raise BadRequest(
                     f"{name} cannot be saved in {self.filename.parent.name!r}:"
@@ -168,7 +170,13 @@ class SpoolSource(Source[ConfigT]):
         if self._save_error is not None:
             await self.save()
         self.note_update(record)
-        await asyncio.to_thread(self.spool.put_sync, record.key, EncodedRecords.encode_row(record))
+        row = EncodedRecords.encode_row(record)
+        try:
+            await asyncio.to_thread(self.spool.put_sync, record.key, row)
+        except OSError as exc:  # the spool's disk is full or failing
+            raise InsufficientStorage(
+                f"Storing the update failed: {exc.strerror or exc}; nothing was changed"
+            ) from None
         self._dirty = True
 
     async def save(self) -> None:
