@@ -44,6 +44,7 @@ from service.openapi.versions import versioned
 from service.pipelines.wiring import install as install_pipelines
 from service.plugins.base import Kind
 from service.plugins.registry import Registry
+from service.plugins.sources import spool
 from service.routes import API_ROUTES, DOCS_ROUTES, UI_ROUTES
 from service.sandbox import Sandbox, sweep_temporaries
 from service.settings import Redirect, Settings
@@ -86,6 +87,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
         else None
     )
     app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
+    # The update spools' disk budget is one per process (service/plugins/sources/spool.py).
+    spool.BUDGET.limit = settings.spool_max_bytes
     sandbox = app[SANDBOX]
     app[UPLOADS] = (
         UploadDir(sandbox, max_size=settings.upload_max_size) if sandbox is not None else None

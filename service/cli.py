@@ -261,6 +261,8 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
             raise UsageError(f"-{name.replace('_', '-')} must be a positive number of seconds")
     if ns.max_labels < 1:
         raise UsageError("-max-labels must be at least 1")
+    if ns.spool_max_bytes < 0:
+        raise UsageError("-spool-max-bytes must not be negative")
     if ns.module_workers < 1:
         raise UsageError("-module-workers must be at least 1")
     if ns.task_queue < 1:

@@ -104,10 +104,18 @@ class ContextStore:
             from_cli=from_cli,
             nested=nested,
         )
-        plugin = await _enter(cls(config), f"{kind}.{label}")
+        plugin = cls(config)
+        self._check_claim(kind, key, plugin)
+        plugin = await _enter(plugin, f"{kind}.{label}")
         async with self._lock:
             try:
                 self._check_room(self._plugins, kind, key, "labels", "-max-labels")
+                self._check_claim(kind, key, plugin)
+                old = self._plugins[kind].get(key)
+                if old is not None:
+                    # What the label being replaced has not saved is saved first; if that
+                    # fails the old label stays, and the client is told why.
+                    await old.plugin.flush()
             except ServiceError:
                 await _exit(plugin, f"{kind}.{label}")
                 raise
@@ -115,6 +123,23 @@ class ContextStore:
             self._plugins[kind][key] = Configured(plugin_name, plugin)
             if old is not None:
                 await self._close_plugin(kind, key, old)
+
+    def _check_claim(self, kind: Kind, key: Key, plugin: Plugin[Any]) -> None:
+        """409 when another label already writes the file ``plugin`` would write: two
+        read-write sources on one file would overwrite each other's saves."""
+        claimed = plugin.claims()
+        if claimed is None:
+            return
+        for other_kind, table in self._plugins.items():
+            for other_key, configured in table.items():
+                if (other_kind, other_key) != (kind, key) and configured.plugin.claims() == claimed:
+                    holder = other_key[1]
+                    raise Conflict(
+                        f"{claimed.name} is already read-write under {other_kind} label"
+                        f" {holder!r}: one file has one read-write label (release it with"
+                        f" DELETE /configure/{other_kind}/{holder}, use its contexts, or"
+                        " configure this label without readwrite)"
+                    )
 
     async def open_context(self, kind: Kind, label: str, ctx_label: str) -> None:
         """A context of the caller's plugin ``label`` (or a shared one) in the caller's
@@ -148,9 +173,12 @@ class ContextStore:
                 f"/{{kind}}/{{label}} first"
             )
 
-    async def release_plugin(self, kind: Kind, label: str) -> None:
+    async def release_plugin(self, kind: Kind, label: str, *, discard: bool = False) -> None:
+        """Release ``label``; if saving what it holds fails, it stays and the error is raised
+        (``discard``: its unsaved changes are dropped instead)."""
         async with self._lock:
             key = self._own_key(self._plugins[kind], kind, label, f"{label} {kind} not found")
+            await self._plugins[kind][key].plugin.flush(discard=discard)
             configured = self._plugins[kind].pop(key)
             await self._close_plugin(kind, key, configured)
 
@@ -159,7 +187,8 @@ class ContextStore:
             key = self._own_key(self._contexts[kind], kind, ctx_label, NOT_LOADED[kind])
             opened = self._contexts[kind].pop(key)
             await self._notify_closing(kind, key)
-        await _exit(opened.context, f"{kind} context {ctx_label}")
+        # Closed either way; a save that fails is the releasing client's error to see.
+        await _exit(opened.context, f"{kind} context {ctx_label}", report=True)
 
     def _find(self, table: dict[Key, T2], label: str) -> tuple[Key, T2] | None:
         """The caller's own ``label``, else the shared one; never another user's."""
@@ -261,9 +290,14 @@ async def _enter(resource: T, what: str) -> T:
         raise BadRequest(f"{what}: {exc}") from None
 
 
-async def _exit(resource: AsyncResource, what: str) -> None:
-    """Close, logging (not raising) failures so one bad plugin cannot stop the others closing."""
+async def _exit(resource: AsyncResource, what: str, *, report: bool = False) -> None:
+    """Close, logging (not raising) failures so one bad plugin cannot stop the others closing;
+    ``report``: a ServiceError (a save that failed) is raised after closing, for the client."""
     try:
         await resource.__aexit__(None, None, None)
+    except ServiceError as exc:
+        log.warning("closing %s: %s", what, exc.message)
+        if report:
+            raise
     except Exception:
         log.exception("closing %s failed", what)

@@ -45,6 +45,13 @@ class PayloadTooLarge(ServiceError):
     status = 413
 
 
+class InsufficientStorage(ServiceError):
+    """The server could not store what the request would keep: a save of a read-write source
+    that failed, or the update spools' -spool-max-bytes budget spent (docs/limits.md)."""
+
+    status = 507
+
+
 class NotAllowed(ServiceError):
     """A feature the operator did not enable (no -upload-dir, …): 501 like the original."""
 

@@ -11,6 +11,7 @@ relative to, and confined in, U's own root; the operator and admins have the who
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -18,8 +19,9 @@ import secrets
 import time
 from pathlib import Path, PurePosixPath
 
+from service import safefs
 from service.auth import scope
-from service.errors import BadRequest, PathTraversal
+from service.errors import BadRequest, Conflict, PathTraversal
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ USERS_DIR = "users"
 class Sandbox:
     def __init__(self, root: Path, *, per_user: bool = False) -> None:
         self.base = root.resolve()
+        # Files below it are opened without following links (service/safefs.py).
+        safefs.register_root(self.base)
         self.per_user = per_user
         self._made: set[str] = set()
 
@@ -121,7 +125,7 @@ class Sandbox:
                 f"File name too long (at most {NAME_MAX} bytes a name, {PATH_MAX} in all)"
             )
         root = self.root
-        candidate = (root / pure).resolve()
+        candidate = _resolved(root / pure, relative)
         if not candidate.is_relative_to(root):
             raise PathTraversal()
         return candidate
@@ -129,6 +133,25 @@ class Sandbox:
     def relative(self, path: Path) -> str:
         """How clients name ``path``: relative to the root, with forward slashes."""
         return path.resolve().relative_to(self.root).as_posix()
+
+
+def _resolved(path: Path, relative: str, *, attempts: int = 3) -> Path:
+    """``path`` with its links resolved. A link changing while it is being read (readlink of
+    what lstat just called a link fails) is tried again, then refused as a conflict."""
+    for _ in range(attempts - 1):
+        try:
+            return path.resolve()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                break
+    try:
+        return path.resolve()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PathTraversal(f"{relative!r} has a loop of symbolic links") from None
+        raise Conflict(
+            f"{relative!r} changed while it was being checked ({exc.strerror}); try again"
+        ) from None
 
 
 def require(sandbox: Sandbox | None, what: str) -> Sandbox:

@@ -90,6 +90,11 @@ class Settings:
         "most plugin labels configured at once, and separately most contexts open at once"
         " (each may hold a descriptor; 409 beyond)",
     )
+    spool_max_bytes: int = opt(
+        1024 * 1024 * 1024,
+        "most bytes updates may add to the csv/json sources' spool files, all sources together"
+        " (the spools are append-only; 507 beyond, until a source label is released)",
+    )
     max_connections: int = opt(
         512,
         "most client connections open at once; beyond, the oldest idle or half-sent one is"

@@ -10,13 +10,16 @@ listed, served or deleted, and are removed whatever ends the upload early.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 from collections.abc import AsyncIterable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import aiofiles
 
+from service import safefs
 from service.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from service.sandbox import Sandbox, is_temporary, upload_temp_name
 
@@ -63,10 +66,14 @@ class UploadDir:
         Over ``max_size`` bytes, on any error, or when the client goes away (cancellation), the
         temporary file is removed and ``target`` is left as it was.
         """
-        temp = target.with_name(upload_temp_name())
+        temp = upload_temp_name()
+        # The target's directory, reached without following links, held for the whole upload:
+        # the temporary is created in it and renamed within it, so a directory swapped for a
+        # symlink meanwhile changes nothing (service/safefs.py).
+        dir_fd, fd = await asyncio.to_thread(_create_temp, target, temp)
         size = 0
         try:
-            async with aiofiles.open(temp, "xb") as out:
+            async with aiofiles.open(fd, "wb") as out:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > self.max_size:
@@ -77,12 +84,17 @@ class UploadDir:
                 await out.flush()
                 # Durable before visible: a crash after the rename must not leave a short file.
                 await asyncio.to_thread(os.fsync, out.fileno())
-            replaced = await asyncio.to_thread(_move_into_place, temp, target, overwrite)
+            replaced = await asyncio.to_thread(
+                _move_into_place, dir_fd, temp, target.name, overwrite
+            )
         except BaseException:
             # Synchronous on purpose: one unlink is quick, and it must also run when this task
             # is being cancelled because the client went away.
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=dir_fd)
             raise
+        finally:
+            os.close(dir_fd)
         return Saved(size, replaced)
 
     async def listing(self) -> list[FileEntry]:
@@ -97,10 +109,18 @@ class UploadDir:
             raise NotFound(f"File not found: {relative}")
         return path
 
+    async def open(self, relative: str) -> tuple[Path, BinaryIO]:
+        """The regular file ``relative`` names, opened for reading without following links."""
+        path = self.existing(relative)
+        try:
+            return path, await asyncio.to_thread(safefs.open_read, path)
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(f"File not found: {relative}") from None
+
     async def delete(self, relative: str) -> None:
         path = self.existing(relative)
         try:
-            await asyncio.to_thread(path.unlink)
+            await asyncio.to_thread(safefs.unlink_file, path)
         except FileNotFoundError:
             raise NotFound(f"File not found: {relative}") from None
 
@@ -131,18 +151,42 @@ class UploadDir:
         return entries
 
 
-def _move_into_place(temp: Path, target: Path, overwrite: bool) -> bool:
-    """Rename ``temp`` to ``target``; whether a file was replaced. Refuses when not allowed."""
-    existed = target.exists()
+def _create_temp(target: Path, temp: str) -> tuple[int, int]:
+    """(directory descriptor, descriptor of the new temporary ``temp``) beside ``target``."""
+    dir_fd = _directory(target.parent)
+    try:
+        return dir_fd, safefs.open_file(dir_fd, temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+
+
+def _directory(path: Path) -> int:
+    try:
+        return safefs.open_directory(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BadRequest(
+            f"Directory {path.name!r} does not exist in the upload directory "
+            "(the server creates no directories)"
+        ) from None
+
+
+def _move_into_place(dir_fd: int, temp: str, name: str, overwrite: bool) -> bool:
+    """Rename ``temp`` to ``name`` in ``dir_fd``; whether a file was replaced. Refuses when not
+    allowed."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        existed = True
+    except FileNotFoundError:
+        existed = False
     if overwrite:
-        os.replace(temp, target)
+        # A link of that name is replaced itself; nothing is written where it pointed.
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         return existed
     try:
-        # link() fails when target exists, so no file appearing meanwhile is clobbered.
-        os.link(temp, target)
+        # link() fails when the name exists, so no file appearing meanwhile is clobbered.
+        os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
     except FileExistsError:
-        raise Conflict(
-            f"File exists: {target.name} (upload with ?overwrite=true to replace it)"
-        ) from None
-    temp.unlink()
+        raise Conflict(f"File exists: {name} (upload with ?overwrite=true to replace it)") from None
+    os.unlink(temp, dir_fd=dir_fd)
     return False

@@ -54,7 +54,8 @@ async def release_plugin(request: web.Request) -> web.Response:
     if labels.failed(kind, label):  # a saved label that could not be restored
         await labels.released(kind, label)
         return ok()
-    await request.app[STORE].release_plugin(kind, label)
+    discard = request.query.get("discard", "").lower() in ("1", "true", "yes")
+    await request.app[STORE].release_plugin(kind, label, discard=discard)
     await labels.released(kind, label)
     return ok()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -50,11 +51,15 @@ async def list_files(request: web.Request) -> web.Response:
     return json_response([{"filename": e.filename, "size": e.size} for e in entries])
 
 
-async def download(request: web.Request) -> web.FileResponse:
+async def download(request: web.Request) -> web.Response:
     uploads = _uploads(request, "File download not allowed")
-    path = uploads.existing(request.match_info["path"])
-    return web.FileResponse(
-        path,
+    # Opened without following links (a directory swapped for a symlink after the check is
+    # refused), then streamed from that descriptor, which the response closes.
+    path, file = await uploads.open(request.match_info["path"])
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return web.Response(
+        body=file,
+        content_type=content_type,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(path.name, safe='')}"
         },

@@ -50,6 +50,9 @@ document(
             200: OK_SCHEMA,
             400: "The config does not fit the plugin, or the plugin failed to open",
             404: "Unknown kind or plugin",
+            409: "Too many labels (-max-labels), another label already holds the file"
+            " read-write, or the label being replaced could not save",
+            507: "The label being replaced could not save its updates (it is kept)",
         },
     ),
 )
@@ -59,7 +62,14 @@ document(
         "Release a configured label and every context opened from it",
         tags=("plugins",),
         params={"kind": KIND},
-        responses={200: OK_SCHEMA, 404: "No such label"},
+        query={"discard": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}},
+        responses={
+            200: OK_SCHEMA,
+            400: "Saving the read-write source reached a symbolic link; the label is kept",
+            404: "No such label",
+            409: "The read-write source's file changed on disk; the label is kept",
+            507: "Saving the read-write source failed; the label and its updates are kept",
+        },
     ),
 )
 document(
@@ -81,7 +91,13 @@ document(
         "Close a context",
         tags=("plugins",),
         params={"kind": KIND},
-        responses={200: OK_SCHEMA, 404: "No context of that label is open"},
+        responses={
+            200: OK_SCHEMA,
+            400: "Closed, but saving the read-write source reached a symbolic link",
+            404: "No context of that label is open",
+            409: "Closed, but the read-write source's file changed on disk: not saved",
+            507: "Closed, but saving the read-write source failed (its updates are kept)",
+        },
     ),
 )
 document(
@@ -178,9 +194,11 @@ document(
         body=Body.json(ref("RecordIn")),
         responses={
             200: OK_SCHEMA,
-            400: "Not a record, or the source is read-only",
+            400: "Not a record, the source is read-only, or a feature a csv file cannot keep",
             404: NO_SOURCE,
+            409: "The read-write source's file changed on disk since it was read",
             503: BUSY,
+            507: "The -spool-max-bytes budget is spent, or the last save failed and still fails",
         },
     ),
 )

@@ -62,6 +62,16 @@ class Plugin(AsyncResource, Generic[ConfigT]):
     def context(self) -> AsyncResource:
         """A new context of this plugin; the server enters and exits it."""
 
+    async def flush(self, *, discard: bool = False) -> None:
+        """Write what is not saved yet, raising a ServiceError the client is told when that
+        fails (the server calls it before releasing or replacing the label, which is kept
+        then); ``discard``: drop what is unsaved instead. Nothing to do by default."""
+
+    def claims(self) -> Path | None:
+        """A file this plugin alone may write (a read-write csv or json source's): the server
+        refuses a second label claiming the same file. None by default."""
+        return None
+
     @classmethod
     def listing_extra(cls) -> dict[str, Any]:
         """Sections added beside the DFFML config shape in ``/list`` (modules add functions)."""

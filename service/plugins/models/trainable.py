@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-import os
 import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
+from service import safefs
 from service.errors import BadRequest, NotFound, ServiceError
 from service.plugins import offload
 from service.plugins.base import Model, ModelContext, Record
@@ -152,7 +152,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         if offload.available():
             # A worker process: killed if the task is cancelled, so the fit stops for real.
             state: StateT = await offload.in_worker(
-                fit_in_worker, type(self), self.config, rows, targets
+                fit_in_worker, type(self), self.config, rows, targets, safefs.roots()
             )
             return state
         if self._trainer is None:
@@ -162,7 +162,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
 
     def _load(self, path: Path) -> StateT | None:
         try:
-            data = path.read_bytes()
+            data = safefs.read_bytes(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -192,9 +192,15 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
 
 
 def fit_in_worker(
-    cls: type[TrainableModel[Any, StateT]], config: Any, rows: list[Row], targets: list[Any]
+    cls: type[TrainableModel[Any, StateT]],
+    config: Any,
+    rows: list[Row],
+    targets: list[Any],
+    roots: tuple[Path, ...] = (),
 ) -> StateT:
-    """The worker process side of a training: the errors the thread path reports, as such."""
+    """The worker process side of a training: the errors the thread path reports, as such.
+    ``roots``: the upload dirs, below which the model is saved without following links."""
+    safefs.register_roots(roots)
     try:
         return cls(config).fit_and_save(rows, targets)
     except ValueError as exc:
@@ -410,15 +416,8 @@ def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never a torn write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(save_temp_name(path.name))
-    try:
-        with open(tmp, "xb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Readers see the old file or the new one, never a torn write; the location's
+    directories are made and entered without following links (service/safefs.py)."""
+    safefs.write_atomically(
+        path, lambda out: out.write(data), save_temp_name(path.name), create_dirs=True
+    )

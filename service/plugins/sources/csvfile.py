@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import orjson
 
+from service import safefs
 from service.errors import BadRequest
 from service.plugins.base import Record
 from service.plugins.config import field
@@ -86,6 +87,11 @@ def typed(value: str) -> Any:
     return number
 
 
+def _text(path: Path) -> io.TextIOWrapper:
+    """``path`` opened as CSV text, never through a link below the upload dir (safefs)."""
+    return io.TextIOWrapper(safefs.open_read(path), encoding="utf-8-sig", newline="")
+
+
 def cell(value: Any) -> str:
     """A feature value as a CSV cell that typed() reads back the same."""
     if value is None:
@@ -130,7 +136,7 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         """Spool this source's rows; how many rows are labelled 'untagged' when the label
         was not given and may still turn out to be that one."""
         config = self.config
-        with open(self.filename, newline="", encoding="utf-8-sig") as file:
+        with _text(self.filename) as file:
             reader = csv.reader(file, delimiter=config.delimiter)
             header = next(reader, None)
             if header is None:
@@ -199,9 +205,44 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         return names.index(wanted)
 
     def note_update(self, record: Record) -> None:
+        if self.readwrite:
+            self._check_saveable(record)
         for name in record.features:
             if name not in self.columns:
                 self.columns.append(name)
+
+    def _check_saveable(self, record: Record) -> None:
+        """Refuse a feature the file, read back, would take for something else: the label
+        column (every row would then be another label's, and hidden) or the key column with
+        another value (the record would come back under another key)."""
+        for name in self._label_columns() & record.features.keys():
+            raise BadRequest(
+                f"Feature {name!r} cannot be saved in {self.filename.name}: reading the file"
+                f" back takes a {name!r} column for each row's label (labelcol), so the"
+                " records would be hidden. Rename the feature, or configure the source with"
+                " another labelcol"
+            )
+        key_column = self.key_column
+        if (
+            key_column is not None
+            and key_column in record.features
+            and cell(record.features[key_column]) != record.key
+        ):
+            raise BadRequest(
+                f"Feature {key_column!r} is the key column of {self.filename.name}: it must"
+                f" equal the record's key {record.key!r}, or the record would be read back"
+                " under another key"
+            )
+
+    def _label_columns(self) -> set[str]:
+        """Column names a reload would take for the label column."""
+        names = {self.labelcol}
+        if self.config.labelcol == DEFAULT_LABELCOL:  # found by name when the file is read
+            if self.labelcol == LEGACY_LABELCOL:
+                names.add(DEFAULT_LABELCOL)
+            elif not self._has_label_column:
+                names.add(LEGACY_LABELCOL)
+        return names
 
     def write(self, out: IO[bytes], batches: Iterator[list[Record]]) -> None:
         config = self.config
@@ -231,7 +272,7 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
     def _copy_other_labels(self, writer: Any, columns: list[str]) -> None:
         """Rows of other labels, from the file as it is, under the (maybe wider) header."""
         config = self.config
-        with open(self.filename, newline="", encoding="utf-8-sig") as file:
+        with _text(self.filename) as file:
             reader = csv.reader(file, delimiter=config.delimiter)
             names = [name.strip() for name in next(reader, [])]
             if self.labelcol not in names:

@@ -6,18 +6,29 @@ spool. A ``readwrite`` source saves its records when a context or the plugin clo
 shutdown) if anything changed: written to a temporary file beside the original, flushed to
 disk, then renamed over it, so the file is always either the old or the new version whatever
 happens, and concurrent updates (which only touch the spool) can never interleave in it.
+
+No update is lost without the client hearing of it (docs/plugins.md, "Read-write rules"): a
+read-write source must be able to save (its directory exists and takes a new file: checked at
+configure), its file must be its only name (no hard links), one label at a time may hold it
+read-write (``claims``), and a file changed on disk since it was read is never overwritten. A
+save that fails keeps the updates, answers the releasing request with the reason, and makes
+every later update retry the save first (and answer the reason while it still fails).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import stat
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, TypeVar
 
+from service import safefs
+from service.errors import BadRequest, Conflict, InsufficientStorage, ServiceError
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.sources.spool import RecordSpool
 from service.sandbox import save_temp_name
@@ -57,6 +68,14 @@ class SpoolSource(Source[ConfigT]):
         self.readwrite = config.readwrite
         self._dirty = False
         self._save_lock = asyncio.Lock()
+        # The file's version as read or last saved (None: there was none); a save refuses to
+        # overwrite any other version.
+        self._identity: tuple[int, int, int, int] | None = None
+        # Why the last save failed, until one succeeds: updates retry the save first.
+        self._save_error: ServiceError | None = None
+
+    def claims(self) -> Path | None:
+        return self.filename if self.readwrite else None
 
     async def __aenter__(self) -> SpoolSource[ConfigT]:
         self.spool = await asyncio.to_thread(self._load)
@@ -73,16 +92,24 @@ class SpoolSource(Source[ConfigT]):
         finally:
             self.spool.close()
 
+    async def flush(self, *, discard: bool = False) -> None:
+        if discard:
+            self._dirty = False
+            self._save_error = None
+            return
+        await self.save()
+
     def context(self) -> SpoolContext:
         return SpoolContext(self)
 
     def _load(self) -> RecordSpool:
         """Parse the file into a new spool (worker thread); a missing file is empty if writable
         or ``allowempty``."""
+        info = self._check_file()
         spool = RecordSpool(keys_are_row_numbers=self.keys_are_row_numbers())
         # DFFML's meaning of allowempty: a file that does not exist (yet) is an empty source.
         missing_is_empty = self.readwrite or getattr(self.config, "allowempty", False)
-        if missing_is_empty and not self.filename.exists():
+        if missing_is_empty and info is None:
             return spool
         try:
             self.parse(spool)
@@ -90,6 +117,37 @@ class SpoolSource(Source[ConfigT]):
             spool.close()
             raise
         return spool
+
+    def _check_file(self) -> os.stat_result | None:
+        """What the file is now (None: missing); refuses a read-write source that could not
+        save, or whose saves would not reach every name of the file."""
+        name = self.filename.name
+        if self.readwrite:
+            try:
+                safefs.probe_writable(self.filename.parent, save_temp_name(name))
+            except (FileNotFoundError, NotADirectoryError):
+                raise BadRequest(
+                    f"{name} cannot be saved: its directory {self.filename.parent.name!r} does"
+                    " not exist (a readwrite source writes its file back there; the server"
+                    " creates no directories)"
+                ) from None
+            except ServiceError as exc:
+                raise BadRequest(f"{name} cannot be saved: {exc.message}") from None
+            except OSError as exc:
+                raise BadRequest(
+                    f"{name} cannot be saved in {self.filename.parent.name!r}:"
+                    f" {exc.strerror or exc} (a readwrite source writes its file back there)"
+                ) from None
+        info = safefs.lstat(self.filename)
+        hard_linked = info is not None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1
+        if self.readwrite and info is not None and hard_linked:
+            raise BadRequest(
+                f"{name} has {info.st_nlink} hard links: a readwrite source must be its"
+                " file's only name (a save replaces this name only, and a link could"
+                " lead out of the upload directory)"
+            )
+        self._identity = safefs.identity(info)
+        return info
 
     def keys_are_row_numbers(self) -> bool:
         return False
@@ -107,9 +165,18 @@ class SpoolSource(Source[ConfigT]):
 
     async def update(self, record: Record) -> None:
         """Updates always land in the spool, so later reads see them, as in DFFML; only a
-        ``readwrite`` source writes them back to its file (``save``)."""
+        ``readwrite`` source writes them back to its file (``save``). While the last save has
+        failed, an update first saves again, and answers the reason if that fails too."""
+        if self._save_error is not None:
+            await self.save()
         self.note_update(record)
-        await asyncio.to_thread(self.spool.put_sync, record.key, EncodedRecords.encode_row(record))
+        row = EncodedRecords.encode_row(record)
+        try:
+            await asyncio.to_thread(self.spool.put_sync, record.key, row)
+        except OSError as exc:  # the spool's disk is full or failing
+            raise InsufficientStorage(
+                f"Storing the update failed: {exc.strerror or exc}; nothing was changed"
+            ) from None
         self._dirty = True
 
     async def save(self) -> None:
@@ -123,21 +190,38 @@ class SpoolSource(Source[ConfigT]):
             self._dirty = False
             try:
                 await asyncio.to_thread(self._save_sync, len(self.spool))
-            except BaseException:
+            except BaseException as exc:
                 self._dirty = True
+                if isinstance(exc, OSError):
+                    self._save_error = _save_failed(self.filename.name, exc)
+                    raise self._save_error from None
+                if isinstance(exc, ServiceError):
+                    self._save_error = exc
                 raise
+            self._save_error = None
 
     def _save_sync(self, count: int) -> None:
-        tmp = self.filename.with_name(save_temp_name(self.filename.name))
+        written = safefs.write_atomically(
+            self.filename,
+            lambda out: self.write(out, self.batches(count)),
+            save_temp_name(self.filename.name),
+            before_replace=self._unchanged,
+        )
+        self._identity = safefs.identity(written)
+
+    def _unchanged(self, dir_fd: int, name: str) -> None:
+        """Refuse to overwrite a version of the file this source did not read (an upload or
+        another writer replaced it, or it was removed): that version would be lost."""
         try:
-            with open(tmp, "xb") as out:
-                self.write(out, self.batches(count))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.filename)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if safefs.identity(now) != self._identity:
+            raise Conflict(
+                f"{name} was changed on disk after this source read it (replaced, uploaded"
+                " again or removed): it is not overwritten. Release the label with"
+                " ?discard=true to drop the unsaved updates, then configure it again"
+            )
 
     def batches(self, count: int) -> Iterator[list[Record]]:
         for first in range(0, count, DECODE_BATCH):
@@ -198,3 +282,13 @@ class SpoolContext(SourceContext):
 
     async def update(self, record: Record) -> None:
         await self.parent.update(record)
+
+
+def _save_failed(name: str, exc: OSError) -> ServiceError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "the disk is full"
+    return InsufficientStorage(
+        f"Saving {name} failed: {reason}. The updates are kept: the next update, context"
+        " release or label release saves again"
+    )

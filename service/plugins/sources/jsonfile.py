@@ -9,6 +9,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from service import safefs
 from service.errors import BadRequest
 from service.plugins.base import EncodedRecords, Record
 from service.plugins.config import field
@@ -59,7 +60,7 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
 
     def parse(self, spool: RecordSpool) -> None:
         try:
-            data = orjson.loads(self.filename.read_bytes())
+            data = orjson.loads(safefs.read_bytes(self.filename))
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"{self.filename.name} is not valid JSON: {exc}") from None
         batch: list[tuple[str, bytes]] = []
@@ -107,9 +108,10 @@ class JSONSource(SpoolSource[JSONSourceConfig]):
             out.write(b"}")
 
     def _other_labels(self) -> dict[str, Any]:
-        if not self.filename.exists():
+        try:
+            data = orjson.loads(safefs.read_bytes(self.filename))
+        except FileNotFoundError:
             return {}
-        data = orjson.loads(self.filename.read_bytes())
         if not isinstance(data, dict):
             return {}
         return {name: value for name, value in data.items() if name != self.label}

@@ -7,11 +7,12 @@ size: per record the spool keeps 12 bytes of offset and length and, for keys oth
 numbers, 4 bytes of hash plus 8 to 16 of hash table; the records themselves live in the file
 (and the page cache).
 
-The file is append-only. An update writes the record's new encoding at the end and points its
-row there, so its place in source order does not change and readers of earlier bytes are never
-disturbed. Methods ending in ``_sync`` do file I/O and run in a worker thread (small reads also
-on the event loop); one lock makes each see the row tables in a consistent state and keeps
-them off the descriptor once the spool is closed.
+The file is append-only and never compacted; what updates append is bounded for all spools
+together by ``-spool-max-bytes`` (``SpoolBudget``). An update writes the record's new encoding
+at the end and points its row there, so its place in source order does not change and
+readers of earlier bytes are never disturbed. Methods ending in ``_sync`` do file I/O and run
+in a worker thread (small reads also on the event loop); one lock makes each see the row
+tables in a consistent state and keeps them off the descriptor once the spool is closed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,44 @@ from typing import Any
 
 import orjson
 
-from service.errors import NotFound
+from service.errors import InsufficientStorage, NotFound
 from service.plugins.base import EncodedRecords, Record, key_end
+
+# -spool-max-bytes' default: what updates may add to all spools of the process together.
+DEFAULT_MAX_UPDATE_BYTES = 1024 * 1024 * 1024
+
+
+class SpoolBudget:
+    """The bytes updates may append to the spools of this process, all sources together.
+
+    A spool is append-only (an update writes the record's new version at the end), so without
+    a bound a client repeating updates fills the disk. Loading a file is not counted: that is
+    bounded by the file itself. A spool's bytes come back when its source closes.
+    """
+
+    def __init__(self, limit: int = DEFAULT_MAX_UPDATE_BYTES) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> None:
+        with self._lock:
+            if self.used + size > self.limit:
+                raise InsufficientStorage(
+                    f"Updates of the open sources already hold {self.used} bytes of spool and"
+                    f" at most {self.limit} are allowed (-spool-max-bytes): release a source"
+                    " label (DELETE /configure/source/{label}, a readwrite one is saved"
+                    " first) to free its spool"
+                )
+            self.used += size
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
+
+
+# One per process: create_app sets its limit from -spool-max-bytes.
+BUDGET = SpoolBudget()
 
 
 class KeyIndex:
@@ -93,6 +130,8 @@ class RecordSpool:
         self._index = KeyIndex()
         self._lock = threading.Lock()
         self._closed = False
+        # What updates appended, taken from BUDGET and given back at close.
+        self._taken = 0
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -101,6 +140,9 @@ class RecordSpool:
         # Under the lock: no read or write is using the descriptor, and none can start after,
         # so the number can never be reused under a reader's feet.
         with self._lock:
+            if not self._closed:
+                BUDGET.give(self._taken)
+                self._taken = 0
             self._closed = True
             self._file.close()
 
@@ -124,9 +166,17 @@ class RecordSpool:
                 start = end
 
     def put_sync(self, key: str, row: bytes) -> None:
+        """An update: counted against -spool-max-bytes (507 when it would go beyond)."""
         with self._open():
+            BUDGET.take(len(row))
             start = self._size
-            self._write(row)
+            try:
+                self._write(row)
+            except BaseException:
+                BUDGET.give(len(row))
+                self._size = start  # a torn row is overwritten by the next one
+                raise
+            self._taken += len(row)
             self._place_row(key, start, self._size)
 
     def _write(self, data: bytes) -> None:
