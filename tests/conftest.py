@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import shutil
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,55 @@ def install_package(package: Path, work: Path) -> Path:
         timeout=300,
     )
     return site
+
+
+# --- Dask ------------------------------------------------------------------------------------
+
+# The tests' Dask settings: one retry when a worker dies under a function (as -executor dask
+# and the docs' external scheduler have), no profiler, and short timeouts so a lost peer is
+# noticed in seconds, not the defaults' 30 s to 5 minutes.
+DASK_TEST_CONFIG: dict[str, Any] = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.worker.profile.enabled": False,
+    "distributed.comm.timeouts.connect": "5s",
+    "distributed.scheduler.worker-ttl": "15s",
+    "distributed.client.heartbeat": "1s",
+}
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """A ``distributed.LocalCluster`` of two single-threaded worker processes on 127.0.0.1,
+    shared by a module's tests (starting one takes seconds). Tests that kill a worker wait for
+    its nanny to bring a new one (:func:`dask_workers`) before they end."""
+    import dask.config
+    from distributed import LocalCluster
+
+    with (
+        dask.config.set(DASK_TEST_CONFIG),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+        ) as cluster,
+    ):
+        yield cluster
+
+
+async def dask_workers(cluster: Any, count: int = 2, seconds: float = 60) -> set[str]:
+    """The addresses of the cluster's workers once ``count`` of them are up (polled, bounded)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        workers = set(cluster.scheduler_info["workers"])
+        if len(workers) >= count:
+            return workers
+        assert time.monotonic() < deadline, f"{len(workers)} of {count} Dask workers up"
+        await asyncio.sleep(0.05)
+
+
+def dask_executor_option(cluster: Any) -> str:
+    """``-executor dask://127.0.0.1:PORT`` of ``cluster``."""
+    return str(cluster.scheduler_address).replace("tcp://", "dask://")

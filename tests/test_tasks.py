@@ -182,6 +182,8 @@ async def test_predict_over_a_source_writes_ndjson_into_the_upload_dir(
     name = f"outputs/{accepted['task_id']}/predictions.ndjson"
     assert task["result"] == {"file": name, "records": 40}
     assert task["progress"]["done"] == 40
+    # Predicted in the executor's worker processes, like trainings (not in the server).
+    assert task["ran_on"].startswith("local:pid "), task
     lines = (upload_dir / name).read_text().splitlines()
     assert len(lines) == 40
     first = json.loads(lines[0])

@@ -11,12 +11,13 @@ from service import models
 from service.errors import BadRequest, NotAllowed
 from service.handlers import params
 from service.jsonio import dumps, json_response, read_json, read_json_object
-from service.keys import SANDBOX, STORE, TASKS
+from service.keys import EXECUTOR, SANDBOX, STORE, TASKS
 from service.openapi import Response, operation
 from service.plugins.base import ModelContext
 from service.plugins.progress import Reporter
 from service.tasks import http as tasks_http
 from service.tasks.events import KEEPALIVE, Event
+from service.tasks.executor import runner as executor_runner
 from service.tasks.manager import TaskProgress
 from service.tasks.predictions import predict_to_file
 from service.tasks.task import KINDS, STATUSES
@@ -209,6 +210,7 @@ async def async_predict(
             "Predicting a source with ?async=1 writes a file: start the server with -upload-dir"
         )
     models.require_trained(model)
+    runner = executor_runner(request.app[EXECUTOR])
 
     async def predict_source(reporter: Reporter) -> Any:
         assert isinstance(reporter, TaskProgress)  # only ever run as a task
@@ -218,6 +220,7 @@ async def async_predict(
             sandbox=sandbox,
             task_id=reporter.task.task_id,
             reporter=reporter,
+            runner=runner,
         )
 
     return await tasks_http.respond(request, True, "predict", target, predict_source)

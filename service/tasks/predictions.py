@@ -4,6 +4,11 @@
 writes it) a line, so a million predictions never sit in memory or in the state store; the
 task's result names the file and counts the records. A failed or cancelled task removes the
 folder again.
+
+The records are read here (a source lives in the server) and predicted on the executor, a batch
+at a time, where the model can: the built-in models predict in the worker processes of
+``-executor local`` or on Dask workers (``ran_on`` names the worker), as they train there. Other
+models predict in the server as the synchronous route does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import IO, Any
 from service import models
 from service.errors import Conflict
 from service.jsonio import dumps
+from service.plugins import offload
 from service.plugins.base import ModelContext, SourceContext
 from service.plugins.progress import Reporter
 from service.sandbox import Sandbox
@@ -33,6 +39,7 @@ async def predict_to_file(
     sandbox: Sandbox,
     task_id: str,
     reporter: Reporter,
+    runner: offload.Runner | None = None,
 ) -> dict[str, Any]:
     folder = await asyncio.to_thread(_new_folder, sandbox, task_id)
     path = folder / FILENAME
@@ -41,14 +48,15 @@ async def predict_to_file(
         file = await asyncio.to_thread(path.open, "wb")
         try:
             batch: list[bytes] = []
-            predicted = models.predict(model, models.records_of([source]))
-            async with models.closing(predicted):
-                async for record in predicted:
-                    batch.append(dumps(record.export()) + b"\n")
-                    if len(batch) == BATCH:
-                        count += await _write(file, batch)
-                        batch = []
-                        reporter.progress(count, None, "records predicted")
+            with offload.using(runner):
+                predicted = models.predict(model, models.records_of([source]))
+                async with models.closing(predicted):
+                    async for record in predicted:
+                        batch.append(dumps(record.export()) + b"\n")
+                        if len(batch) == BATCH:
+                            count += await _write(file, batch)
+                            batch = []
+                            reporter.progress(count, None, "records predicted")
             count += await _write(file, batch)
             await asyncio.to_thread(file.flush)
         finally:

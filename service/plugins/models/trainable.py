@@ -29,6 +29,7 @@ from service.plugins import offload
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
 from service.plugins.feature import Feature, finite_float
+from service.plugins.models import worker_side
 from service.plugins.progress import progress
 from service.sandbox import save_temp_name
 
@@ -43,6 +44,9 @@ Prediction = tuple[Any, float]
 YIELD_EVERY = 1024
 # Records predicted together: one call into the estimator (and at most one thread hop).
 PREDICT_BATCH = 512
+# Records predicted together where the server lent its executor (predictions over a whole
+# source, as a task): one round trip to a worker, and one copy of the fitted state, per batch.
+OFFLOAD_BATCH = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +156,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         if offload.available():
             # A worker process: killed if the task is cancelled, so the fit stops for real.
             state: StateT = await offload.in_worker(
-                fit_in_worker, type(self), self.config, rows, targets, safefs.roots()
+                worker_side.fit, type(self), self.config, rows, targets, safefs.roots()
             )
             return state
         if self._trainer is None:
@@ -189,28 +193,6 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
 
     def context(self) -> TrainableModelContext[ConfigT, StateT]:
         return TrainableModelContext(self)
-
-
-def fit_in_worker(
-    cls: type[TrainableModel[Any, StateT]],
-    config: Any,
-    rows: list[Row],
-    targets: list[Any],
-    roots: tuple[Path, ...] = (),
-) -> StateT:
-    """The worker process side of a training: the errors the thread path reports, as such.
-    ``roots``: the upload dirs, below which the model is saved without following links."""
-    safefs.register_roots(roots)
-    try:
-        return cls(config).fit_and_save(rows, targets)
-    except ValueError as exc:
-        raise BadRequest(f"Training failed: {exc}") from None
-    except ArithmeticError as exc:
-        raise BadRequest(f"Training failed: the numbers are beyond float range ({exc})") from None
-    except OSError as exc:
-        raise ServiceError(
-            f"Training finished but saving the model failed: {exc.strerror or exc}"
-        ) from None
 
 
 class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
@@ -260,9 +242,10 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         if state is None:
             raise BadRequest("Model not trained")
         batch: list[Record] = []
+        size = OFFLOAD_BATCH if offload.available() else PREDICT_BATCH
         async for record in records:
             batch.append(record)
-            if len(batch) == PREDICT_BATCH:
+            if len(batch) == size:
                 for predicted in await self._predict_batch(state, batch):
                     yield predicted
                 batch = []
@@ -286,7 +269,12 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         parent = self.parent
         rows = [feature_row(record, parent.config.features) for record in batch]
         try:
-            if len(rows) <= parent.INLINE_ROWS:
+            if offload.available():
+                # On the executor (a worker process or a Dask worker), as trainings run.
+                results = await offload.in_worker(
+                    worker_side.predict, type(parent), parent.config, state, rows
+                )
+            elif len(rows) <= parent.INLINE_ROWS:
                 results = parent.predict_rows(state, rows)
             else:
                 results = await asyncio.to_thread(parent.predict_rows, state, rows)
