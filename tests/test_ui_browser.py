@@ -13,47 +13,21 @@ from typing import Any
 
 import pytest
 
+from tests.browser import chromium
 from tests.live import LiveServer, live_server
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "examples" / "data" / "salaries.csv"
 CSV_ROWS = CSV.read_text().splitlines()[1:]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 20  # seconds any one step may take on a loaded 2-core machine
 WIDTHS = (1280, 390)
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Chromium and its driver are missing: run scripts/system-deps")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-        "--hide-scrollbars",
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(WAIT)
-    try:
+    with chromium(tmp_path / "chromium-profile", flags=("--hide-scrollbars",)) as driver:
+        driver.set_script_timeout(WAIT)
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
