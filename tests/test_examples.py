@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests.browser import chromium
 from tests.live import LiveServer, live_server, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 PYTHON_EXAMPLE = EXAMPLES / "python" / "salaries.py"
 CSV_ROWS = (EXAMPLES / "data" / "salaries.csv").read_text().splitlines()[1:]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def run_python_example(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
@@ -99,32 +98,8 @@ def test_python_example_over_tls(tmp_path: Path) -> None:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Chromium and its driver are missing: run scripts/system-deps")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,1300",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium(tmp_path / "chromium-profile", width=1200, height=1300) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_browser_page_plots_one_point_per_prediction(

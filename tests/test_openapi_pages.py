@@ -12,10 +12,9 @@ import requests
 from service.openapi.generator import template
 from service.openapi.versions import API_PREFIX
 from service.routes import API_ROUTES
+from tests.browser import chromium
 from tests.live import LiveServer, live_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_SECONDS = 60
 
 
@@ -27,29 +26,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Chromium and its driver are missing: run scripts/system-deps")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
-        *("--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"),
-        # Offline: every address but this machine's loopback goes to a proxy that is not there,
-        # so a page that needed a CDN would fail to render.
-        "--proxy-server=http://127.0.0.1:9",
-        "--window-size=1280,4000",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    # Offline: every address but this machine's loopback goes to a proxy that is not there,
+    # so a page that needed a CDN would fail to render.
+    offline = ("--proxy-server=http://127.0.0.1:9",)
+    with chromium(tmp_path / "chromium-profile", height=4000, flags=offline) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def documented_routes() -> list[tuple[str, str]]:

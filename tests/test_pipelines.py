@@ -147,6 +147,9 @@ async def test_two_task_run_chains_outputs_into_job_folders(client: Any, upload_
         assert job["started"] <= job["finished"]
         assert job["error"] is None
     assert any("15 train, 5 test rows" in line for line in split["logs"])
+    # Each line once: the lines that streamed live are not added again when the job ends.
+    assert split["logs"] == ["in/iris.csv: 15 train, 5 test rows"]
+    assert len(describe["logs"]) == len(set(describe["logs"])) == 2
     assert await call(client, "GET", f"/jobs/{split['id']}") == (200, split)
     # The outputs are ordinary upload-dir files.
     response = await client.get(f"/service/files/{folder}/job-0/iris.train.csv")

@@ -208,7 +208,11 @@ class Runner:
                 job.status, job.started = "RUNNING", now()
                 saving.append(asyncio.create_task(self._save_job(run, job)))
 
+        streamed = 0
+
         def on_log(line: str) -> None:
+            nonlocal streamed
+            streamed += 1
             self._log(run, job, line)
 
         services = job_runner.ExecutorServices(
@@ -238,7 +242,9 @@ class Runner:
             await self._fail_from(run, job, _error(exc))
             return False
         await asyncio.gather(*saving)
-        for line in outcome.logs:
+        # The job's log as the function kept it; the lines that streamed live are in already
+        # (an executor that cannot stream sends none live, so all of them come in here).
+        for line in outcome.logs[streamed:]:
             self._log(run, job, line)
         job.status, job.finished = "FINISHED", now()
         job.started = job.started or job.finished

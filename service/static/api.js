@@ -678,6 +678,30 @@
       }
       return run;
     }
+
+    // ---- the dashboard's additions (issue 16): additive, nothing above changes ----------------
+
+    /*
+     * Every configured label by kind, as GET /labels answers:
+     * {source: {label: {plugin, config, contexts: [ctxLabel, …], preloaded}}, model: {…}, …}.
+     */
+    labels() {
+      return this.request("GET", "/labels");
+    }
+
+    /* The open context labels of kind ("source", "model", "scorer", "module"), sorted, each
+     * with the label and plugin it belongs to: [{ctx, label, plugin, config}, …]. */
+    async contexts(kind) {
+      const section = (await this.labels())[kind] || {};
+      const out = [];
+      for (const [label, info] of Object.entries(section)) {
+        for (const ctx of info.contexts || []) {
+          out.push({ ctx, label, plugin: info.plugin, config: info.config });
+        }
+      }
+      return out.sort((a, b) => (a.ctx < b.ctx ? -1 : a.ctx > b.ctx ? 1 : 0));
+    }
+    // ---- end of the dashboard's additions -----------------------------------------------------
   }
 
   const FINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);

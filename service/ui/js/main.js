@@ -7,8 +7,10 @@ import { Labels } from "./state.js";
 import * as data from "./pages/data.js";
 import * as models from "./pages/models.js";
 import * as modules from "./pages/modules.js";
+import * as pipelines from "./pages/pipelines.js";
+import * as tasks from "./pages/tasks.js";
 
-const PAGES = [data, models, modules];
+const PAGES = [data, models, modules, pipelines, tasks];
 
 // The API lives where /ui/ is mounted: a page at PREFIX/ui/ talks to PREFIX/.
 const endpoint = new URL("..", globalThis.location.href).href.replace(/\/+$/, "");
@@ -20,7 +22,7 @@ document.body.append(filesList);
 
 const app = {
   api,
-  labels: new Labels(),
+  labels: new Labels(api),
   events: new EventTarget(),
   files: [],
 
@@ -87,6 +89,10 @@ async function start() {
     // The server did not answer the probe: the pages show its errors where they happen.
   });
   globalThis.addEventListener("hashchange", () => show().heading.focus());
+  // The labels on the server (GET /labels): the pages' lists of sources, models and modules.
+  await app.labels.refresh().catch(() => {
+    // Listed again after the next configure; meanwhile the pages show what they open.
+  });
   show();
   app.refreshFiles().catch(() => {
     // No -upload-dir (501): the Data page says so when it lists files.

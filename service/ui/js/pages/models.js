@@ -1,4 +1,4 @@
-// Models: configure from /list/models, train with a progress bar, score with any scorer,
+// Models: configure from /list/models, train as a task with a live progress bar (and cancel), score with any scorer,
 // predict from a form or over a source, and plot the predictions against the truth.
 
 import { act, card, wideCard, errorSlot, field, h, newId, s, select, setOptions, showError } from "../dom.js";
@@ -110,9 +110,18 @@ function configureCard({ app, model }) {
 function trainPart({ app, model }) {
   const sources = sourcePicker(app, "train");
   const submit = h("button", { type: "button", id: "train-submit" }, "Train");
+  const cancel = h("button", { type: "button", id: "train-cancel", class: "danger", hidden: true }, "Cancel training");
   const error = errorSlot("train-error");
   const bar = h("progress", { id: "train-progress", max: 1, value: 0, "aria-label": "Training progress" });
   const status = h("p", { id: "train-status", role: "status", class: "muted" }, "Not trained in this page yet.");
+  let taskId = null;
+  cancel.addEventListener("click", () =>
+    act(cancel, error, async () => {
+      if (taskId) {
+        await app.api.cancelTask(taskId);
+      }
+    }),
+  );
   submit.addEventListener("click", () => {
     bar.dataset.state = "running";
     act(submit, error, async () => {
@@ -123,19 +132,43 @@ function trainPart({ app, model }) {
       if (!chosen.length) {
         throw new Error("Choose at least one source to train on");
       }
-      await trainWithProgress(app.api, model.value, chosen, { bar, status });
+      try {
+        const task = await trainWithProgress(app.api, model.value, chosen, {
+          bar,
+          status,
+          onTask(id) {
+            taskId = id;
+            cancel.hidden = false;
+            bar.dataset.task = id;
+            app.events.dispatchEvent(new CustomEvent("task", { detail: id }));
+          },
+        });
+        app.events.dispatchEvent(new CustomEvent("task", { detail: task.task_id }));
+      } finally {
+        taskId = null;
+        cancel.hidden = true;
+      }
       bar.dataset.state = "done";
       status.textContent = `Trained ${model.value} on ${chosen.join(", ")}.`;
       return true;
     }).then((ok) => {
       if (!ok) {
-        bar.dataset.state = "error";
+        bar.max = 1;
         bar.value = 0;
-        status.textContent = "Training failed.";
+        bar.dataset.state = error.textContent === "Training was cancelled" ? "cancelled" : "error";
+        status.textContent = bar.dataset.state === "cancelled" ? "Training cancelled." : "Training failed.";
       }
     });
   });
-  return h("div", { class: "part" }, h("h3", {}, "Train"), sources.element, h("div", { class: "toolbar" }, submit, error), bar, status);
+  return h(
+    "div",
+    { class: "part" },
+    h("h3", {}, "Train"),
+    sources.element,
+    h("div", { class: "toolbar" }, submit, cancel, error),
+    bar,
+    status,
+  );
 }
 
 function scorePart({ app, model, results }) {

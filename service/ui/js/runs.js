@@ -1,0 +1,159 @@
+// One pipeline run on the page: its status, a table of its jobs, each job's log as the lines
+// arrive and its output files as links. A run in progress is followed through
+// GET /runs/{id}/events (read by api.js with fetch, so -auth token's header goes with it).
+
+import { act, formatBytes, h, saveBlob } from "./dom.js";
+
+const ENDED = new Set(["FINISHED", "FAILED", "CANCELLED"]);
+
+/* A link to a file of the upload dir that downloads it through the client (which sends the
+ * token), so it works under -auth token too; the href is the file's address all the same. */
+export function fileLink(app, name, errorSlot) {
+  const path = String(name).split("/").map(encodeURIComponent).join("/");
+  const base = name.split("/").pop();
+  // The name inside its folder: every output of a job shares outputs/run-ID/job-N/.
+  const link = h("a", { href: `${app.api.endpoint}/service/files/${path}`, download: base, title: name }, base);
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    act([], errorSlot, async () => saveBlob(await app.api.download(name), base));
+  });
+  return link;
+}
+
+/* An <article> for run, kept up to date; .follow() streams its events until it ends. */
+export function runView(app, run, { pipelineName = "" } = {}) {
+  const badge = h("span", { class: "badge" });
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const cancel = h("button", { type: "button", class: "small danger", "aria-label": `Cancel run ${run.id}` }, "Cancel run");
+  const retry = h("button", { type: "button", class: "small", "aria-label": `Retry run ${run.id}` }, "Retry");
+  const summary = h("p", { class: "muted" });
+  const body = h("tbody");
+  const jobs = h(
+    "table",
+    { class: "jobs stack" },
+    h("caption", { class: "visually-hidden" }, `Jobs of run ${run.id}`),
+    h("thead", {}, h("tr", {}, ["#", "Function", "Status", "Outputs", "Log"].map((t) => h("th", { scope: "col" }, t)))),
+    body,
+  );
+  const rows = new Map();
+  const element = h(
+    "article",
+    { class: "run", "data-run": run.id },
+    h("h3", {}, `Run ${run.id.slice(0, 8)}`, pipelineName ? ` of ${pipelineName}` : "", " ", badge),
+    summary,
+    h("div", { class: "toolbar" }, cancel, retry),
+    error,
+    h("div", { class: "scroll" }, jobs),
+  );
+  let current = run;
+  let following = null;
+
+  function jobRow(job) {
+    if (!rows.has(job.task)) {
+      const status = h("span", { class: "badge" });
+      const outputs = h("ul", { class: "outputs" });
+      const log = h("pre", { class: "log", tabindex: "0", "aria-label": `Log of job ${job.task}` });
+      const tr = h(
+        "tr",
+        { "data-job": job.id, "data-task": String(job.task) },
+        h("td", { "data-label": "#" }, String(job.task)),
+        h("td", { "data-label": "Function" }, job.function),
+        h("td", { "data-label": "Status" }, status),
+        h("td", { "data-label": "Outputs" }, outputs),
+        h("td", { class: "log-cell", "data-label": "Log" }, log),
+      );
+      body.append(tr);
+      rows.set(job.task, { tr, status, outputs, log, lines: 0 });
+    }
+    return rows.get(job.task);
+  }
+
+  function showJob(job) {
+    const row = jobRow(job);
+    row.tr.dataset.status = job.status;
+    row.status.className = `badge ${job.status.toLowerCase()}`;
+    row.status.textContent = job.status;
+    row.status.title = job.error || job.ran_on || "";
+    const items = (job.output_files || []).map((f) =>
+      h("li", { "data-file": f.filename }, fileLink(app, f.filename, error), h("span", { class: "muted" }, ` ${formatBytes(f.size)}`)),
+    );
+    if (job.error) {
+      items.push(h("li", { class: "error" }, job.error));
+    }
+    row.outputs.replaceChildren(...items);
+    // The job's stored log (a late reader's catch-up); lines that arrived live are already in.
+    const logs = job.logs || [];
+    if (logs.length > row.lines) {
+      row.log.textContent = logs.join("\n");
+      row.lines = logs.length;
+    }
+  }
+
+  function addLog({ task, line }) {
+    const row = rows.get(task);
+    if (row) {
+      row.log.textContent += `${row.lines ? "\n" : ""}${line}`;
+      row.lines += 1;
+      row.log.scrollTop = row.log.scrollHeight;
+    }
+  }
+
+  function show(next) {
+    current = next;
+    element.dataset.status = next.status;
+    badge.className = `badge ${next.status.toLowerCase()}`;
+    badge.textContent = next.status;
+    const finished = (next.jobs || []).filter((j) => j.status === "FINISHED").length;
+    summary.textContent = `${(next.files || []).join(", ")} · ${finished} of ${(next.jobs || []).length} jobs finished${next.error ? ` · ${next.error}` : ""}`;
+    cancel.hidden = ENDED.has(next.status);
+    retry.hidden = !(next.status === "FAILED" || next.status === "CANCELLED");
+    for (const job of next.jobs || []) {
+      showJob(job);
+    }
+  }
+
+  function follow() {
+    if (following || ENDED.has(current.status)) {
+      return following;
+    }
+    following = app.api
+      .followRun(current.id, (event, data) => {
+        if (event === "status") {
+          show(data);
+        } else if (event === "job") {
+          showJob(data);
+          const jobs = (current.jobs || []).map((j) => (j.task === data.task ? data : j));
+          show({ ...current, jobs });
+        } else if (event === "log") {
+          addLog(data);
+        }
+      })
+      .catch((err) => {
+        error.textContent = `Stopped following the run: ${err.message}`;
+        error.hidden = false;
+      })
+      .finally(() => {
+        following = null;
+      });
+    return following;
+  }
+
+  cancel.addEventListener("click", () => act(cancel, error, async () => show(await app.api.cancelRun(current.id))));
+  retry.addEventListener("click", () =>
+    act(retry, error, async () => {
+      show(await app.api.retryRun(current.id));
+      follow();
+    }),
+  );
+  show(run);
+  return {
+    element,
+    follow,
+    /* The run as a listing shows it; the events of a followed run are newer, and win. */
+    refresh(next) {
+      if (!following) {
+        show(next);
+      }
+    },
+  };
+}
