@@ -118,14 +118,19 @@ async def test_a_second_read_write_label_on_one_file_is_409(client: Any, upload_
         assert "DELETE /configure/source/one" in message
     # Reading it under another label is fine, and so is configuring 'one' again.
     assert (await configure(client, "reader", {"filename": "p.csv"})).status == 200
-    assert (await configure(client, "one", rw)).status == 200
+    assert (await update(client, "one", "4", {"name": "dan", "x": 4})).status == 200
+    assert (await configure(client, "one", rw)).status == 200  # the same label again
+    # Saved before the label read its file again (rows are keyed by number again).
+    assert await keys_of(client, "one") == ["0", "1", "2"]
+    body = await (await client.get("/source/one/record/2")).json()
+    assert body["features"] == {"name": "dan", "x": 4}
     # Two contexts of the one label share its records: both updates are saved.
     assert (await client.get("/context/source/one/c2")).status == 200
     assert (await update(client, "one", "5", {"name": "eve", "x": 5})).status == 200
     assert (await update(client, "c2", "6", {"name": "fay", "x": 6})).status == 200
     assert (await client.delete("/context/source/c2")).status == 200
     assert (await client.delete("/configure/source/one")).status == 200
-    assert upload_dir.joinpath("p.csv").read_text().count("\n") == 5
+    assert upload_dir.joinpath("p.csv").read_text().count("\n") == 6
     assert (await configure(client, "two", {"filename": "p.csv", "readwrite": True})).status == 200
 
 
