@@ -24,7 +24,7 @@ import orjson
 from service.errors import BadRequest, NotFound, PathTraversal, Unavailable
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
-from service.plugins.sources.sqlitefile import check_file, inode, opened
+from service.plugins.sources.sqlitefile import check_file, descriptors, inode, opened
 from service.streaming import POSITION_BYTES, Reader
 
 T = TypeVar("T")
@@ -161,6 +161,7 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
     def _open(self) -> None:
         config = self.config
         before = check_file(config.filename)
+        open_before = descriptors()
         self._connect()
         # SQLite opens the file at the first statement: make that happen now, then make sure
         # the file it opened is the one checked (no link swapped in between).
@@ -168,7 +169,7 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
         after = check_file(config.filename)
         if before is not None and (after is None or inode(after) != inode(before)):
             raise BadRequest(f"{config.filename.name} was replaced while it was being opened")
-        if after is not None and not opened(inode(after)):
+        if after is not None and not opened(open_before, inode(after)):
             raise PathTraversal(
                 f"{config.filename.name!r} was reached through a symbolic link while it was"
                 " being opened"

@@ -3,9 +3,9 @@ checked (docs/security.md#links-are-judged-when-a-file-is-used).
 
 SQLite opens its database (and journals) by name itself, so the file cannot be reached through
 a directory descriptor as csv and json files are (service/safefs.py). Instead it is checked
-just before the connection opens it and just after, and the process's descriptors must include
-the checked file once SQLite has opened it: a directory swapped for a symlink in between makes
-SQLite open another file, which no descriptor of the checked inode then shows.
+just before the connection opens it and just after, and a descriptor opened meanwhile must be
+the checked file: a directory swapped for a symlink in between makes SQLite open another file,
+and no new descriptor is then the checked inode.
 """
 
 from __future__ import annotations
@@ -43,17 +43,28 @@ def inode(info: os.stat_result) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def opened(wanted: tuple[int, int]) -> bool:
-    """Whether one of the process's descriptors is the file ``wanted`` (where they cannot be
-    listed, Linux's /proc missing, the name checks are trusted). Every descriptor is looked at,
-    not only new ones, so a number reused meanwhile never refuses a good open; another label
-    holding the same file open is the one case where a swapped open would pass unnoticed."""
+Descriptors = dict[int, tuple[int, int]]
+
+
+def descriptors() -> Descriptors | None:
+    """Each open descriptor of the process and the file it is (None: /proc cannot be read)."""
     try:
         names = os.listdir(_FD_DIR)
     except OSError:
-        return True
-    for fd in names:
+        return None
+    found: Descriptors = {}
+    for name in names:
         with contextlib.suppress(OSError, ValueError):
-            if inode(os.fstat(int(fd))) == wanted:
-                return True
-    return False
+            found[int(name)] = inode(os.fstat(int(name)))
+    return found
+
+
+def opened(before: Descriptors | None, wanted: tuple[int, int]) -> bool:
+    """Whether a descriptor opened since ``before`` (a new number, or a number now naming
+    another file) is the file ``wanted``. Where descriptors cannot be listed (no /proc), the
+    name checks are trusted. Only another thread opening the same file at the same moment
+    could make a swapped open pass unnoticed."""
+    if before is None:
+        return True
+    now = descriptors() or {}
+    return any(file == wanted and before.get(fd) != file for fd, file in now.items())
