@@ -106,6 +106,10 @@ class ContextStore:
         )
         plugin = cls(config)
         self._check_claim(kind, key, plugin)
+        replaced = self._plugins[kind].get(key)
+        if replaced is not None:
+            # Saved before the new plugin reads the file, so it sees the label's updates.
+            await replaced.plugin.flush()
         plugin = await _enter(plugin, f"{kind}.{label}")
         async with self._lock:
             try:

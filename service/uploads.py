@@ -70,7 +70,13 @@ class UploadDir:
         # The target's directory, reached without following links, held for the whole upload:
         # the temporary is created in it and renamed within it, so a directory swapped for a
         # symlink meanwhile changes nothing (service/safefs.py).
-        dir_fd, fd = await asyncio.to_thread(_create_temp, target, temp)
+        created = asyncio.ensure_future(asyncio.to_thread(_create_temp, target, temp))
+        try:
+            dir_fd, fd = await asyncio.shield(created)
+        except asyncio.CancelledError:
+            # The client went away while the thread made the temporary: undo it once made.
+            created.add_done_callback(lambda done: _discard(done, temp))
+            raise
         size = 0
         try:
             async with aiofiles.open(fd, "wb") as out:
@@ -159,6 +165,17 @@ def _create_temp(target: Path, temp: str) -> tuple[int, int]:
     except BaseException:
         os.close(dir_fd)
         raise
+
+
+def _discard(created: asyncio.Future[tuple[int, int]], temp: str) -> None:
+    """Remove and close what ``_create_temp`` made for an upload that was cancelled."""
+    if created.cancelled() or created.exception() is not None:
+        return
+    dir_fd, fd = created.result()
+    os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp, dir_fd=dir_fd)
+    os.close(dir_fd)
 
 
 def _directory(path: Path) -> int:

@@ -3,6 +3,7 @@ spools have a disk bound (-spool-max-bytes). docs/plugins.md#read-write-rules st
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 import requests
 
+from service.plugins.sources import filebacked, spool
 from tests.conftest import MakeClient
 from tests.live import live_server, run_cli
 
@@ -118,14 +121,19 @@ async def test_a_second_read_write_label_on_one_file_is_409(client: Any, upload_
         assert "DELETE /configure/source/one" in message
     # Reading it under another label is fine, and so is configuring 'one' again.
     assert (await configure(client, "reader", {"filename": "p.csv"})).status == 200
-    assert (await configure(client, "one", rw)).status == 200
+    assert (await update(client, "one", "4", {"name": "dan", "x": 4})).status == 200
+    assert (await configure(client, "one", rw)).status == 200  # the same label again
+    # Saved before the label read its file again (rows are keyed by number again).
+    assert await keys_of(client, "one") == ["0", "1", "2"]
+    body = await (await client.get("/source/one/record/2")).json()
+    assert body["features"] == {"name": "dan", "x": 4}
     # Two contexts of the one label share its records: both updates are saved.
     assert (await client.get("/context/source/one/c2")).status == 200
     assert (await update(client, "one", "5", {"name": "eve", "x": 5})).status == 200
     assert (await update(client, "c2", "6", {"name": "fay", "x": 6})).status == 200
     assert (await client.delete("/context/source/c2")).status == 200
     assert (await client.delete("/configure/source/one")).status == 200
-    assert upload_dir.joinpath("p.csv").read_text().count("\n") == 5
+    assert upload_dir.joinpath("p.csv").read_text().count("\n") == 6
     assert (await configure(client, "two", {"filename": "p.csv", "readwrite": True})).status == 200
 
 
@@ -293,3 +301,29 @@ def test_spool_max_bytes_through_the_cli(tmp_path: Path) -> None:
                 f"{url}/source/p/update/0", json={"features": {"t": "c" * 100}}
             ).json()["error"]
         )
+
+
+async def test_a_full_disk_is_named_on_save_and_on_update(
+    client: Any, upload_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (upload_dir / "p.csv").write_text(PEOPLE)
+    assert (await configure(client, "p", {"filename": "p.csv", "readwrite": True})).status == 200
+    assert (await update(client, "p", "0", {"name": "ann", "x": 7})).status == 200
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(filebacked.safefs, "write_atomically", full)
+    message = await error_of(await client.delete("/context/source/p"), 507)
+    assert message.startswith("Saving p.csv failed: the disk is full. The updates are kept")
+    # The spool's own disk full: the update is refused and changes nothing.
+    monkeypatch.undo()
+    assert (await client.get("/context/source/p/p")).status == 200
+    monkeypatch.setattr(spool.RecordSpool, "_write", full)
+    message = await error_of(await update(client, "p", "1", {"name": "bob", "x": 9}), 507)
+    assert message.startswith("Storing the update failed: No space left on device")
+    monkeypatch.undo()
+    body = await (await client.get("/source/p/record/1")).json()
+    assert body["features"] == {"name": "bob", "x": 2}
+    assert (await client.delete("/configure/source/p")).status == 200
+    assert (upload_dir / "p.csv").read_text() == "name,x\nann,7\nbob,2\n"

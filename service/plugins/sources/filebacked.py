@@ -113,6 +113,9 @@ class SpoolSource(Source[ConfigT]):
             return spool
         try:
             self.parse(spool)
+            if safefs.identity(safefs.lstat(self.filename)) != self._identity:
+                # Replaced while being read: which version the spool holds is unknown.
+                raise Conflict(f"{self.filename.name} changed while it was being read; try again")
         except BaseException:
             spool.close()
             raise

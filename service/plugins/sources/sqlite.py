@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import os
 import sqlite3
-import stat
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,10 +21,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from service import safefs
 from service.errors import BadRequest, NotFound, PathTraversal, Unavailable
 from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
 from service.plugins.config import field
+from service.plugins.sources.sqlitefile import check_file, descriptors, inode, opened
 from service.streaming import POSITION_BYTES, Reader
 
 T = TypeVar("T")
@@ -162,30 +160,21 @@ class SQLiteSource(Source[SQLiteSourceConfig]):
 
     def _open(self) -> None:
         config = self.config
-        before = self._check_file()
+        before = check_file(config.filename)
+        open_before = descriptors()
         self._connect()
-        after = self._check_file()
-        if before is not None and (after is None or _inode(after) != _inode(before)):
+        # SQLite opens the file at the first statement: make that happen now, then make sure
+        # the file it opened is the one checked (no link swapped in between).
+        self.db.execute("SELECT 1 FROM sqlite_master").fetchone()
+        after = check_file(config.filename)
+        if before is not None and (after is None or inode(after) != inode(before)):
             raise BadRequest(f"{config.filename.name} was replaced while it was being opened")
-        self._check_table()
-
-    def _check_file(self) -> os.stat_result | None:
-        """The database file as it is, reached without following links below the upload dir:
-        never a link, never a file with other names (a hard link would let reads and writes
-        reach a database outside). SQLite opens the file by name itself, so this is checked
-        just before and just after it does."""
-        name = self.config.filename.name
-        info = safefs.lstat(self.config.filename)
-        if info is None:
-            return None
-        if safefs.anchor(self.config.filename) is not None and stat.S_ISLNK(info.st_mode):
-            raise PathTraversal(f"{name!r} is a symbolic link (or was replaced by one)")
-        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-            raise BadRequest(
-                f"{name} has {info.st_nlink} hard links: a sqlite source must be its database"
-                " file's only name (a link could lead out of the upload directory)"
+        if after is not None and not opened(open_before, inode(after)):
+            raise PathTraversal(
+                f"{config.filename.name!r} was reached through a symbolic link while it was"
+                " being opened"
             )
-        return info
+        self._check_table()
 
     def _connect(self) -> None:
         config = self.config
@@ -380,7 +369,3 @@ class SQLiteSourceContext(SourceContext):
             await self.parent.run(self.parent.put, record)
         except sqlite3.Error as exc:
             raise BadRequest(f"update of {record.key!r} failed: {exc}") from None
-
-
-def _inode(info: os.stat_result) -> tuple[int, int]:
-    return info.st_dev, info.st_ino
