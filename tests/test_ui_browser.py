@@ -155,7 +155,7 @@ def test_dashboard_end_to_end(
 
     # Tasks: the training is listed as done; a long one is followed live and cancelled here,
     # and the Models page says so beside its button.
-    ui.go("tasks")
+    ui.go_by_keyboard("tasks", "Tasks")
     done_row = f"#tasks-table tr[data-task='{trained}']"
     ui.until(lambda: ui.all(done_row), "the training task is listed")
     assert ui.css(done_row).get_attribute("data-status") == "SUCCESS"
@@ -170,7 +170,7 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(row), "the long training is listed")
     ui.until(lambda: ui.css(row).get_attribute("data-status") == "RUNNING", "it runs")
     ui.until(lambda: ui.css(f"{row} small").text != "", "its progress message shows")
-    ui.click(f"{row} button[aria-label='Cancel task {long_task}']")
+    ui.press_enter(f"{row} button[aria-label='Cancel task {long_task}']")
     ui.until(lambda: ui.css(row).get_attribute("data-status") == "CANCELLED", "cancelled")
     ui.photograph("tasks")
     ui.accessible()
@@ -193,7 +193,7 @@ def test_dashboard_end_to_end(
     assert ui.text_of("#train-error") == failed[0]["error"]
     assert ui.css("#train-progress").get_attribute("data-task") == failed[0]["task_id"]
 
-    run_two_task_pipeline(ui, tmp_path / "data")
+    run_two_task_pipeline(ui, tmp_path / "data", keyboard=True)
     ui.photograph("pipelines")
     ui.accessible()
 
