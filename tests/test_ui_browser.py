@@ -29,6 +29,19 @@ CSV = REPO / "examples" / "data" / "salaries.csv"
 CSV_ROWS = CSV.read_text().splitlines()[1:]
 
 
+# Drop a file on an element: the dragenter, dragover and drop events a person's drag makes.
+DROP = """
+const [selector, name, text] = arguments;
+const zone = document.querySelector(selector);
+const transfer = new DataTransfer();
+transfer.items.add(new File([text], name, {type: "text/plain"}));
+for (const type of ["dragenter", "dragover", "drop"]) {
+  const init = {bubbles: true, cancelable: true, dataTransfer: transfer};
+  zone.dispatchEvent(new DragEvent(type, init));
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One browser for both tests (each server has its own origin, so nothing is shared)."""
@@ -71,6 +84,13 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(row), "the file is listed")
     assert ui.css(f"{row} td.num").text == f"{CSV.stat().st_size} B"
     assert (tmp_path / "data" / "salaries.csv").read_bytes() == CSV.read_bytes()
+
+    # A file dropped on the box uploads the same way (the drop made as the browser makes one).
+    browser.execute_script(DROP, "#drop-zone", "dropped.txt", "dropped by the test\n")
+    dropped = "#upload-list li[data-file='dropped.txt'][data-state='done']"
+    ui.until(lambda: ui.all(dropped), "the dropped file is uploaded")
+    assert (tmp_path / "data" / "dropped.txt").read_text() == "dropped by the test\n"
+    ui.until(lambda: ui.all("#files-table tr[data-file='dropped.txt']"), "and listed")
 
     # A source with a mistake: the server's own message appears beside the button.
     ui.fill("#source-label", "broken")

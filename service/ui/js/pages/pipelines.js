@@ -306,6 +306,13 @@ function runsCard(state) {
       return view.element;
     });
     list.replaceChildren(...shown);
+    // Views of runs no longer shown (and not streaming a run this page started) are dropped.
+    const kept = new Set(runs.map((run) => run.id));
+    for (const [id, view] of views) {
+      if (!kept.has(id) && !view.element.isConnected) {
+        views.delete(id);
+      }
+    }
     total.textContent = count
       ? `${count} run${count === 1 ? "" : "s"}${count > RUNS_SHOWN ? `, the newest ${RUNS_SHOWN} shown` : ""}.`
       : "No runs yet: start one.";
