@@ -67,10 +67,20 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 def test_dashboard_end_to_end(
     server: LiveServer, browser: Any, shots: Path, tmp_path: Path
 ) -> None:
+    # A source another client configured: the pages list the server's labels (GET /labels).
+    records = {"a": {"features": {"Years": 1, "Salary": 20}}}
+    for method, path, body in (
+        ("POST", "/configure/source/memory/elsewhere", {"records": records}),
+        ("GET", "/context/source/elsewhere/elsewhere", None),
+    ):
+        response = requests.request(method, f"{server.url}{path}", json=body, timeout=WAIT)
+        assert response.status_code == 200, response.text
     ui = Page(browser, shots)
     browser.get(f"{server.url}/ui")
     assert browser.current_url == f"{server.url}/ui/"
     ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "the app starts")
+    offered = [o.get_attribute("value") for o in ui.all("#preview-source option")]
+    assert offered == ["elsewhere"]
     ui.until(lambda: ui.text_of("#files-total") != "", "the file list loads")
     assert ui.text_of("#files-total") == "No files yet: upload one."
 
@@ -181,6 +191,11 @@ def test_dashboard_end_to_end(
     assert ui.css(done_row).get_attribute("data-status") == "SUCCESS"
     bar = ui.css(f"{done_row} progress")
     assert bar.get_attribute("value") == bar.get_attribute("max")
+    ui.click(f"{done_row} button[aria-label='Details of task {trained}']")
+    ui.until(lambda: ui.all("#task-detail pre.log"), "the task's details show")
+    assert ui.text_of("#task-detail h3") == f"Task {trained}"
+    assert ui.text_of("#task-detail p").startswith("train of model/salary: SUCCESS, ran on local:")
+    assert ui.text_of("#task-detail pre.log") == '{\n  "error": null\n}'
     configure_forest(ui, "big", 10_000)
     ui.click("#train-submit")
     ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists")
@@ -288,6 +303,10 @@ def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) ->
 
         # Tasks and runs are the user's own: the token goes with every event stream too.
         run_two_task_pipeline(ui, tmp_path / "data" / "users" / "ann")
+        # Deleting the pipeline keeps its run listed (a run holds its own copy of the tasks).
+        ui.click("#pipelines-list li button[aria-label='Delete pipeline split-describe']")
+        ui.until(lambda: ui.text_of("#pipelines-total") == "No pipelines yet: build one.", "gone")
+        assert len(ui.all("#runs-list article.run[data-status='FINISHED']")) == 1
         ui.go("tasks")
         ui.until(lambda: ui.all("#tasks-table tr[data-status='SUCCESS']"), "the training")
 
