@@ -213,6 +213,17 @@ def test_dashboard_end_to_end(
     bar = ui.css("#train-progress")
     ui.until(lambda: bar.get_attribute("data-state") == "cancelled", "the page hears it")
     assert ui.text_of("#train-error") == "Training was cancelled"
+    # And from the Models page's own button.
+    assert ui.css("#model-ctx").get_attribute("value") == "big"
+    ui.click("#train-submit")
+    ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists again")
+    again = ui.css("#train-progress").get_attribute("data-task")
+    assert again != long_task
+    ui.click("#train-cancel")
+    ui.until(lambda: bar.get_attribute("data-state") == "cancelled", "cancelled from here")
+    assert not ui.css("#train-cancel").is_displayed()
+    task = requests.get(f"{server.url}/task/{again}", timeout=WAIT).json()
+    assert task["status"] == "CANCELLED"
 
     # A training that fails shows the server's message beside the Train button.
     ui.select("#model-plugin", "slr")
