@@ -29,6 +29,19 @@ CSV = REPO / "examples" / "data" / "salaries.csv"
 CSV_ROWS = CSV.read_text().splitlines()[1:]
 
 
+# Drop a file on an element: the dragenter, dragover and drop events a person's drag makes.
+DROP = """
+const [selector, name, text] = arguments;
+const zone = document.querySelector(selector);
+const transfer = new DataTransfer();
+transfer.items.add(new File([text], name, {type: "text/plain"}));
+for (const type of ["dragenter", "dragover", "drop"]) {
+  const init = {bubbles: true, cancelable: true, dataTransfer: transfer};
+  zone.dispatchEvent(new DragEvent(type, init));
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One browser for both tests (each server has its own origin, so nothing is shared)."""
@@ -54,10 +67,20 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 def test_dashboard_end_to_end(
     server: LiveServer, browser: Any, shots: Path, tmp_path: Path
 ) -> None:
+    # A source another client configured: the pages list the server's labels (GET /labels).
+    records = {"a": {"features": {"Years": 1, "Salary": 20}}}
+    for method, path, body in (
+        ("POST", "/configure/source/memory/elsewhere", {"records": records}),
+        ("GET", "/context/source/elsewhere/elsewhere", None),
+    ):
+        response = requests.request(method, f"{server.url}{path}", json=body, timeout=WAIT)
+        assert response.status_code == 200, response.text
     ui = Page(browser, shots)
     browser.get(f"{server.url}/ui")
     assert browser.current_url == f"{server.url}/ui/"
     ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "the app starts")
+    offered = [o.get_attribute("value") for o in ui.all("#preview-source option")]
+    assert offered == ["elsewhere"]
     ui.until(lambda: ui.text_of("#files-total") != "", "the file list loads")
     assert ui.text_of("#files-total") == "No files yet: upload one."
 
@@ -71,6 +94,13 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(row), "the file is listed")
     assert ui.css(f"{row} td.num").text == f"{CSV.stat().st_size} B"
     assert (tmp_path / "data" / "salaries.csv").read_bytes() == CSV.read_bytes()
+
+    # A file dropped on the box uploads the same way (the drop made as the browser makes one).
+    browser.execute_script(DROP, "#drop-zone", "dropped.txt", "dropped by the test\n")
+    dropped = "#upload-list li[data-file='dropped.txt'][data-state='done']"
+    ui.until(lambda: ui.all(dropped), "the dropped file is uploaded")
+    assert (tmp_path / "data" / "dropped.txt").read_text() == "dropped by the test\n"
+    ui.until(lambda: ui.all("#files-table tr[data-file='dropped.txt']"), "and listed")
 
     # A source with a mistake: the server's own message appears beside the button.
     ui.fill("#source-label", "broken")
@@ -155,12 +185,17 @@ def test_dashboard_end_to_end(
 
     # Tasks: the training is listed as done; a long one is followed live and cancelled here,
     # and the Models page says so beside its button.
-    ui.go("tasks")
+    ui.go_by_keyboard("tasks", "Tasks")
     done_row = f"#tasks-table tr[data-task='{trained}']"
     ui.until(lambda: ui.all(done_row), "the training task is listed")
     assert ui.css(done_row).get_attribute("data-status") == "SUCCESS"
     bar = ui.css(f"{done_row} progress")
     assert bar.get_attribute("value") == bar.get_attribute("max")
+    ui.click(f"{done_row} button[aria-label='Details of task {trained}']")
+    ui.until(lambda: ui.all("#task-detail pre.log"), "the task's details show")
+    assert ui.text_of("#task-detail h3") == f"Task {trained}"
+    assert ui.text_of("#task-detail p").startswith("train of model/salary: SUCCESS, ran on local:")
+    assert ui.text_of("#task-detail pre.log") == '{\n  "error": null\n}'
     configure_forest(ui, "big", 10_000)
     ui.click("#train-submit")
     ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists")
@@ -170,7 +205,7 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(row), "the long training is listed")
     ui.until(lambda: ui.css(row).get_attribute("data-status") == "RUNNING", "it runs")
     ui.until(lambda: ui.css(f"{row} small").text != "", "its progress message shows")
-    ui.click(f"{row} button[aria-label='Cancel task {long_task}']")
+    ui.press_enter(f"{row} button[aria-label='Cancel task {long_task}']")
     ui.until(lambda: ui.css(row).get_attribute("data-status") == "CANCELLED", "cancelled")
     ui.photograph("tasks")
     ui.accessible()
@@ -178,6 +213,17 @@ def test_dashboard_end_to_end(
     bar = ui.css("#train-progress")
     ui.until(lambda: bar.get_attribute("data-state") == "cancelled", "the page hears it")
     assert ui.text_of("#train-error") == "Training was cancelled"
+    # And from the Models page's own button.
+    assert ui.css("#model-ctx").get_attribute("value") == "big"
+    ui.click("#train-submit")
+    ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists again")
+    again = ui.css("#train-progress").get_attribute("data-task")
+    assert again != long_task
+    ui.click("#train-cancel")
+    ui.until(lambda: bar.get_attribute("data-state") == "cancelled", "cancelled from here")
+    assert not ui.css("#train-cancel").is_displayed()
+    task = requests.get(f"{server.url}/task/{again}", timeout=WAIT).json()
+    assert task["status"] == "CANCELLED"
 
     # A training that fails shows the server's message beside the Train button.
     ui.select("#model-plugin", "slr")
@@ -193,7 +239,7 @@ def test_dashboard_end_to_end(
     assert ui.text_of("#train-error") == failed[0]["error"]
     assert ui.css("#train-progress").get_attribute("data-task") == failed[0]["task_id"]
 
-    run_two_task_pipeline(ui, tmp_path / "data")
+    run_two_task_pipeline(ui, tmp_path / "data", keyboard=True)
     ui.photograph("pipelines")
     ui.accessible()
 
@@ -268,6 +314,10 @@ def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) ->
 
         # Tasks and runs are the user's own: the token goes with every event stream too.
         run_two_task_pipeline(ui, tmp_path / "data" / "users" / "ann")
+        # Deleting the pipeline keeps its run listed (a run holds its own copy of the tasks).
+        ui.click("#pipelines-list li button[aria-label='Delete pipeline split-describe']")
+        ui.until(lambda: ui.text_of("#pipelines-total") == "No pipelines yet: build one.", "gone")
+        assert len(ui.all("#runs-list article.run[data-status='FINISHED']")) == 1
         ui.go("tasks")
         ui.until(lambda: ui.all("#tasks-table tr[data-status='SUCCESS']"), "the training")
 

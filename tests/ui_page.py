@@ -79,6 +79,21 @@ class Page:
     def field(self, form: str, name: str) -> Any:
         return self.css(f"{form} [name='{name}']")
 
+    def go_by_keyboard(self, page: str, title: str) -> None:
+        """Enter on the page's link: the page shows and focus lands on its heading."""
+        from selenium.webdriver.common.keys import Keys
+
+        self.css(f"#nav-{page}").send_keys(Keys.ENTER)
+        self.until(lambda: self.css(f"#page-{page}").is_displayed(), f"the {page} page shows")
+        active = self.driver.switch_to.active_element
+        assert (active.tag_name, active.text) == ("h1", title)
+
+    def press_enter(self, selector: str) -> None:
+        """Activate a control from the keyboard, as a person without a mouse does."""
+        from selenium.webdriver.common.keys import Keys
+
+        self.until(lambda: self.css(selector).send_keys(Keys.ENTER) or True, f"{selector} pressed")
+
     def go(self, page: str) -> None:
         self.click(f"#nav-{page}")
         self.until(lambda: self.css(f"#page-{page}").is_displayed(), f"the {page} page shows")
@@ -156,10 +171,15 @@ def train_watching_progress(ui: Page) -> list[tuple[float, float]]:
     return values
 
 
-def run_two_task_pipeline(ui: Page, data: Path) -> None:
+def run_two_task_pipeline(ui: Page, data: Path, *, keyboard: bool = False) -> None:
     """Build split → describe from the generated forms, run it over the CSV, watch both jobs
-    finish and their outputs appear as download links."""
-    ui.go("pipelines")
+    finish and their outputs appear as download links (with ``keyboard``, reach the page and
+    add the tasks and start the run from the keyboard)."""
+    if keyboard:
+        ui.go_by_keyboard("pipelines", "Pipelines")
+    else:
+        ui.go("pipelines")
+    press = ui.press_enter if keyboard else ui.click
     ui.until(lambda: ui.all("#pipeline-module option"), "the modules are listed")
     module = ui.css("#pipeline-module")
     wanted = [o.get_attribute("value") for o in ui.all("#pipeline-module option")]
@@ -168,16 +188,16 @@ def run_two_task_pipeline(ui: Page, data: Path) -> None:
     ui.select("#pipeline-function", "split")
     ui.until(lambda: ui.all("#pipeline-form [name='ratio']"), "split's options form")
     ui.fill("#pipeline-form [name='ratio']", "0.75")
-    ui.click("#pipeline-add")
+    press("#pipeline-add")
     ui.until(lambda: len(ui.all("#pipeline-tasks li")) == 1, "the first task is listed")
     ui.select("#pipeline-function", "describe")
-    ui.click("#pipeline-add")
+    press("#pipeline-add")
     ui.until(lambda: len(ui.all("#pipeline-tasks li")) == 2, "the second task is listed")
     steps = [li.get_attribute("data-function") for li in ui.all("#pipeline-tasks li")]
     assert steps == ["split", "describe"]
     assert '"ratio":0.75' in ui.text_of("#pipeline-tasks li[data-function='split']")
     ui.fill("#pipeline-name", "split-describe")
-    ui.click("#pipeline-submit")
+    press("#pipeline-submit")
     made = "Pipeline split-describe created"
     ui.until(lambda: ui.text_of("#pipeline-done").startswith(made), "the pipeline is made")
     ui.until(lambda: ui.all("#pipelines-list li"), "the pipeline is listed")
@@ -185,7 +205,7 @@ def run_two_task_pipeline(ui: Page, data: Path) -> None:
 
     ui.until(lambda: ui.all("#run-files input[value='salaries.csv']"), "the CSV is offered")
     ui.click("#run-files input[value='salaries.csv']")
-    ui.click("#run-start")
+    press("#run-start")
     run = "#runs-list article.run"
     ui.until(lambda: ui.all(run), "the run is listed")
     ui.until(lambda: ui.css(run).get_attribute("data-status") in ("FINISHED", "FAILED"), "it ends")

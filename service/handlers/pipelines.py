@@ -231,20 +231,23 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        await _send(response, "status", run.export())
-        status = run.status
-        while status not in FINAL:
-            event = await follower.get(KEEPALIVE_SECONDS)
-            if event is None:
-                if follower.lagged:
-                    break  # too slow to follow: the client reconnects and starts afresh
-                await response.write(b": keep-alive\n\n")
-                continue
-            name, data = event
-            await _send(response, name, data)
-            if name == "status":
-                status = data["status"]
-        await asyncio.shield(response.write_eof())
+        try:
+            await _send(response, "status", run.export())
+            status = run.status
+            while status not in FINAL:
+                event = await follower.get(KEEPALIVE_SECONDS)
+                if event is None:
+                    if follower.lagged:
+                        break  # too slow to follow: the client reconnects and starts afresh
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                name, data = event
+                await _send(response, name, data)
+                if name == "status":
+                    status = data["status"]
+            await asyncio.shield(response.write_eof())
+        except ConnectionResetError:
+            pass  # the client went away (closed the page, stopped following): the run goes on
     return response
 
 

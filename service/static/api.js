@@ -701,6 +701,45 @@
       }
       return out.sort((a, b) => (a.ctx < b.ctx ? -1 : a.ctx > b.ctx ? 1 : 0));
     }
+
+    /*
+     * Follow a run's events (GET /runs/{id}/events) as followRun does, but stoppable: an
+     * AbortSignal closes the stream (the promise then rejects with an AbortError; the run goes
+     * on). onEvent(event, data) hears "status" (the run), "job" (a job that changed) and "log"
+     * ({job, task, line}); resolves to the run as it ended.
+     */
+    async followRunEvents(id, { onEvent = () => {}, signal } = {}) {
+      const response = await this.send("GET", `/runs/${segment(id)}/events`, {
+        headers: { Accept: "text/event-stream" },
+        signal,
+      });
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = "";
+      let run = null;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          buffered += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffered.indexOf("\n\n")) >= 0) {
+            const event = parseEvent(buffered.slice(0, end));
+            buffered = buffered.slice(end + 2);
+            if (event !== null) {
+              if (event.name === "status") run = event.data;
+              onEvent(event.name, event.data);
+            }
+            if (signal && signal.aborted) {
+              throw signal.reason;
+            }
+          }
+        }
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+      return run;
+    }
     // ---- end of the dashboard's additions -----------------------------------------------------
   }
 

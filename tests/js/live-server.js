@@ -57,6 +57,8 @@ async function startServer(args = [], { tls = false } = {}) {
   return {
     url: `${tls ? "https" : "http"}://127.0.0.1:${port}`,
     dir,
+    /* Everything the server wrote to stderr so far (its log). */
+    stderr: () => stderr,
     async stop() {
       if (child.exitCode === null) {
         child.kill("SIGTERM");

@@ -24,6 +24,8 @@ const app = {
   api,
   labels: new Labels(api),
   events: new EventTarget(),
+  // The context of each kind this page configured last: the one the other pages offer first.
+  recent: {},
   files: [],
 
   /* /list/{kinds}, fetched once per page load. */

@@ -47,6 +47,7 @@ export function runView(app, run, { pipelineName = "" } = {}) {
   );
   let current = run;
   let following = null;
+  let stopper = null;
 
   function jobRow(job) {
     if (!rows.has(job.task)) {
@@ -112,12 +113,14 @@ export function runView(app, run, { pipelineName = "" } = {}) {
     }
   }
 
+  /* Follow the run's events until it ends (resolves to true) or stop() is called (false);
+   * a run that has ended already has nothing to follow (null). */
   function follow() {
     if (following || ENDED.has(current.status)) {
       return following;
     }
-    following = app.api
-      .followRun(current.id, (event, data) => {
+    stopper = new AbortController();
+    const onEvent = (event, data) => {
         if (event === "status") {
           show(data);
         } else if (event === "job") {
@@ -127,14 +130,26 @@ export function runView(app, run, { pipelineName = "" } = {}) {
         } else if (event === "log") {
           addLog(data);
         }
-      })
-      .catch((err) => {
-        error.textContent = `Stopped following the run: ${err.message}`;
-        error.hidden = false;
-      })
+    };
+    const mine = app.api
+      .followRunEvents(current.id, { onEvent, signal: stopper.signal })
+      .then(
+        () => true,
+        (err) => {
+          if (err && err.name !== "AbortError") {
+            error.textContent = `Stopped following the run: ${err.message}`;
+            error.hidden = false;
+          }
+          return false;
+        },
+      )
       .finally(() => {
-        following = null;
+        if (following === mine) {
+          following = null;
+          stopper = null;
+        }
       });
+    following = mine;
     return following;
   }
 
@@ -149,6 +164,18 @@ export function runView(app, run, { pipelineName = "" } = {}) {
   return {
     element,
     follow,
+    /* Stop following (the run goes on); follow() again later picks it up where it is then. */
+    stop() {
+      stopper?.abort();
+      following = null;
+      stopper = null;
+    },
+    get following() {
+      return following !== null;
+    },
+    get ended() {
+      return ENDED.has(current.status);
+    },
     /* The run as a listing shows it; the events of a followed run are newer, and win. */
     refresh(next) {
       if (!following) {

@@ -178,6 +178,7 @@ function sourceCard(app) {
       const name = label.value.trim();
       await app.api.configure("source", plugin.value, name, config);
       await app.api.context("source", name, name);
+      app.recent.source = name;
       app.labels.add("source", name, { plugin: plugin.value, config });
       done.textContent = `Source ${name} is ready: preview it below.`;
     });
@@ -225,7 +226,12 @@ function previewCard(app) {
 
   function sync() {
     const known = app.labels.list("source");
-    setOptions(source, known.length ? known : [["", "(configure a source first)"]]);
+    // A source configured since the last sync is chosen; otherwise the choice stays.
+    const fresh = known.includes(app.recent.source) && app.recent.source !== source.dataset.recent;
+    setOptions(source, known.length ? known : [["", "(configure a source first)"]], fresh ? app.recent.source : source.value);
+    if (fresh) {
+      source.dataset.recent = app.recent.source;
+    }
     first.disabled = !known.length;
   }
 

@@ -42,7 +42,8 @@ function sourcePicker(app, name) {
     list.replaceChildren(
       ...(known.length
         ? known.map((ctx, i) => {
-            const box = h("input", { type: "checkbox", value: ctx, checked: ticked.size ? ticked.has(ctx) : i === 0 });
+            const first = known.includes(app.recent.source) ? ctx === app.recent.source : i === 0;
+            const box = h("input", { type: "checkbox", value: ctx, checked: ticked.size ? ticked.has(ctx) : first });
             return field(ctx, box);
           })
         : [h("p", { class: "muted" }, "No sources yet: configure one on the Data page.")]),
@@ -247,7 +248,12 @@ function predictCard({ app, model, results }) {
 
   function syncSources() {
     const known = app.labels.list("source");
-    setOptions(source, known.length ? known : [["", "(configure a source first)"]]);
+    // A source configured since the last sync is chosen; otherwise the choice stays.
+    const fresh = known.includes(app.recent.source) && app.recent.source !== source.dataset.recent;
+    setOptions(source, known.length ? known : [["", "(configure a source first)"]], fresh ? app.recent.source : source.value);
+    if (fresh) {
+      source.dataset.recent = app.recent.source;
+    }
   }
   function syncInputs() {
     const info = app.labels.get("model", model.value);

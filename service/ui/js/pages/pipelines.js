@@ -11,8 +11,11 @@ export const title = "Pipelines";
 
 // Runs shown, the newest first.
 const RUNS_SHOWN = 20;
+// Run event streams held open at once (see follow() below).
+const STREAMS = 3;
 
 let refreshAll = () => {};
+let runsShown = null;
 
 export function mount(root, app) {
   const state = { app, listing: {}, pipelines: [], views: new Map() };
@@ -25,6 +28,7 @@ export function mount(root, app) {
     h("div", { class: "grid" }, builder, list.element, start.element, runs.element),
   );
   refreshAll = () => Promise.all([list.reload(), runs.reload()]);
+  runsShown = runs;
   app
     .listing("modules")
     .then((modules) => {
@@ -36,7 +40,12 @@ export function mount(root, app) {
 }
 
 export function show() {
+  runsShown.show();
   refreshAll();
+}
+
+export function hide() {
+  runsShown.hide();
 }
 
 /* The plugin of a module choice: "ctx:LABEL" (an open context) or "plugin:NAME". */
@@ -283,6 +292,7 @@ function runsCard(state) {
   const refresh = h("button", { type: "button", id: "runs-refresh" }, "Refresh");
   const error = errorSlot("runs-error");
   const total = h("p", { class: "muted", id: "runs-total", role: "status" });
+  const card = { visible: false };
 
   function nameOf(run) {
     return state.pipelines.find((p) => p.id === run.pipeline)?.name || "";
@@ -297,15 +307,38 @@ function runsCard(state) {
     return views.get(run.id);
   }
 
+  /* Follow view's run; at most STREAMS at once (a browser opens only 6 connections to one
+   * server over HTTP/1.1, and each stream holds one), the newest first. */
+  function follow(view) {
+    const followed = [...views.values()].filter((v) => v.following);
+    if (view.ended || view.following || followed.length >= STREAMS) {
+      return;
+    }
+    view.follow()?.then((ended) => {
+      if (ended) {
+        app.refreshFiles().catch(() => {});
+        // A run that waited for a stream is picked up now.
+        if (card.visible) {
+          reload();
+        }
+      }
+    });
+  }
+
   async function load() {
     const { total: count } = await app.api.runs({ limit: 1 });
     const { runs } = await app.api.runs({ limit: RUNS_SHOWN, offset: Math.max(0, count - RUNS_SHOWN) });
-    const shown = runs.reverse().map((run) => {
-      const view = viewOf(run);
-      view.follow();
-      return view.element;
-    });
-    list.replaceChildren(...shown);
+    const shown = runs.reverse().map(viewOf);
+    list.replaceChildren(...shown.map((view) => view.element));
+    shown.forEach(follow);
+    // Views of runs no longer shown are dropped.
+    const kept = new Set(runs.map((run) => run.id));
+    for (const [id, view] of views) {
+      if (!kept.has(id) && !view.element.isConnected) {
+        view.stop();
+        views.delete(id);
+      }
+    }
     total.textContent = count
       ? `${count} run${count === 1 ? "" : "s"}${count > RUNS_SHOWN ? `, the newest ${RUNS_SHOWN} shown` : ""}.`
       : "No runs yet: start one.";
@@ -320,12 +353,27 @@ function runsCard(state) {
   return {
     element,
     reload,
+    show() {
+      card.visible = true;
+    },
+    /* Leaving the page closes its streams; coming back lists the runs as they are then. */
+    hide() {
+      card.visible = false;
+      for (const view of views.values()) {
+        view.stop();
+      }
+    },
     add(run) {
       const view = viewOf(run);
       list.prepend(view.element);
-      view.follow()?.then(() => app.refreshFiles().catch(() => {}));
+      // The run just started is the one to watch: it takes a stream from the oldest followed.
+      const followed = [...views.values()].filter((v) => v.following && v !== view);
+      if (followed.length >= STREAMS) {
+        followed.at(-1).stop();
+      }
       total.textContent = "";
       view.element.scrollIntoView({ block: "nearest" });
+      follow(view);
     },
   };
 }

@@ -13,8 +13,9 @@ const STATUSES = ["PENDING", "RUNNING", "SUCCESS", "FAILURE", "CANCELLED"];
 const KINDS = ["train", "accuracy", "score", "predict", "module"];
 const ACTIVE = new Set(["PENDING", "RUNNING"]);
 const PAGE = 50;
-// Event streams this page holds open at once (the server allows 1,000 for every client).
-const FOLLOWED = 20;
+// Event streams this page holds open at once: a browser opens at most 6 connections to one
+// server over HTTP/1.1 and each stream holds one, so more would stall the page's requests.
+const FOLLOWED = 3;
 
 let page = null;
 
