@@ -264,7 +264,7 @@ async def test_paths_outside_the_upload_dir_are_refused(
     assert response.status == 400
     assert "Attempted path traversal" in (await response.json())["error"]
     response = await client.get("/source/p/records/10")
-    assert response.status == 404
+    assert (response.status, await response.json()) == (404, {"error": "Source not loaded"})
 
 
 async def test_symlink_inside_the_upload_dir_is_fine(client: Any, upload_dir: Path) -> None:
