@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from service import sandbox
+from tests.conftest import MakeClient
+from tests.test_auth_ownership import as_user
 
 NOW = 1_800_000_000.0
 
@@ -59,3 +61,54 @@ def test_a_sweep_with_nothing_to_remove_logs_nothing(
     with caplog.at_level(logging.DEBUG, logger="service.sandbox"):
         assert sandbox.sweep_temporaries(tmp_path) == []
     assert caplog.records == []
+
+
+def test_a_temporary_gone_before_its_removal_does_not_stop_the_sweep(
+    tmp_path: Path, clock: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another server sharing the directory removed the first one between listing and unlink.
+    names = [f".{c}.csv.0123456789ab.tmp" for c in "abc"]
+    for name in names:
+        leftover(tmp_path / name, 3600)
+    unlink = Path.unlink
+    first = os.listdir(tmp_path)[0]  # the first one os.walk lists
+
+    def racing_unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.name == first:
+            unlink(self)
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", racing_unlink)
+    removed = sandbox.sweep_temporaries(tmp_path)
+    assert sorted(removed) == sorted(n for n in names if n != first)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_and_upload_temporaries_have_the_documented_names() -> None:
+    # docs/limits.md: `.upload-<32 hex>.part` and `.<name>.<12 hex>.tmp`, never listed or served.
+    save = sandbox.save_temp_name("a.csv")
+    assert save.startswith(".a.csv.")
+    assert save.endswith(".tmp")
+    assert len(save) == len(".a.csv.") + 12 + len(".tmp")
+    upload = sandbox.upload_temp_name()
+    assert len(upload) == len(".upload-") + 32 + len(".part")
+    assert sandbox.is_temporary(save)
+    assert sandbox.is_temporary(upload)
+    assert not sandbox.is_temporary(".a.csv.0123456789a.tmp")  # 11 hex
+    assert not sandbox.is_temporary("a.csv.0123456789ab.tmp")  # no leading dot
+
+
+async def test_a_users_directory_left_by_an_earlier_server_is_used(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    # users/U/ already exists (an earlier run made it): the first request of U still works.
+    (upload_dir / "users" / "alice").mkdir(parents=True)
+    (upload_dir / "users" / "alice" / "old.csv").write_text("a\n1\n")
+    client = await make_client(auth="token", secret_key=b"s" * 32)
+    alice = as_user(client, "alice")
+    response = await client.get("/service/files", headers=alice)
+    assert (response.status, await response.json()) == (
+        200,
+        [{"filename": "old.csv", "size": 4}],
+    )
