@@ -112,3 +112,20 @@ async def test_a_users_directory_left_by_an_earlier_server_is_used(
         200,
         [{"filename": "old.csv", "size": 4}],
     )
+
+
+async def test_pages_are_the_same_for_a_signed_in_user(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    # Only the upload directory is per user: the dashboard and -static files are not.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>site</p>")
+    client = await make_client(auth="token", secret_key=b"s" * 32, static=site)
+    alice = as_user(client, "alice")
+    for path in ("/ui/", "/index.html"):
+        anonymous = await client.get(path)
+        signed_in = await client.get(path, headers=alice)
+        assert (signed_in.status, await signed_in.text()) == (200, await anonymous.text()), path
+    assert await (await client.get("/index.html", headers=alice)).text() == "<p>site</p>"
+    assert not (site / "users").exists()
