@@ -1,5 +1,5 @@
 """The start-up sweep of crash leftovers, at its documented boundary (docs/limits.md, "Temporary
-files": every temporary "more than 60 s old" is removed, and the server "logs which").
+files": every temporary at least 60 s old is removed, and the server "logs which").
 
 Survivors of the mutation run over service/sandbox.py (docs/testing.md): the age boundary and
 the log line were driven by no test. The clock is the test's, so no timing is involved.
@@ -38,10 +38,11 @@ def test_temporaries_more_than_60_s_old_are_removed_and_logged(
     old = leftover(tmp_path / "sub" / ".a.csv.0123456789ab.tmp", 60.001)
     older = leftover(tmp_path / f".upload-{'f' * 32}.part", 3600)
     young = leftover(tmp_path / ".b.csv.0123456789ab.tmp", 59.999)
+    sixty = leftover(tmp_path / "sub" / ".c.csv.0123456789ab.tmp", 60)  # "at least 60 s old"
     other = leftover(tmp_path / ".notes.tmp", 3600)  # not a name the server writes
     with caplog.at_level(logging.WARNING, logger="service.sandbox"):
         removed = sandbox.sweep_temporaries(tmp_path)
-    assert sorted(removed) == [older.name, "sub/" + old.name]
+    assert sorted(removed) == [older.name, "sub/" + old.name, "sub/" + sixty.name]
     assert (old.exists(), older.exists(), young.exists(), other.exists()) == (
         False,
         False,
@@ -49,7 +50,7 @@ def test_temporaries_more_than_60_s_old_are_removed_and_logged(
         True,
     )
     assert [r.getMessage() for r in caplog.records] == [
-        f"removed 2 leftover temporary file(s): {', '.join(removed)}"
+        f"removed 3 leftover temporary file(s): {', '.join(removed)}"
     ]
 
 
