@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from service import sandbox
@@ -130,3 +132,28 @@ async def test_pages_are_the_same_for_a_signed_in_user(
         assert (signed_in.status, await signed_in.text()) == (200, await anonymous.text()), path
     assert await (await client.get("/index.html", headers=alice)).text() == "<p>site</p>"
     assert not (site / "users").exists()
+
+
+TOO_LONG = {"error": "File name too long (at most 255 bytes a name, 4096 in all)"}
+
+
+async def test_a_path_over_4096_bytes_is_400_whatever_its_names(client: Any) -> None:
+    # Every name is short; the whole path is over the documented 4096 bytes.
+    path = "/".join(["a" * 200] * 21)
+    assert len(path) > 4096
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, f"/service/files/{path}")
+        assert (response.status, await response.json()) == (400, TOO_LONG), method
+
+
+async def test_a_name_of_255_bytes_is_a_name(client: Any, upload_dir: Path) -> None:
+    # "at most 255 bytes a name": 255 is allowed, 256 is not.
+    longest = "é" * 126 + "abc"  # 252 + 3 bytes
+    assert len(longest.encode()) == 255
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x")
+    response = await client.post(f"/service/upload/{longest}", data=form)
+    assert (response.status, await response.json()) == (200, {"error": None})
+    assert await (await client.get("/service/files")).json() == [{"filename": longest, "size": 1}]
+    response = await client.get(f"/service/files/{longest}x")
+    assert (response.status, await response.json()) == (400, TOO_LONG)
