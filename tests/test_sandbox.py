@@ -157,3 +157,22 @@ async def test_a_name_of_255_bytes_is_a_name(client: Any, upload_dir: Path) -> N
     assert await (await client.get("/service/files")).json() == [{"filename": longest, "size": 1}]
     response = await client.get(f"/service/files/{longest}x")
     assert (response.status, await response.json()) == (400, TOO_LONG)
+
+
+async def test_an_admin_lists_the_shared_files_and_with_all_every_users(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    # docs/auth.md: the shared files, with ?all=1 every user's too (as users/U/...). Names that
+    # sort after "users" are shared files like any other.
+    (upload_dir / "users" / "alice").mkdir(parents=True)
+    (upload_dir / "users" / "alice" / "a.csv").write_text("a\n")
+    for name in ("b.csv", "zeta.csv", "users.csv"):
+        (upload_dir / name).write_text("s\n")
+    client = await make_client(auth="token", secret_key=b"s" * 32)
+    admin = as_user(client, "root", admin=True)
+    shared = [{"filename": n, "size": 2} for n in ("b.csv", "users.csv", "zeta.csv")]
+    response = await client.get("/service/files", headers=admin)
+    assert (response.status, await response.json()) == (200, shared)
+    response = await client.get("/service/files?all=1", headers=admin)
+    everything = sorted([*shared, {"filename": "users/alice/a.csv", "size": 2}], key=str)
+    assert sorted(await response.json(), key=str) == everything
