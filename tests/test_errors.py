@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+import service
 from service.routes import API_ROUTES
 from tests import fakes
 from tests.conftest import MakeClient
@@ -58,9 +60,17 @@ async def test_allow_caching_drops_headers(make_client: MakeClient) -> None:
 
 
 async def test_health(client: Any) -> None:
-    body = await (await client.get("/health")).json()
-    assert body["status"] == "ok"
-    assert isinstance(body["version"], str)
+    response = await client.get("/health")
+    # The installed distribution's own version (docs/http-api.md), not any string.
+    assert (response.status, await response.json()) == (
+        200,
+        {
+            "status": "ok",
+            "version": importlib.metadata.version("dffml-service-http"),
+            "api_version": "1",
+        },
+    )
+    assert importlib.metadata.version("dffml-service-http") == service.__version__
 
 
 def test_every_route_is_documented() -> None:

@@ -415,4 +415,7 @@ async def test_a_name_too_long_for_the_filesystem_is_a_400(client: Any) -> None:
         "File name too long (at most 255 bytes a name, 4096 in all)"
     )
     response = await client.get(f"/service/files/sub/{name}")
-    assert response.status == 400
+    assert (response.status, await response.json()) == (
+        400,
+        {"error": "File name too long (at most 255 bytes a name, 4096 in all)"},
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,7 +157,8 @@ def test_static_miss_is_a_json_404(server: LiveServer) -> None:
 )
 def test_static_refuses_traversal(server: LiveServer, path: str) -> None:
     status, headers, body = raw(server, "GET", path)
-    assert status in {400, 404}, path
+    # docs/cli.md: any path that resolves outside DIR is `404 {"error": "404: Not Found"}`.
+    assert (status, json.loads(body)) == (404, {"error": "404: Not Found"}), (path, body)
     assert headers["Content-Type"].startswith("application/json")
     assert b"outside" not in body
     assert b"sibling" not in body

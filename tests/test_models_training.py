@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.plugins.models.slr import Line, SLRModel
 from service.plugins.models.trainable import Row
 from service.plugins.registry import Registry
@@ -104,3 +106,34 @@ async def test_trainings_of_one_model_run_one_at_a_time(
     for task in (first, second):
         assert await expect(await task) == {"error": None}
     assert events(upload_dir) == ["ended-1", "ended-2", "started-1", "started-2"]
+
+
+async def test_predictions_use_the_previous_fit_until_a_retraining_completes(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    # docs/http-api.md: "predictions keep using the previous training until the new one is
+    # complete".
+    client = await gated_client(make_client, upload_dir)
+    steeper = {str(i): {"features": {"Years": i, "Salary": 100 * i}} for i in range(4)}
+    await add_source(client, "steeper", steeper)
+    one = {"a": {"features": {"Years": 1}}}
+
+    async def salary() -> float:
+        body = await expect(await client.post("/model/m/predict/0", json=one))
+        value: float = body["records"]["a"]["prediction"]["Salary"]["value"]
+        return value
+
+    first = asyncio.create_task(client.post("/model/m/train", json=["train"]))
+    await started(upload_dir, 1)
+    open_gate(upload_dir, 1)
+    assert await expect(await first) == {"error": None}
+    assert await salary() == pytest.approx(20)  # y = 10x + 10
+
+    retraining = asyncio.create_task(client.post("/model/m/train", json=["steeper"]))
+    await started(upload_dir, 2)
+    # The new fit is under way in its worker: predictions still come from the first.
+    assert await salary() == pytest.approx(20)
+    assert not retraining.done()
+    open_gate(upload_dir, 2)
+    assert await expect(await retraining) == {"error": None}
+    assert await salary() == pytest.approx(100)  # y = 100x

@@ -201,6 +201,9 @@ async def test_odd_labels_round_trip(client: Any, label: str) -> None:
         assert (response.status, await response.json()) == (200, {"error": None}), (method, path)
     response = await client.get(URL(f"/context/source/{label}/c", encoded=True))
     assert response.status == 404
+    # The label as the route decodes it (yarl, as aiohttp), named in the documented message.
+    decoded = URL(f"/context/source/{label}/c", encoded=True).parts[3]
+    assert (await response.json())["error"] == f"{decoded} source not found"
 
 
 @pytest.mark.parametrize(

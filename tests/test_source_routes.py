@@ -222,7 +222,7 @@ async def test_finished_iterkey_is_gone(mem: Any) -> None:
     body = await (await mem.get(f"/source/s/records/{iterkey}/4")).json()
     assert body["iterkey"] is None
     response = await mem.get(f"/source/s/records/{iterkey}/4")
-    assert response.status == 404
+    assert (response.status, await response.json()) == (404, {"error": "iterkey not found"})
     assert len(mem.app[CURSORS]) == 0
 
 

@@ -108,7 +108,7 @@ async def test_upload_list_download_delete(client: Any, upload_dir: Path) -> Non
     response = await client.get("/service/files/sub/a.csv")
     assert (response.status, await response.json()) == (404, {"error": "File not found: sub/a.csv"})
     response = await client.delete("/service/files/sub/a.csv")
-    assert response.status == 404
+    assert (response.status, await response.json()) == (404, {"error": "File not found: sub/a.csv"})
 
 
 async def test_reupload_replaces_and_overwrite_false_refuses(client: Any, upload_dir: Path) -> None:
@@ -119,7 +119,7 @@ async def test_reupload_replaces_and_overwrite_false_refuses(client: Any, upload
 
     response = await client.post("/service/upload/a.csv?overwrite=false", data=form(b"newer"))
     assert response.status == 409
-    assert "a.csv" in (await response.json())["error"]
+    assert (await response.json())["error"].startswith("File exists: a.csv")
     assert tree(upload_dir) == {"a.csv": b"new"}
     response = await client.post("/service/upload/a.csv?overwrite=maybe", data=form(b"x"))
     assert response.status == 400
@@ -177,8 +177,14 @@ async def test_directory_is_not_a_file_name(client: Any, upload_dir: Path) -> No
     for path in ("/service/upload/sub", "/service/upload/", "/service/upload/."):
         response = await client.post(path, data=form(CSV))
         assert response.status == 400, path
-    assert (await client.get("/service/files/sub")).status == 404
-    assert (await client.delete("/service/files/sub")).status == 404
+    response = await client.post("/service/upload/sub", data=form(CSV))
+    assert await response.json() == {"error": "'sub' is a directory, not a file name"}
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, "/service/files/sub")
+        assert (response.status, await response.json()) == (
+            404,
+            {"error": "File not found: sub"},
+        ), method
     assert (upload_dir / "sub").is_dir()
 
 

@@ -14,17 +14,22 @@ Goals: ``increase`` or ``decrease`` a regressor's prediction (success: it moved 
 than ``min_shift``), or ``flip`` a classifier's label (the probe score is the confidence in the
 original label, which moving away from lowers; success: the predicted label changed).
 
-Files and arithmetic run in worker processes; only the predictions happen on the server.
+Everything but the predictions runs in worker processes: reading the files, building every
+probe record (written to a spool file beside the outputs, a batch at a time), choosing the moves
+and building the perturbed rows, writing the reports. The server only reads the spool a batch at
+a time (in a thread) and has the model predict each batch, since the models live there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import pickle
 import statistics
 from collections.abc import Iterator
-from pathlib import PurePosixPath
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Literal
 
 from service.errors import BadRequest
 from service.plugins.base import (
@@ -38,11 +43,13 @@ from service.plugins.base import (
 )
 from service.plugins.config import field
 from service.plugins.modules.tabular import number, output_name, read_csv, write_csv
+from service.sandbox import save_temp_name
 
 Goal = Literal["flip", "increase", "decrease"]
 
 # Bounds on what one run makes the server hold: the probe records (one per row, plus two per
-# row and attacked feature) are built and predicted in the server process, a batch at a time.
+# row and attacked feature) are built by the worker, and read and predicted by the server a
+# batch at a time; the predictions (key, value, confidence) of all of them are kept.
 MAX_ROWS = 10_000
 MAX_PROBES = 200_000
 PROBE_BATCH = 2_000
@@ -147,6 +154,37 @@ def plan(job: Job) -> list[Target]:
             )
         )
     return targets
+
+
+def plan_and_probe(job: Job, spool: Path) -> tuple[list[Target], int]:
+    """``plan``, then every probe record written to ``spool`` in pickled batches of
+    PROBE_BATCH (none when there would be more than MAX_PROBES); the targets and the count."""
+    targets = plan(job)
+    count = sum(len(t.rows) * (1 + 2 * len(t.budgets)) for t in targets)
+    if count <= MAX_PROBES:
+        with spool.open("wb") as file:
+            batch: list[Record] = []
+            for probe in _probes(targets):
+                batch.append(probe)
+                if len(batch) == PROBE_BATCH:
+                    pickle.dump(batch, file, pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            if batch:
+                pickle.dump(batch, file, pickle.HIGHEST_PROTOCOL)
+    return targets, count
+
+
+def choose_and_perturb(
+    targets: list[Target], goal: Goal, predictions: dict[str, tuple[Any, float]]
+) -> tuple[list[list[dict[str, float]]], list[Record]]:
+    """``choose``, and every row with its chosen changes applied, as records to predict."""
+    changes = choose(targets, goal, predictions)
+    adversarial = [
+        Record(_key(t, r), target.features(row, changes[t][r]))
+        for t, target in enumerate(targets)
+        for r, row in enumerate(target.rows)
+    ]
+    return changes, adversarial
 
 
 def choose(
@@ -273,32 +311,42 @@ def _key(target: int, row: int, column: str = "", direction: str = "") -> str:
 class EvasionContext(ModuleContext):
     async def run(self, function: Function, job: Job, services: ModuleServices) -> Job:
         options: EvadeOptions = job.options
-        targets = await services.in_worker(plan, job)
-        count = sum(len(t.rows) * (1 + 2 * len(t.budgets)) for t in targets)
-        if count > MAX_PROBES:
-            raise BadRequest(
-                f"evade would send {count} probes (rows x (1 + 2 x features)); at most"
-                f" {MAX_PROBES}: lower max_rows or name fewer features"
-            )
-        before: dict[str, tuple[Any, float]] = {}
-        batch: list[Record] = []
-        for probe in _probes(targets):
-            batch.append(probe)
-            if len(batch) == PROBE_BATCH:
-                # One batch at a time: the event loop serves other requests in between.
-                before.update(await _predictions(services, options.model, batch))
-                batch = []
-        before.update(await _predictions(services, options.model, batch))
-        queries = count
-        changes = await services.in_worker(choose, targets, options.goal, before)
-        adversarial = [
-            Record(_key(t, r), target.features(row, changes[t][r]))
-            for t, target in enumerate(targets)
-            for r, row in enumerate(target.rows)
-        ]
-        after = await _predictions(services, options.model, adversarial)
-        queries += len(adversarial)
+        # A temporary's name (never listed or served; swept after a crash), removed before
+        # the outputs are collected.
+        spool = job.output_dir / save_temp_name("evasion-probes")
+        try:
+            targets, count = await services.in_worker(plan_and_probe, job, spool)
+            if count > MAX_PROBES:
+                raise BadRequest(
+                    f"evade would send {count} probes (rows x (1 + 2 x features)); at most"
+                    f" {MAX_PROBES}: lower max_rows or name fewer features"
+                )
+            before: dict[str, tuple[Any, float]] = {}
+            with await asyncio.to_thread(spool.open, "rb") as file:
+                # One batch at a time, read off the loop: other requests are served between.
+                while (batch := await asyncio.to_thread(_next_batch, file)) is not None:
+                    before.update(await _predictions(services, options.model, batch))
+        finally:
+            await asyncio.to_thread(spool.unlink, True)
+        changes, adversarial = await services.in_worker(
+            choose_and_perturb, targets, options.goal, before
+        )
+        after: dict[str, tuple[Any, float]] = {}
+        for start in range(0, len(adversarial), PROBE_BATCH):
+            batch = adversarial[start : start + PROBE_BATCH]
+            after.update(await _predictions(services, options.model, batch))
+        queries = count + len(adversarial)
         return await services.in_worker(report, job, targets, changes, before, after, queries)
+
+
+def _next_batch(file: IO[bytes]) -> list[Record] | None:
+    """The next batch of probes ``plan_and_probe`` wrote (only ever read from the run's own
+    spool file, written by the worker moments ago), or None at its end."""
+    try:
+        batch: list[Record] = pickle.load(file)
+    except EOFError:
+        return None
+    return batch
 
 
 def _probes(targets: list[Target]) -> Iterator[Record]:
