@@ -1,7 +1,8 @@
 """The Dask executor against a real distributed.LocalCluster of worker processes.
 
-One cluster serves the whole module (starting one takes seconds); each test connects its own
-executor (a client) to it. Work functions are module-level so the workers can import them.
+One cluster serves the whole module (tests/conftest.py's ``dask_cluster``: starting one takes
+seconds); each test connects its own executor (a client) to it. Work functions are
+module-level so the workers can import them.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dask.config
 import pytest
 from distributed import LocalCluster
 
 from service.errors import BadRequest, NotFound, ServiceError, TimedOut
 from service.tasks.dask_executor import DaskExecutor, ExecutorStartError
 from service.workers import WorkerCrashed
+from tests.conftest import dask_workers
 
 # --- work functions (run on the workers) -----------------------------------------------------
 
@@ -68,25 +68,11 @@ def bug(reporter: Any) -> None:
 # --- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            scheduler_kwargs={"dashboard": False},
-        ) as local,
-    ):
-        yield local
-
-
 @pytest.fixture
-async def executor(cluster: LocalCluster, tmp_path: Path) -> Any:
-    address = cluster.scheduler_address.removeprefix("tcp://")
+async def executor(dask_cluster: LocalCluster, tmp_path: Path) -> Any:
+    # Both workers up: an earlier test may have killed one (its nanny brings a new one).
+    await dask_workers(dask_cluster)
+    address = dask_cluster.scheduler_address.removeprefix("tcp://")
     executor = DaskExecutor(address, upload_dir=tmp_path)
     await executor.start()
     yield executor
@@ -104,21 +90,21 @@ async def wait_for(predicate: Any, seconds: float = 30) -> None:
 
 
 async def test_runs_on_a_worker_with_progress_and_logs(
-    executor: DaskExecutor, cluster: LocalCluster
+    executor: DaskExecutor, dask_cluster: LocalCluster
 ) -> None:
     progress: list[tuple[int, int | None, str | None]] = []
     logs: list[str] = []
     ran = await executor.run(
         report, 3, on_progress=lambda *a: progress.append(a), on_log=logs.append
     )
-    assert ran.ran_on in cluster.scheduler_info["workers"]
+    assert ran.ran_on in dask_cluster.scheduler_info["workers"]
     assert ran.result != os.getpid()
     await wait_for(lambda: progress and progress[-1][0] == 3 and logs)
     # At most ten updates a second get through; the first and the final one always do.
     assert progress[0] == (1, 3, "step 1")
     assert progress[-1] == (3, 3, "step 3")
     assert logs == ["all steps done"]
-    assert executor.name == f"dask://{cluster.scheduler_address.removeprefix('tcp://')}"
+    assert executor.name == f"dask://{dask_cluster.scheduler_address.removeprefix('tcp://')}"
 
 
 async def test_errors_come_back_sorted_like_local_runs(executor: DaskExecutor) -> None:
@@ -139,7 +125,7 @@ async def test_timeout_stops_the_work(executor: DaskExecutor, tmp_path: Path) ->
 
 
 async def test_worker_killed_mid_run_is_retried_on_another(
-    executor: DaskExecutor, tmp_path: Path, cluster: LocalCluster
+    executor: DaskExecutor, tmp_path: Path, dask_cluster: LocalCluster
 ) -> None:
     run = asyncio.ensure_future(executor.run(spin_until_killed, str(tmp_path)))
     await wait_for(lambda: any(tmp_path.glob("pid-*")))
@@ -147,7 +133,7 @@ async def test_worker_killed_mid_run_is_retried_on_another(
     os.kill(int(first.read_text()), signal.SIGKILL)
     ran = await asyncio.wait_for(run, 60)
     assert ran.result != int(first.read_text())
-    assert ran.ran_on in cluster.scheduler_info["workers"]
+    assert ran.ran_on in dask_cluster.scheduler_info["workers"]
 
 
 async def test_a_function_that_kills_every_worker_fails_clearly(executor: DaskExecutor) -> None:

@@ -59,6 +59,8 @@ WORKERS_SECONDS = 30.0
 RESTART_SECONDS = 30.0
 # The in-process cluster: a function whose worker died is tried once more, on another worker.
 LOCAL_ALLOWED_FAILURES = 1
+# How often a client reconnecting to a lost scheduler is looked at.
+POLL_SECONDS = 0.05
 
 
 class ExecutorStartError(SetupError):
@@ -88,6 +90,7 @@ class DaskExecutor:
         self._upload_dir = upload_dir
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
+        self._scheduler_id: str | None = None
         self._connecting = asyncio.Lock()
         self._listeners: dict[str, tuple[Progress | None, Log | None]] = {}
         self._restarts: set[asyncio.Task[None]] = set()
@@ -183,15 +186,33 @@ class DaskExecutor:
             raise ExecutorStartError(
                 f"cannot reach the Dask scheduler at {address}: {_reason(exc)}"
             ) from None
-        client.subscribe_topic(TOPIC, self._on_event)
-        self._client = client
+        self._client, self._scheduler_id = client, None
+        self._subscribe(client)
         return client
 
+    def _subscribe(self, client: Client) -> None:
+        """Events of this topic come to this client: again after it reconnected to a scheduler
+        that was restarted (a new scheduler knows nothing of the old one's subscriptions)."""
+        scheduler_id = client.scheduler_info().get("id")
+        if scheduler_id != self._scheduler_id:
+            client.subscribe_topic(TOPIC, self._on_event)
+            self._scheduler_id = scheduler_id
+
     async def _connected(self) -> Client:
-        """The client, or a new one if the old gave up reconnecting (503 while unreachable)."""
+        """The client, or a new one if the old gave up reconnecting (503 while unreachable).
+
+        A client that lost its scheduler tries to reconnect for ``connect_timeout`` seconds,
+        then closes: work is handed over only once that is settled either way."""
         async with self._connecting:
             client = self._client
-            if client is not None and client.status in ("running", "connecting", "newly-created"):
+            if client is not None and client.status == "connecting":
+                # Polled: Dask offers no event for the end of its reconnect attempts.
+                for _ in range(int((self._connect_timeout + 1) / POLL_SECONDS)):
+                    if client.status != "connecting":
+                        break
+                    await asyncio.sleep(POLL_SECONDS)
+            if client is not None and client.status in ("running", "newly-created"):
+                self._subscribe(client)
                 return client
             if client is not None:
                 self._client = None
