@@ -69,6 +69,11 @@ def bug(reporter: Any) -> None:
 
 
 @pytest.fixture
+def cluster_address(dask_cluster: LocalCluster) -> str:
+    return str(dask_cluster.scheduler_address).removeprefix("tcp://")
+
+
+@pytest.fixture
 async def executor(dask_cluster: LocalCluster, tmp_path: Path) -> Any:
     # Both workers up: an earlier test may have killed one (its nanny brings a new one).
     await dask_workers(dask_cluster)
@@ -139,6 +144,33 @@ async def test_worker_killed_mid_run_is_retried_on_another(
 async def test_a_function_that_kills_every_worker_fails_clearly(executor: DaskExecutor) -> None:
     with pytest.raises(WorkerCrashed, match="worker running it died"):
         await asyncio.wait_for(executor.run(die), 90)
+
+
+async def test_a_worker_that_cannot_see_the_upload_dir_fails_its_work_clearly(
+    executor: DaskExecutor, tmp_path: Path
+) -> None:
+    """A worker reads the start-up probe file before its first piece of work, so one that
+    joined later on a machine without the shared filesystem fails with the reason. Here the
+    probe file is removed under the workers, which have not read it yet."""
+    (probe,) = await asyncio.to_thread(lambda: list(tmp_path.glob(".dask-probe.*.tmp")))
+    probe.unlink()
+    with pytest.raises(ServiceError) as raised:
+        await executor.run(report, 1)
+    assert raised.value.status == 503
+    assert raised.value.message.startswith("Dask worker tcp://127.0.0.1:")
+    root = await asyncio.to_thread(tmp_path.resolve)
+    assert f"does not see -upload-dir {root} by the same path (" in raised.value.message
+    assert raised.value.message.endswith("workers need it on a shared filesystem")
+
+
+async def test_the_probe_file_is_removed_at_close(cluster_address: str, tmp_path: Path) -> None:
+    executor = DaskExecutor(cluster_address, upload_dir=tmp_path)
+    await executor.start()
+    assert await asyncio.to_thread(lambda: len(list(tmp_path.glob(".dask-probe.*.tmp")))) == 1
+    ran = await executor.run(report, 1)
+    assert ran.ran_on.startswith("tcp://")
+    await executor.aclose()
+    assert await asyncio.to_thread(lambda: list(tmp_path.glob(".dask-probe.*"))) == []
 
 
 async def test_unreachable_scheduler_is_a_start_error(tmp_path: Path) -> None:

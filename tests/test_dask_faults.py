@@ -112,6 +112,16 @@ async def attempts(upload_dir: Path, count: int) -> None:
         await asyncio.sleep(0.05)
 
 
+async def wait_ran_on(client: Any, task_id: str, where: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        task: dict[str, Any] = await (await client.get(f"/task/{task_id}")).json()
+        if task["ran_on"] == where:
+            return task
+        assert time.monotonic() < deadline, task
+        await asyncio.sleep(0.05)
+
+
 async def test_losing_the_scheduler_fails_the_work_and_the_server_reconnects(
     make_client: MakeClient, scheduler: Scheduler, hold_module: Any, upload_dir: Path
 ) -> None:
@@ -128,6 +138,9 @@ async def test_losing_the_scheduler_fails_the_work_and_the_server_reconnects(
         held = await start(client, await create(client, HOLD), "a.txt")
         task = await submit(client, "POST", "/module/h/hold", json={"files": ["a.txt"]})
         await attempts(upload_dir, 2)
+        # While it runs, the task already names the worker it runs on.
+        running = await wait_ran_on(client, task["task_id"], workers[0].address)
+        assert running["status"] == "RUNNING", running
 
         scheduler.kill()
         lost = f"lost the Dask scheduler at {scheduler.address} while the work ran"
