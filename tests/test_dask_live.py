@@ -103,9 +103,21 @@ def workers_of(port: int, count: int) -> dict[str, int]:
 
 
 class Cluster:
-    def __init__(self, port: int, workers: dict[str, int]) -> None:
+    def __init__(self, port: int) -> None:
         self.port = port
-        self.workers = workers
+        self._workers: dict[str, int] | None = None
+
+    @property
+    def workers(self) -> dict[str, int]:
+        """The two workers' pids by address, once both have joined (waited for on first use,
+        so the server can start meanwhile)."""
+        if self._workers is None:
+            self._workers = workers_of(self.port, 2)
+        return self._workers
+
+    @workers.setter
+    def workers(self, workers: dict[str, int]) -> None:
+        self._workers = workers
 
     @property
     def executor(self) -> str:
@@ -118,10 +130,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     port = free_port()
     processes = [scheduler(port, cwd)]
     try:
+        # The workers (and then the server) start while the scheduler does: each start is
+        # seconds of importing, and the workers retry until the scheduler listens.
         processes += [worker(port, cwd, "w1"), worker(port, cwd, "w2")]
-        yield Cluster(port, workers_of(port, 2))
+        deadline = time.monotonic() + 60
+        while not _accepts(port):
+            assert processes[0].poll() is None, "the scheduler exited"
+            assert time.monotonic() < deadline, "the scheduler did not listen in time"
+            time.sleep(0.05)
+        yield Cluster(port)
     finally:
         stop(*reversed(processes))
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_table(path: Path, rows: int) -> None:
@@ -180,7 +204,9 @@ def server(executor: str, cwd: Path, *options: str) -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def api(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The CLI on the module's cluster, shared by the tests that only run pipelines on it."""
+    """The CLI on the module's cluster, shared by the tests that only run pipelines on it.
+    It starts as soon as the scheduler listens: it waits for a first worker itself, and a
+    worker that joins after its start-up probe reads the probe before its first job."""
     with server(cluster.executor, tmp_path_factory.mktemp("server")) as api:
         yield api
 
