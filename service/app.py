@@ -203,7 +203,12 @@ def _executor_for(settings: Settings, workers: Workers) -> Executor:
     from service.tasks.dask_executor import DaskExecutor
 
     address = None if settings.executor == "dask" else settings.executor.removeprefix("dask://")
-    return DaskExecutor(address, workers=settings.dask_workers, upload_dir=settings.upload_dir)
+    return DaskExecutor(
+        address,
+        workers=settings.dask_workers,
+        upload_dir=settings.upload_dir,
+        connect_timeout=settings.dask_timeout,
+    )
 
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:

@@ -272,6 +272,8 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
     if not (0 < ns.task_ttl < float("inf")):
         raise UsageError("-task-ttl must be a positive number of seconds")
     _check_executor(ns.executor, ns.dask_workers)
+    if not (0 < ns.dask_timeout < float("inf")):
+        raise UsageError("-dask-timeout must be a positive number of seconds")
     if ns.portfile is not None and not ns.portfile.absolute().parent.is_dir():
         raise UsageError(f"-portfile {ns.portfile}: {ns.portfile.parent} is not a directory")
     if ns.static is not None and not ns.static.is_dir():

@@ -177,5 +177,10 @@ class Settings:
         metavar="WHERE",
     )
     dask_workers: int = opt(2, "worker processes of the in-process cluster of -executor dask")
+    dask_timeout: float = opt(
+        5.0,
+        "seconds -executor dask://HOST:PORT waits for the scheduler to answer: at start-up, and"
+        " for it to come back once lost (then each next run tries again)",
+    )
     redirects: tuple[Redirect, ...] = ()
     preloads: tuple[Preload, ...] = ()

@@ -91,21 +91,24 @@ def install_package(package: Path, work: Path) -> Path:
 
 # The tests' Dask settings: one retry when a worker dies under a function (as -executor dask
 # and the docs' external scheduler have), no profiler, and short timeouts so a lost peer is
-# noticed in seconds, not the defaults' 30 s to 5 minutes.
+# noticed in seconds, not the default 30 s.
 DASK_TEST_CONFIG: dict[str, Any] = {
     "distributed.scheduler.allowed-failures": 1,
     "distributed.worker.profile.enabled": False,
     "distributed.comm.timeouts.connect": "5s",
-    "distributed.scheduler.worker-ttl": "15s",
     "distributed.client.heartbeat": "1s",
+    # A worker whose nanny restarts it (after a kill or a cancel) stays part of the cluster
+    # however slowly it comes back on a loaded machine (Dask gives up on it after 15 s).
+    "distributed.deploy.lost-worker-timeout": "300s",
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dask_cluster() -> Iterator[Any]:
     """A ``distributed.LocalCluster`` of two single-threaded worker processes on 127.0.0.1,
-    shared by a module's tests (starting one takes seconds). Tests that kill a worker wait for
-    its nanny to bring a new one (:func:`dask_workers`) before they end."""
+    started once for every in-process Dask test (starting and stopping one takes seconds on
+    each module that would otherwise have its own). A test that kills a worker leaves it to
+    its nanny to bring a new one: tests begin with :func:`dask_workers`, which waits for both."""
     import dask.config
     from distributed import LocalCluster
 

@@ -1,8 +1,11 @@
 """Black-box: `dask scheduler` and two `dask worker` processes on 127.0.0.1, and the real CLI
 with -executor dask://127.0.0.1:PORT, driven over HTTP like a client would.
 
-Every process is started by the test and stopped again (SIGTERM, then SIGKILL), and every wait
-is bounded.
+One cluster and one server serve the module's tests (each start costs seconds). The module
+plugin of tests/fixtures/dask_plugin (a job that waits to be killed) is on the PYTHONPATH of
+the server, the scheduler and the workers, found through its entry point like a user's
+installed plugin. Every process is started by the test and stopped again (SIGTERM, then
+SIGKILL), and every wait is bounded.
 """
 
 from __future__ import annotations
@@ -24,12 +27,23 @@ import pytest
 import requests
 from distributed import Client
 
+from service.cli import settings_from_args
 from tests.live import LiveServer, live_server, run_cli
 
 DASK = str(Path(sys.executable).with_name("dask"))
 REPO = Path(__file__).resolve().parents[1]
-# One retry when a worker dies under a function: what the docs tell operators to set.
-ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+PLUGIN = REPO / "tests" / "fixtures" / "dask_plugin"
+# The plugin for the server, and for the scheduler and workers, which unpickle its functions.
+PLUGIN_PATH = {
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGIN), os.environ.get("PYTHONPATH")]))
+}
+# What the docs tell operators to set: one retry when a worker dies under a function, and the
+# dashboard's profiler off.
+ENV = {
+    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    **PLUGIN_PATH,
+}
 
 
 def free_port() -> int:
@@ -75,17 +89,35 @@ def stop(*processes: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=20)
 
 
-def workers_of(port: int, count: int) -> dict[str, Any]:
-    """Wait (bounded) until ``count`` workers joined; their scheduler info by address."""
+def workers_of(port: int, count: int) -> dict[str, int]:
+    """Wait (polled, bounded) until exactly ``count`` workers are joined; the pid of each
+    worker process, by its address."""
     with Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
-        client.wait_for_workers(count, timeout=90)
-        return dict(client.scheduler_info()["workers"])
+        deadline = time.monotonic() + 90
+        while True:
+            workers = client.scheduler_info(n_workers=-1)["workers"]
+            if len(workers) == count:
+                return dict(client.run(os.getpid, workers=list(workers)))
+            assert time.monotonic() < deadline, f"{len(workers)} workers, not {count}"
+            time.sleep(0.05)
 
 
 class Cluster:
-    def __init__(self, port: int, workers: dict[str, Any]) -> None:
+    def __init__(self, port: int) -> None:
         self.port = port
-        self.workers = workers
+        self._workers: dict[str, int] | None = None
+
+    @property
+    def workers(self) -> dict[str, int]:
+        """The two workers' pids by address, once both have joined (waited for on first use,
+        so the server can start meanwhile)."""
+        if self._workers is None:
+            self._workers = workers_of(self.port, 2)
+        return self._workers
+
+    @workers.setter
+    def workers(self, workers: dict[str, int]) -> None:
+        self._workers = workers
 
     @property
     def executor(self) -> str:
@@ -98,10 +130,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     port = free_port()
     processes = [scheduler(port, cwd)]
     try:
+        # The workers (and then the server) start while the scheduler does: each start is
+        # seconds of importing, and the workers retry until the scheduler listens.
         processes += [worker(port, cwd, "w1"), worker(port, cwd, "w2")]
-        yield Cluster(port, workers_of(port, 2))
+        deadline = time.monotonic() + 60
+        while not _accepts(port):
+            assert processes[0].poll() is None, "the scheduler exited"
+            assert time.monotonic() < deadline, "the scheduler did not listen in time"
+            time.sleep(0.05)
+        yield Cluster(port)
     finally:
         stop(*reversed(processes))
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_table(path: Path, rows: int) -> None:
@@ -113,8 +157,9 @@ def write_table(path: Path, rows: int) -> None:
 
 
 class Api:
-    def __init__(self, server: LiveServer) -> None:
+    def __init__(self, server: LiveServer, upload_dir: Path) -> None:
         self.url = server.url
+        self.upload_dir = upload_dir
 
     def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         response = requests.request(method, self.url + path, json=body, timeout=60)
@@ -149,101 +194,108 @@ class Api:
 @contextlib.contextmanager
 def server(executor: str, cwd: Path, *options: str) -> Iterator[Api]:
     args = ("-insecure", "-upload-dir", "data", "-executor", executor, *options)
-    with live_server(*args, cwd=cwd) as live:
-        api = Api(live)
-        api.ok("POST", "/configure/module/dataset/ds", {})
-        api.ok("GET", "/context/module/ds/ds")
+    with live_server(*args, cwd=cwd, env=PLUGIN_PATH) as live:
+        api = Api(live, cwd / "data")
+        for plugin, label in (("dataset", "ds"), ("hold", "h")):
+            api.ok("POST", f"/configure/module/{plugin}/{label}", {})
+            api.ok("GET", f"/context/module/{label}/{label}")
+        yield api
+
+
+@pytest.fixture(scope="module")
+def api(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The CLI on the module's cluster, shared by the tests that only run pipelines on it.
+    It starts as soon as the scheduler listens: it waits for a first worker itself, and a
+    worker that joins after its start-up probe reads the probe before its first job."""
+    with server(cluster.executor, tmp_path_factory.mktemp("server")) as api:
         yield api
 
 
 SPLIT = {"module": "ds", "function": "split", "options": {"ratio": 0.8}}
 DESCRIBE = {"module": "ds", "function": "describe", "options": {}}
+HOLD = {"module": "h", "function": "hold", "options": {}}
 
 
-def test_two_task_pipeline_runs_on_the_dask_workers(cluster: Cluster, tmp_path: Path) -> None:
+def test_two_task_pipeline_runs_on_the_dask_workers(
+    cluster: Cluster, api: Api, tmp_path: Path
+) -> None:
     table = tmp_path / "iris.csv"
     write_table(table, 100)
-    with server(cluster.executor, tmp_path) as api:
-        api.upload("iris.csv", table)
-        run = api.until(api.run(SPLIT, DESCRIBE, files=["iris.csv"]), "FINISHED", "FAILED")
-        assert run["status"] == "FINISHED", run
-        for job in run["jobs"]:
-            assert job["status"] == "FINISHED"
-            assert job["ran_on"] in cluster.workers, (job["ran_on"], list(cluster.workers))
-        assert len(run["jobs"][0]["output_files"]) == 2
-        # The Python example, against the same server: split → describe, followed by events.
-        done = subprocess.run(
-            [
-                *(sys.executable, str(REPO / "examples/python/pipeline.py"), "--url", api.url),
-                *("--csv", str(table), "--json"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        final = json.loads(done.stdout)
-        assert final["status"] == "FINISHED"
-        assert {job["ran_on"] for job in final["jobs"]} <= set(cluster.workers)
+    api.upload("iris.csv", table)
+    run = api.until(api.run(SPLIT, DESCRIBE, files=["iris.csv"]), "FINISHED", "FAILED")
+    assert run["status"] == "FINISHED", run
+    for job in run["jobs"]:
+        assert job["status"] == "FINISHED"
+        assert job["ran_on"] in cluster.workers, (job["ran_on"], list(cluster.workers))
+    assert len(run["jobs"][0]["output_files"]) == 2
+    # The Python example, against the same server: split → describe, followed by events.
+    done = subprocess.run(
+        [
+            *(sys.executable, str(REPO / "examples/python/pipeline.py"), "--url", api.url),
+            *("--csv", str(table), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout)
+    assert final["status"] == "FINISHED"
+    assert {job["ran_on"] for job in final["jobs"]} <= set(cluster.workers)
 
 
-def test_first_job_fails_second_is_cancelled_at_once(cluster: Cluster, tmp_path: Path) -> None:
+def test_first_job_fails_second_is_cancelled_at_once(api: Api, tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3\n")
-    with server(cluster.executor, tmp_path) as api:
-        api.upload("bad.csv", tmp_path / "bad.csv")
-        run = api.until(api.run(DESCRIBE, SPLIT, files=["bad.csv"]), "FAILED", "FINISHED")
-        first, second = run["jobs"]
-        assert (first["status"], first["error"]) == (
-            "FAILED",
-            "bad.csv line 3 has 1 fields, the header has 2",
-        )
-        assert (second["status"], second["error"]) == ("CANCELLED", "job 0 failed")
-        # Cancelled in the same write as the failure: the same instant, not a queue later.
-        assert second["finished"] == first["finished"]
+    api.upload("bad.csv", tmp_path / "bad.csv")
+    run = api.until(api.run(DESCRIBE, SPLIT, files=["bad.csv"]), "FAILED", "FINISHED")
+    first, second = run["jobs"]
+    assert (first["status"], first["error"]) == (
+        "FAILED",
+        "bad.csv line 3 has 1 fields, the header has 2",
+    )
+    assert (second["status"], second["error"]) == ("CANCELLED", "job 0 failed")
+    # Cancelled in the same write as the failure: the same instant, not a queue later.
+    assert second["finished"] == first["finished"]
 
 
 def test_a_worker_killed_mid_job_is_retried_or_fails_clearly(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster, api: Api, tmp_path: Path
 ) -> None:
-    table = tmp_path / "big.csv"
-    write_table(table, 300_000)
-    with server(cluster.executor, tmp_path) as api:
-        api.upload("big.csv", table)
-        run_id = api.run(DESCRIBE, files=["big.csv"])
-        api.until(run_id, "RUNNING", "FINISHED", "FAILED")
-        killed = _kill_the_busy_worker(cluster.port)
-        run = api.until(run_id, "FINISHED", "FAILED", seconds=180)
-        (job,) = run["jobs"]
-        if run["status"] == "FINISHED":
-            assert job["ran_on"] != killed  # retried on the other worker
-        else:
-            assert "died" in job["error"], job
+    (tmp_path / "held.txt").write_text("one\ntwo\n")
+    api.upload("held.txt", tmp_path / "held.txt")
+    run_id = api.run(HOLD, files=["held.txt"])
+    # The held job notes its worker's pid beside its output folder, then waits to be killed.
+    pid = _first_attempt(api.upload_dir / "outputs" / f"run-{run_id}")
+    (killed,) = [address for address, worker_pid in cluster.workers.items() if worker_pid == pid]
+    os.kill(pid, signal.SIGKILL)
+    run = api.until(run_id, "FINISHED", "FAILED")
+    (job,) = run["jobs"]
+    if run["status"] == "FINISHED":  # retried on the other worker, which found the note
+        assert job["ran_on"] != killed, job
+        assert any("(a retry)" in line for line in job["logs"]), job
+        assert job["output_files"][0]["filename"].endswith("held.held.txt")
+    else:
+        assert "died" in job["error"], job
     # The killed worker's nanny starts a new one: the module's other tests keep two.
     cluster.workers = workers_of(cluster.port, 2)
 
 
-def _kill_the_busy_worker(port: int) -> str | None:
-    """SIGKILL the worker process that runs a task now; its address (None if none did)."""
-    with Client(f"tcp://127.0.0.1:{port}", timeout=30) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            busy = [address for address, keys in client.processing().items() if keys]
-            if busy:
-                break
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.05)
-        pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
-    os.kill(pid, signal.SIGKILL)
-    return busy[0]
+def _first_attempt(folder: Path) -> int:
+    deadline = time.monotonic() + 60
+    while True:
+        notes = sorted(folder.glob("job-0.attempt-*"))
+        if notes and notes[0].read_text():
+            return int(notes[0].read_text())
+        assert time.monotonic() < deadline, "the held job never started"
+        time.sleep(0.05)
 
 
 def test_unreachable_scheduler_exits_2_with_one_line(tmp_path: Path) -> None:
     port = free_port()
     done = run_cli(
         *("server", "-insecure", "-port", "0", "-upload-dir", "data"),
-        *("-executor", f"dask://127.0.0.1:{port}"),
+        *("-executor", f"dask://127.0.0.1:{port}", "-dask-timeout", "1"),
         cwd=tmp_path,
         timeout=120,
     )
@@ -254,36 +306,42 @@ def test_unreachable_scheduler_exits_2_with_one_line(tmp_path: Path) -> None:
     ), done.stderr
 
 
-def test_workers_that_cannot_see_the_upload_dir_exit_2(tmp_path: Path) -> None:
+def test_workers_that_cannot_see_the_upload_dir_exit_2(cluster: Cluster, tmp_path: Path) -> None:
     if subprocess.run(["unshare", "--mount", "true"], check=False).returncode != 0:
         pytest.skip("needs unshare --mount (root) to give a worker a filesystem of its own")
-    port = free_port()
     hidden = tmp_path / "hidden"
     (hidden / "data").mkdir(parents=True)
-    sched = scheduler(port, tmp_path)
-    # A worker in a mount namespace of its own, where `hidden` is an empty tmpfs.
+    # A third worker of the module's cluster, in a mount namespace of its own where `hidden`
+    # is an empty tmpfs.
     blind = subprocess.Popen(
         [
             *("unshare", "--mount", "sh", "-c"),
-            f'mount -t tmpfs tmpfs "{hidden}" && exec "{DASK}" worker tcp://127.0.0.1:{port}'
-            " --nthreads 1 --no-dashboard --host 127.0.0.1",
+            f'mount -t tmpfs tmpfs "{hidden}" && exec "{DASK}" worker'
+            f" tcp://127.0.0.1:{cluster.port} --nthreads 1 --no-dashboard --host 127.0.0.1"
+            # One process (no nanny), so SIGKILL stops it at once and leaves nothing behind.
+            " --no-nanny",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **ENV},
     )
     try:
-        workers_of(port, 1)
+        workers = workers_of(cluster.port, 3)
+        (unseeing,) = set(workers) - set(cluster.workers)
         done = run_cli(
             *("server", "-insecure", "-port", "0", "-upload-dir", str(hidden / "data")),
-            *("-executor", f"dask://127.0.0.1:{port}"),
+            *("-executor", cluster.executor),
             cwd=tmp_path,
             timeout=120,
         )
     finally:
-        stop(blind, sched)
+        blind.kill()
+        blind.wait(timeout=30)
+    # Gone again before the module's other tests hand out work.
+    cluster.workers = workers_of(cluster.port, 2)
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert "does not see -upload-dir" in last, done.stderr
+    assert f"Dask worker {unseeing} does not see -upload-dir" in last, done.stderr
     assert "shared filesystem" in last
 
 
@@ -311,6 +369,21 @@ def test_executor_dask_without_the_extra_is_a_usage_error(tmp_path: Path) -> Non
         "dffml-service-http server: error: -executor dask needs Dask, the 'dask' extra:"
         " pip install 'dffml-service-http[dask]' (see dffml-service-http server --help)"
     )
-    done = run_cli("server", "-insecure", "-executor", "spark://x:1", cwd=tmp_path)
-    assert done.returncode == 2
-    assert "-executor must be local, dask or dask://HOST:PORT, got 'spark://x:1'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-executor", "spark://x:1"], "-executor must be local, dask or dask://HOST:PORT, got"),
+        (["-executor", "dask", "-dask-timeout", "0"], "-dask-timeout must be a positive number"),
+        (["-executor", "dask", "-dask-workers", "0"], "-dask-workers must be at least 1"),
+    ],
+)
+def test_bad_executor_options_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CLI's own parsing, in-process (tests/test_cli.py runs the real CLI for such errors).
+    with pytest.raises(SystemExit) as exited:
+        settings_from_args(["-insecure", *args])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

@@ -9,39 +9,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dask.config
 import pytest
 from distributed import LocalCluster
 
-from tests.conftest import MakeClient
+from tests.conftest import MakeClient, dask_executor_option, dask_workers
 from tests.test_modules import write_csv
 from tests.test_pipelines import DESCRIBE, SPLIT, call, create, open_modules, registry, start, until
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            scheduler_kwargs={"dashboard": False},
-        ) as local,
-    ):
-        yield local
-
-
 @pytest.fixture
-async def client(make_client: MakeClient, upload_dir: Path, cluster: LocalCluster) -> Any:
-    address = cluster.scheduler_address.replace("tcp://", "dask://")
-    client = await make_client(registry=registry(), executor=address)
+async def client(make_client: MakeClient, upload_dir: Path, dask_cluster: LocalCluster) -> Any:
+    await dask_workers(dask_cluster)
+    client = await make_client(registry=registry(), executor=dask_executor_option(dask_cluster))
     await open_modules(client)
     write_csv(upload_dir / "in" / "iris.csv", ["x", "y"], [[i, i % 3] for i in range(20)])
     (upload_dir / "in" / "a.txt").write_text("one\ntwo\n")
@@ -49,14 +31,14 @@ async def client(make_client: MakeClient, upload_dir: Path, cluster: LocalCluste
 
 
 async def test_a_two_task_run_finishes_on_the_dask_workers(
-    client: Any, cluster: LocalCluster, upload_dir: Path
+    client: Any, dask_cluster: LocalCluster, upload_dir: Path
 ) -> None:
     pipeline = await create(client, SPLIT, DESCRIBE)
     run = await until(
         client, (await start(client, pipeline, "in/iris.csv"))["id"], "FINISHED", "FAILED"
     )
     assert run["status"] == "FINISHED", run
-    workers = set(cluster.scheduler_info["workers"])
+    workers = set(dask_cluster.scheduler_info["workers"])
     for job in run["jobs"]:
         assert job["status"] == "FINISHED"
         assert job["ran_on"] in workers

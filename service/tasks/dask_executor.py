@@ -9,7 +9,10 @@ What the server relies on, and how it is kept:
 
 - Files: workers read and write the upload dir by the same absolute path (a shared
   filesystem). :meth:`DaskExecutor.start` writes a probe file there and asks every worker to
-  read it back; a worker that cannot is a start-up error, not a stream of failing jobs.
+  read it back; a worker that cannot is a start-up error, not a stream of failing jobs. The
+  probe file stays (named like a temporary: never listed, swept at the next start if left) and
+  a worker that joins later reads it before its first piece of work: where it cannot, that
+  work fails with the same message instead of with a confusing missing file.
 - Progress and logs: the worker publishes them as Dask events on one topic; the scheduler
   forwards them to this client, which hands each to the callbacks of the run it belongs to.
 - Cancellation: the future is cancelled (work still queued never starts), and the worker that
@@ -27,30 +30,26 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import dask.config
-from distributed import Client, LocalCluster, get_worker
+from distributed import Client, LocalCluster
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from service.app import SetupError
 from service.errors import BadRequest, ServiceError, Unavailable
-from service.plugins import progress as plugin_progress
-from service.plugins.progress import LOG_LINES, clip
-from service.tasks.executor import Ran, timed_out
-from service.workers import INPUT_ERRORS, PROGRESS_PER_SECOND, WorkerCrashed
+from service.sandbox import save_temp_name
+from service.tasks.dask_worker import TOPIC, Probe, blind, call, processing_on, read_probe
+from service.tasks.executor import OnStart, Ran, timed_out
+from service.workers import WorkerCrashed
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-# Every event of this server's work goes to one topic; each carries the key of its future.
-TOPIC = "dffml-service-http"
 # How long start-up waits for the scheduler to answer and for a first worker to join.
 CONNECT_SECONDS = 5.0
 WORKERS_SECONDS = 30.0
@@ -59,6 +58,10 @@ WORKERS_SECONDS = 30.0
 RESTART_SECONDS = 30.0
 # The in-process cluster: a function whose worker died is tried once more, on another worker.
 LOCAL_ALLOWED_FAILURES = 1
+# How long the in-process cluster waits for a restarting worker before giving it up.
+LOST_WORKER_SECONDS = "300s"
+# How often a client reconnecting to a lost scheduler is looked at.
+POLL_SECONDS = 0.05
 
 
 class ExecutorStartError(SetupError):
@@ -88,8 +91,10 @@ class DaskExecutor:
         self._upload_dir = upload_dir
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
+        self._scheduler_id: str | None = None
+        self._probe: Probe | None = None
         self._connecting = asyncio.Lock()
-        self._listeners: dict[str, tuple[Progress | None, Log | None]] = {}
+        self._listeners: dict[str, tuple[Progress | None, Log | None, OnStart | None]] = {}
         self._restarts: set[asyncio.Task[None]] = set()
 
     @property
@@ -106,7 +111,7 @@ class DaskExecutor:
         try:
             await _wait_for_workers(client, self.scheduler_address)
             if self._upload_dir is not None:
-                await _probe(client, self._upload_dir)
+                self._probe = await _probe(client, self._upload_dir)
         except BaseException:
             await self.aclose()
             raise
@@ -121,6 +126,9 @@ class DaskExecutor:
         if self._cluster is not None:
             cluster, self._cluster = self._cluster, None
             await cluster.close()
+        if self._probe is not None:
+            probe, self._probe = self._probe[0], None
+            await asyncio.to_thread(Path(probe).unlink, True)
 
     async def run(
         self,
@@ -129,11 +137,12 @@ class DaskExecutor:
         on_progress: Progress | None = None,
         on_log: Log | None = None,
         timeout: float | None = None,
+        on_start: OnStart | None = None,
     ) -> Ran[R]:
         client = await self._connected()
         key = f"{getattr(fn, '__name__', 'work')}-{secrets.token_hex(8)}"
-        self._listeners[key] = (on_progress, on_log)
-        future = client.submit(_call, key, fn, args, key=key, pure=False)
+        self._listeners[key] = (on_progress, on_log, on_start)
+        future = client.submit(call, key, fn, args, self._probe, key=key, pure=False)
         try:
             try:
                 outcome, payload, ran_on = await asyncio.wait_for(future, timeout)
@@ -183,15 +192,33 @@ class DaskExecutor:
             raise ExecutorStartError(
                 f"cannot reach the Dask scheduler at {address}: {_reason(exc)}"
             ) from None
-        client.subscribe_topic(TOPIC, self._on_event)
-        self._client = client
+        self._client, self._scheduler_id = client, None
+        self._subscribe(client)
         return client
 
+    def _subscribe(self, client: Client) -> None:
+        """Events of this topic come to this client: again after it reconnected to a scheduler
+        that was restarted (a new scheduler knows nothing of the old one's subscriptions)."""
+        scheduler_id = client.scheduler_info().get("id")
+        if scheduler_id != self._scheduler_id:
+            client.subscribe_topic(TOPIC, self._on_event)
+            self._scheduler_id = scheduler_id
+
     async def _connected(self) -> Client:
-        """The client, or a new one if the old gave up reconnecting (503 while unreachable)."""
+        """The client, or a new one if the old gave up reconnecting (503 while unreachable).
+
+        A client that lost its scheduler tries to reconnect for ``connect_timeout`` seconds,
+        then closes: work is handed over only once that is settled either way."""
         async with self._connecting:
             client = self._client
-            if client is not None and client.status in ("running", "connecting", "newly-created"):
+            if client is not None and client.status == "connecting":
+                # Polled: Dask offers no event for the end of its reconnect attempts.
+                for _ in range(int((self._connect_timeout + 1) / POLL_SECONDS)):
+                    if client.status != "connecting":
+                        break
+                    await asyncio.sleep(POLL_SECONDS)
+            if client is not None and client.status in ("running", "newly-created"):
+                self._subscribe(client)
                 return client
             if client is not None:
                 self._client = None
@@ -211,8 +238,10 @@ class DaskExecutor:
         listeners = self._listeners.get(str(message.get("key")))
         if listeners is None:
             return
-        on_progress, on_log = listeners
-        if message.get("kind") == "progress" and on_progress is not None:
+        on_progress, on_log, on_start = listeners
+        if message.get("kind") == "started" and on_start is not None:
+            on_start(str(message["worker"]))
+        elif message.get("kind") == "progress" and on_progress is not None:
             on_progress(message["done"], message.get("total"), message.get("message"))
         elif message.get("kind") == "log" and on_log is not None:
             on_log(str(message["line"]))
@@ -220,7 +249,7 @@ class DaskExecutor:
     async def _stop(self, client: Client, key: str, future: Any) -> None:
         """Cancel ``future`` and restart the worker running it, so the function really stops."""
         try:
-            where = await client.run_on_scheduler(_processing_on, key)
+            where = await client.run_on_scheduler(processing_on, key)
             await client.cancel([future], force=True)
         except Exception as exc:  # the scheduler is gone: nothing runs for us any more
             log.warning("dask: could not cancel %s: %s", key, _reason(exc))
@@ -253,6 +282,11 @@ async def _local_cluster(workers: int) -> LocalCluster:
         # taken from CPU-bound functions, for a dashboard this cluster does not serve.
         "distributed.worker.profile.enabled": False,
     }
+    # Read whenever a worker leaves (so set for the process, not only while the cluster
+    # starts): a worker restarted by its nanny (after a cancel, or after a function killed it)
+    # that is not back within this long is given up for good, and the cluster shrinks. Dask's
+    # 15 s is too short for a loaded machine; the nanny's own restart is bounded anyway.
+    dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_SECONDS})
     with dask.config.set(settings):
         cluster = await LocalCluster(
             n_workers=workers,
@@ -278,23 +312,26 @@ async def _wait_for_workers(client: Client, address: str) -> None:
         ) from None
 
 
-async def _probe(client: Client, upload_dir: Path) -> None:
-    """Every worker must see the upload dir by the same path: read back a file written here."""
+async def _probe(client: Client, upload_dir: Path) -> Probe:
+    """Every worker must see the upload dir by the same path: read back a file written here.
+    The file is left for workers that join later (``dask_worker.sees``); aclose removes it."""
     root = await asyncio.to_thread(upload_dir.resolve)
     token = secrets.token_hex(16)
-    probe = root / f".dask-probe-{token}"
+    probe = root / save_temp_name("dask-probe")
     await asyncio.to_thread(probe.write_text, token, encoding="utf-8")
     try:
-        answers: dict[str, str | None] = await client.run(_read_probe, str(probe), token)
-    finally:
+        answers: dict[str, str | None] = await client.run(read_probe, str(probe), token)
+    except BaseException:
         await asyncio.to_thread(probe.unlink, True)
-    blind = sorted(worker for worker, problem in answers.items() if problem is not None)
-    if blind:
+        raise
+    unseen = sorted(worker for worker, problem in answers.items() if problem is not None)
+    if unseen:
+        await asyncio.to_thread(probe.unlink, True)
         raise ExecutorStartError(
-            f"Dask worker {blind[0]} does not see -upload-dir {root} by the same path"
-            f" ({answers[blind[0]]}); workers need it on a shared filesystem"
-            + (f" ({len(blind)} of {len(answers)} workers)" if len(blind) > 1 else "")
+            blind(unseen[0], str(root), str(answers[unseen[0]]))
+            + (f" ({len(unseen)} of {len(answers)} workers)" if len(unseen) > 1 else "")
         )
+    return str(probe), token, str(root)
 
 
 def _reason(exc: BaseException) -> str:
@@ -310,72 +347,3 @@ def _result(outcome: str, payload: Any) -> Any:
     if outcome == "input-error":
         raise BadRequest(payload)
     raise WorkerCrashed(payload)
-
-
-# --- the worker side (module-level: these are pickled to the workers) ------------------------
-
-
-class _WorkerReporter:
-    """Progress and logs of one function, sent from the worker as events on ``TOPIC``;
-    bounded like the local workers' (a chatty function cannot flood the scheduler)."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key
-        self._worker = get_worker()
-        self._last_progress = 0.0
-        self._lines = 0
-
-    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
-        moment = time.monotonic()
-        final = total is not None and done >= total
-        if not final and moment - self._last_progress < 1 / PROGRESS_PER_SECOND:
-            return
-        self._last_progress = moment
-        event = {"key": self._key, "kind": "progress", "done": done, "total": total}
-        self._worker.log_event(TOPIC, {**event, "message": message})
-
-    def log(self, line: str) -> None:
-        if self._lines >= LOG_LINES:
-            return
-        self._lines += 1
-        self._worker.log_event(TOPIC, {"key": self._key, "kind": "log", "line": clip(line)})
-
-
-def _call(key: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any, str]:
-    """Run ``fn`` on a worker; errors come back as values, sorted like the local executor's."""
-    reporter = _WorkerReporter(key)
-    address = str(get_worker().address)
-    try:
-        # Plugin code deep down reports through service.plugins.progress, as in local workers.
-        with plugin_progress.reporting(reporter):
-            return "ok", fn(reporter, *args), address
-    except ServiceError as exc:
-        return "service-error", (exc.status, exc.message), address
-    except INPUT_ERRORS as exc:
-        return "input-error", _message(exc), address
-    except Exception as exc:
-        return "crash", "".join(traceback.format_exception(exc)), address
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return f"missing {exc.args[0]!r}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _read_probe(path: str, token: str) -> str | None:
-    try:
-        seen = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        return f"{path}: {exc.strerror or exc}"
-    return None if seen == token else f"{path} holds something else"
-
-
-def _processing_on(key: str, dask_scheduler: Any = None) -> str | None:
-    """On the scheduler: the address of the worker running ``key``, if one is."""
-    task = dask_scheduler.tasks.get(key)
-    if task is None or task.processing_on is None:
-        return None
-    return str(task.processing_on.address)

@@ -30,8 +30,10 @@ R_co = TypeVar("R_co", covariant=True)
 
 OnProgress = Callable[[int, int | None, str | None], None]
 OnLog = Callable[[str], None]
+# Called once the work starts on a worker, with where (what ``Ran.ran_on`` will say).
+OnStart = Callable[[str], None]
 
-__all__ = ["Executor", "LocalExecutor", "OnLog", "OnProgress", "Ran", "Reporter"]
+__all__ = ["Executor", "LocalExecutor", "OnLog", "OnProgress", "OnStart", "Ran", "Reporter"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Executor(Protocol):
         on_progress: OnProgress | None = None,
         on_log: OnLog | None = None,
         timeout: float | None = None,
+        on_start: OnStart | None = None,
     ) -> Ran[R]:
         """``fn(reporter, *args)`` remotely; raises what ``fn`` raised, as the module says."""
         ...
@@ -92,10 +95,13 @@ class LocalExecutor:
         on_progress: OnProgress | None = None,
         on_log: OnLog | None = None,
         timeout: float | None = None,
+        on_start: OnStart | None = None,
     ) -> Ran[R]:
         def on_message(message: Message) -> None:
             kind, payload = message
-            if kind == "progress" and on_progress is not None:
+            if kind == "started" and on_start is not None:
+                on_start(f"local:pid {payload}")
+            elif kind == "progress" and on_progress is not None:
                 done, total, text = payload
                 on_progress(done, total, text)
             elif kind == "log" and on_log is not None:
@@ -124,10 +130,15 @@ def runner(executor: Executor) -> Callable[..., Awaitable[Any]]:
 
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         reporter = current_reporter()
-        ran = await executor.run(
-            call_plain, fn, *args, on_progress=reporter.progress, on_log=reporter.log
-        )
         running_on = getattr(reporter, "running_on", None)
+        ran = await executor.run(
+            call_plain,
+            fn,
+            *args,
+            on_progress=reporter.progress,
+            on_log=reporter.log,
+            on_start=running_on,
+        )
         if running_on is not None:
             running_on(ran.ran_on)
         return ran.result
