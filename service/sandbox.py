@@ -125,6 +125,11 @@ class Sandbox:
                 f"File name too long (at most {NAME_MAX} bytes a name, {PATH_MAX} in all)"
             )
         root = self.root
+        # The kernel's bound is on the whole path it is given, the upload dir's own included.
+        if len(bytes(root / pure)) >= PATH_MAX:
+            raise BadRequest(
+                f"File name too long (at most {NAME_MAX} bytes a name, {PATH_MAX} in all)"
+            )
         candidate = _resolved(root / pure, relative)
         if not candidate.is_relative_to(root):
             raise PathTraversal()

@@ -419,3 +419,18 @@ async def test_a_name_too_long_for_the_filesystem_is_a_400(client: Any) -> None:
         400,
         {"error": "File name too long (at most 255 bytes a name, 4096 in all)"},
     )
+
+
+async def test_a_path_whose_absolute_form_is_too_long_is_a_400(client: Any) -> None:
+    # Exactly 4096 bytes relative passes the relative bound, but the upload dir's own path makes
+    # the absolute one longer than the kernel takes (ENAMETOOLONG, a 500 before).
+    path = "/".join(["a" * 254] * 16) + "/" + "b" * 16
+    assert len(path) == 4096
+    expected = {"error": "File name too long (at most 255 bytes a name, 4096 in all)"}
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x")
+    response = await client.post(f"/service/upload/{path}", data=form)
+    assert (response.status, await response.json()) == (400, expected)
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, f"/service/files/{path}")
+        assert (response.status, await response.json()) == (400, expected), method

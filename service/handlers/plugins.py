@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from service.contexts import ContextStore
 from service.errors import PathTraversal
 from service.handlers import params
 from service.jsonio import json_response, ok, read_json_object
 from service.keys import LABELS, REGISTRY, SANDBOX, STORE
+from service.plugins.base import Kind
 from service.plugins.config import unwrap_nested
 from service.sandbox import Sandbox, require
 
@@ -22,10 +25,20 @@ async def list_plugins(request: web.Request) -> web.Response:
 async def configure(request: web.Request) -> web.Response:
     kind = params.kind(request)
     body = await read_json_object(request, default={})
-    values, nested = unwrap_nested(kind, body)
-    sandbox = request.app[SANDBOX]
     plugin, label = request.match_info["plugin"], request.match_info["label"]
-    await request.app[STORE].configure(
+    await configure_as_sent(request.app[STORE], request.app[SANDBOX], kind, plugin, label, body)
+    # Saved as sent, so a restart restores it through this same path (docs/state.md).
+    await request.app[LABELS].configured(kind, plugin, label, body)
+    return ok()
+
+
+async def configure_as_sent(
+    store: ContextStore, sandbox: Sandbox | None, kind: Kind, plugin: str, label: str, body: Any
+) -> None:
+    """Configure ``label`` from a client's config body (flat or nested), its paths inside the
+    upload dir: the route, and the restore of a saved label at start."""
+    values, nested = unwrap_nested(kind, body)
+    await store.configure(
         kind,
         plugin,
         label,
@@ -33,9 +46,6 @@ async def configure(request: web.Request) -> web.Response:
         resolve_path=lambda path: client_path(sandbox, path),
         nested=nested,
     )
-    # Saved as sent, so a restart restores it through this same path (docs/state.md).
-    await request.app[LABELS].configured(kind, plugin, label, body)
-    return ok()
 
 
 def client_path(sandbox: Sandbox | None, path: str) -> Path:

@@ -11,8 +11,7 @@ import logging
 from service.auth import scope
 from service.contexts import ContextStore
 from service.errors import ServiceError
-from service.handlers.plugins import client_path
-from service.plugins.config import unwrap_nested
+from service.handlers.plugins import configure_as_sent
 from service.sandbox import Sandbox
 from service.state.labels import LabelInfo, Labels, SavedContext, SavedLabel
 
@@ -53,15 +52,7 @@ async def _restore_label(
         log.info("saved %s label %r: the operator's preload wins", kind, label)
         return 0
     try:
-        values, nested = unwrap_nested(kind, config)
-        await store.configure(
-            kind,
-            plugin,
-            label,
-            values,
-            resolve_path=lambda path: client_path(sandbox, path),
-            nested=nested,
-        )
+        await configure_as_sent(store, sandbox, kind, plugin, label, config)
     except ServiceError as exc:
         error = exc.message
     except Exception as exc:  # a plugin bug must not keep the server from starting
