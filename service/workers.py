@@ -103,7 +103,7 @@ class Workers:
             outcome, payload, pid = await self._call(fn, args, on_message, with_reporter)
         if outcome == "died" and self._stopping:
             raise shutting_down()
-        result: ResultT = _result(outcome, payload)
+        result: ResultT = outcome_result(outcome, payload)
         return result, pid
 
     async def _call(
@@ -248,7 +248,7 @@ def _child(
     except ServiceError as exc:
         sender.send(("service-error", (exc.status, exc.message)))
     except INPUT_ERRORS as exc:
-        sender.send(("input-error", _message(exc)))
+        sender.send(("input-error", error_message(exc)))
     except Exception as exc:
         sender.send(("crash", "".join(traceback.format_exception(exc))))
     else:
@@ -260,7 +260,8 @@ def _child(
         sender.close()
 
 
-def _message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
+    """An input error, as the client is told it (a missing key, an OS error's reason)."""
     if isinstance(exc, KeyError) and exc.args:
         return f"missing {exc.args[0]!r}"
     if isinstance(exc, OSError) and exc.strerror:
@@ -298,7 +299,9 @@ def _reap(process: BaseProcess) -> None:
         process.join()
 
 
-def _result(outcome: str, payload: Any) -> Any:
+def outcome_result(outcome: str, payload: Any) -> Any:
+    """What a worker's ``(outcome, payload)`` answer means here: the result, or the error it
+    carries (the local pool's and Dask's workers answer alike)."""
     if outcome == "ok":
         return payload
     if outcome == "service-error":

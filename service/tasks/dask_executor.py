@@ -40,11 +40,11 @@ from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from service.app import SetupError
-from service.errors import BadRequest, ServiceError, Unavailable
+from service.errors import ServiceError, Unavailable
 from service.sandbox import save_temp_name
 from service.tasks.dask_worker import TOPIC, Probe, blind, call, processing_on, read_probe
 from service.tasks.executor import OnStart, Ran, timed_out
-from service.workers import WorkerCrashed
+from service.workers import WorkerCrashed, outcome_result
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class DaskExecutor:
                 raise WorkerCrashed(f"Dask could not run the work: {_reason(exc)}") from None
         finally:
             self._listeners.pop(key, None)
-        return Ran(_result(outcome, payload), ran_on)
+        return Ran(outcome_result(outcome, payload), ran_on)
 
     # --- connection ------------------------------------------------------------------------
 
@@ -336,14 +336,3 @@ async def _probe(client: Client, upload_dir: Path) -> Probe:
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _result(outcome: str, payload: Any) -> Any:
-    if outcome == "ok":
-        return payload
-    if outcome == "service-error":
-        status, message = payload
-        raise ServiceError(message, status=status)
-    if outcome == "input-error":
-        raise BadRequest(payload)
-    raise WorkerCrashed(payload)

@@ -18,7 +18,7 @@ from distributed import get_worker
 from service.errors import ServiceError
 from service.plugins import progress as plugin_progress
 from service.plugins.progress import LOG_LINES, clip
-from service.workers import INPUT_ERRORS, PROGRESS_PER_SECOND
+from service.workers import INPUT_ERRORS, PROGRESS_PER_SECOND, error_message
 
 # Every event of this server's work goes to one topic; each carries the key of its future.
 TOPIC = "dffml-service-http"
@@ -80,7 +80,7 @@ def call(
     except ServiceError as exc:
         return "service-error", (exc.status, exc.message), address
     except INPUT_ERRORS as exc:
-        return "input-error", _message(exc), address
+        return "input-error", error_message(exc), address
     except Exception as exc:
         return "crash", "".join(traceback.format_exception(exc)), address
 
@@ -97,14 +97,6 @@ def sees(probe: Probe | None) -> str | None:
     if problem is None:
         _SEEN.add(probe[:2])
     return problem
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return f"missing {exc.args[0]!r}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def read_probe(path: str, token: str) -> str | None:
