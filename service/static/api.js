@@ -529,37 +529,16 @@
       if (!response.body || !response.body.getReader) {
         return null;
       }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
       let last = null;
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) {
-            break;
-          }
-          buffer += decoder.decode(value, { stream: true });
-          let end;
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const event = parseEvent(block);
-            if (event === null) {
-              continue;
-            }
-            if (event.name === "status") {
-              last = event.data;
-              if (onStatus) onStatus(event.data);
-            } else if (event.name === "progress" && onProgress) {
-              onProgress(event.data);
-            } else if (event.name === "log" && onLog) {
-              onLog(event.data.line);
-            }
-          }
+      for await (const event of sseEvents(response)) {
+        if (event.name === "status") {
+          last = event.data;
+          if (onStatus) onStatus(event.data);
+        } else if (event.name === "progress" && onProgress) {
+          onProgress(event.data);
+        } else if (event.name === "log" && onLog) {
+          onLog(event.data.line);
         }
-      } finally {
-        reader.releaseLock();
       }
       if (last === null || !FINAL.has(last.status)) {
         throw new Error("the event stream ended before the task did");
@@ -640,31 +619,8 @@
       const response = await this.send("GET", `/runs/${segment(id)}/events`, {
         headers: { Accept: "text/event-stream" },
       });
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffered = "";
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          buffered += decoder.decode(value, { stream: true });
-          let end;
-          while ((end = buffered.indexOf("\n\n")) >= 0) {
-            const block = buffered.slice(0, end);
-            buffered = buffered.slice(end + 2);
-            const fields = {};
-            for (const line of block.split("\n")) {
-              const colon = line.indexOf(": ");
-              if (line.startsWith(":") || colon < 0) continue; // keep-alive comments
-              fields[line.slice(0, colon)] = line.slice(colon + 2);
-            }
-            if (fields.event !== undefined && fields.data !== undefined) {
-              yield { event: fields.event, data: JSON.parse(fields.data) };
-            }
-          }
-        }
-      } finally {
-        reader.cancel().catch(() => {});
+      for await (const { name, data } of sseEvents(response)) {
+        yield { event: name, data };
       }
     }
 
@@ -713,30 +669,10 @@
         headers: { Accept: "text/event-stream" },
         signal,
       });
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffered = "";
       let run = null;
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          buffered += decoder.decode(value, { stream: true });
-          let end;
-          while ((end = buffered.indexOf("\n\n")) >= 0) {
-            const event = parseEvent(buffered.slice(0, end));
-            buffered = buffered.slice(end + 2);
-            if (event !== null) {
-              if (event.name === "status") run = event.data;
-              onEvent(event.name, event.data);
-            }
-            if (signal && signal.aborted) {
-              throw signal.reason;
-            }
-          }
-        }
-      } finally {
-        reader.cancel().catch(() => {});
+      for await (const event of sseEvents(response, signal)) {
+        if (event.name === "status") run = event.data;
+        onEvent(event.name, event.data);
       }
       return run;
     }
@@ -744,6 +680,32 @@
   }
 
   const FINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
+
+  /*
+   * Each {name, data} event of a Server-Sent Events response until it ends. Leaving the loop
+   * early closes the stream; with a signal, its abort is thrown (its reason) between events.
+   */
+  async function* sseEvents(response, signal) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffered += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffered.indexOf("\n\n")) >= 0) {
+          const event = parseEvent(buffered.slice(0, end));
+          buffered = buffered.slice(end + 2);
+          if (event !== null) yield event;
+          if (signal && signal.aborted) throw signal.reason;
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
 
   /* One Server-Sent Events block: {name, data} or null for a comment (keep-alive). */
   function parseEvent(block) {
