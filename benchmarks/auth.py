@@ -35,7 +35,7 @@ from typing import Any  # noqa: E402
 
 from benchmarks import data, load  # noqa: E402
 from benchmarks.observability import Cell, load_average, measure, ratio, spread  # noqa: E402
-from benchmarks.servers import Server, _reap, _spawn, _wait_for_portfile, log  # noqa: E402
+from benchmarks.servers import Server, log, start_this  # noqa: E402
 from service.auth.tokens import Tokens  # noqa: E402
 from service.auth.users import User  # noqa: E402
 
@@ -43,38 +43,6 @@ CACHE = REPO / ".benchmarks"
 PREDICT_BODY = b'{"0": {"features": {"Years": 5}}, "1": {"features": {"Years": 7}}}'
 ISSUER = AUDIENCE = "dffml-service-http"
 WORKLOADS = ("record/{key}", "predict/0")
-
-
-def start(name: str, work: Path, csv: Path, extra: list[str], env: dict[str, str]) -> Server:
-    work.mkdir(parents=True, exist_ok=True)
-    upload_dir = work / "upload"
-    upload_dir.mkdir(exist_ok=True)
-    portfile = work / "port"
-    log_path = work / "server.log"
-    args = [
-        *(sys.executable, "-m", "service", "server", "-port", "0", "-addr", "127.0.0.1"),
-        *("-portfile", str(portfile), "-insecure", "-log", "30", "-upload-dir", str(upload_dir)),
-        *("-sources", "s1=csv", "-source-s1-filename", str(csv)),
-        *("-models", "m1=slr", "-model-m1-features", "Years:int:1"),
-        *("-model-m1-predict", "Salary:int:1", "-model-m1-location", str(upload_dir / "m1")),
-        *extra,
-    ]
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        process = _spawn(args, REPO, log_path)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    try:
-        port = _wait_for_portfile(process, portfile, log_path)
-    except BaseException:
-        _reap(process)
-        raise
-    return Server(name, process, port, log_path)
 
 
 def call(server: Server, method: str, path: str, token: str | None, body: Any = None) -> int:
@@ -142,13 +110,15 @@ def main() -> int:
     cells = {(w, name): Cell() for w in WORKLOADS for name in ("none", "token")}
     load_before = load_average()
     try:
-        servers["none"] = start("none", work / "none", csv, [], {})
-        servers["token"] = start(
-            "token",
+        servers["none"] = start_this(work / "none", csv, True, True, name="none")
+        servers["token"] = start_this(
             work / "token",
             csv,
-            ["-auth", "token", "-rules", str(rules_file), "-audit-log", str(audit)],
-            {"DFFML_SERVICE_HTTP_SECRET_KEY": secret},
+            True,
+            True,
+            name="token",
+            extra=["-auth", "token", "-rules", str(rules_file), "-audit-log", str(audit)],
+            env={"DFFML_SERVICE_HTTP_SECRET_KEY": secret},
         )
         tokens = {"none": None, "token": token.token}
         for name, server in servers.items():

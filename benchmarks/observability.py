@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import data, load  # noqa: E402
-from benchmarks.servers import Server, _reap, _spawn, _wait_for_portfile  # noqa: E402
+from benchmarks.servers import Server, start_this  # noqa: E402
 
 ROWS = 10_000
 PREDICT_BODY = b'{"0": {"features": {"Years": 5}}, "1": {"features": {"Years": 7}}}'
@@ -70,25 +70,7 @@ class Cell:
 
 
 def start(name: str, work: Path, csv: Path, extra: tuple[str, ...]) -> Server:
-    upload_dir = work / name / "upload"
-    upload_dir.mkdir(parents=True)
-    portfile = work / name / "port"
-    log_path = work / name / "server.log"
-    args = [
-        *(sys.executable, "-m", "service", "server", "-port", "0", "-addr", "127.0.0.1"),
-        *("-portfile", str(portfile), "-insecure", "-upload-dir", str(upload_dir)),
-        *("-sources", "s1=csv", "-source-s1-filename", str(csv)),
-        *("-models", "m1=slr", "-model-m1-features", "Years:int:1"),
-        *("-model-m1-predict", "Salary:int:1", "-model-m1-location", str(upload_dir / "m1")),
-        *extra,
-    ]
-    process = _spawn(args, REPO, log_path)
-    try:
-        port = _wait_for_portfile(process, portfile, log_path)
-    except BaseException:
-        _reap(process)
-        raise
-    server = Server(name, process, port, log_path)
+    server = start_this(work / name, csv, True, True, name=name, log_level=None, extra=extra)
     call(server, "POST", "/model/m1/train", b'["s1"]')
     return server
 

@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,11 +153,14 @@ def _check_alive(process: subprocess.Popen[bytes], log_path: Path, deadline: flo
         raise RuntimeError(f"server did not listen within {START_SECONDS}s")
 
 
-def _spawn(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], cwd: Path, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
             args,
             cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -166,29 +170,43 @@ def _spawn(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes
         )
 
 
-def start_this(work: Path, csv: Path, with_csv: bool, with_slr: bool) -> Server:
+def start_this(
+    work: Path,
+    csv: Path,
+    with_csv: bool,
+    with_slr: bool,
+    *,
+    name: str = "this",
+    log_level: str | None = "30",
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Server:
     """This project's server, preloaded like the original: s1 = csv, m1 = slr (each when this
-    checkout has the plugin)."""
+    checkout has the plugin). ``log_level`` None keeps the server's default log; ``extra``
+    options and ``env`` variables are added."""
     upload_dir = work / "upload"
     upload_dir.mkdir(parents=True, exist_ok=True)
     portfile = work / "port"
     log_path = work / "server.log"
     args = [
         *(sys.executable, "-m", "service", "server", "-port", "0", "-addr", "127.0.0.1"),
-        *("-portfile", str(portfile), "-insecure", "-log", "30", "-upload-dir", str(upload_dir)),
+        *("-portfile", str(portfile), "-insecure", "-upload-dir", str(upload_dir)),
     ]
+    if log_level is not None:
+        args += ["-log", log_level]
     if with_csv:
         args += ["-sources", "s1=csv", "-source-s1-filename", str(csv)]
     if with_slr:
         args += ["-models", "m1=slr", "-model-m1-features", "Years:int:1"]
         args += ["-model-m1-predict", "Salary:int:1", "-model-m1-location", str(upload_dir / "m1")]
-    process = _spawn(args, REPO, log_path)
+    args += extra
+    process = _spawn(args, REPO, log_path, env)
     try:
         port = _wait_for_portfile(process, portfile, log_path)
     except BaseException:
         _reap(process)
         raise
-    return Server("this", process, port, log_path)
+    return Server(name, process, port, log_path)
 
 
 def original_available() -> str | None:
