@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
 from service import safefs
-from service.errors import BadRequest, NotFound, ServiceError
+from service.errors import BadRequest, NotFound
 from service.plugins import offload
 from service.plugins.base import Model, ModelContext, Record
 from service.plugins.config import field
@@ -162,7 +162,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         if self._trainer is None:
             self._trainer = ThreadPoolExecutor(1, thread_name_prefix=f"train-{type(self).__name__}")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._trainer, self.fit_and_save, rows, targets)
+        return await loop.run_in_executor(self._trainer, worker_side.train, self, rows, targets)
 
     def _load(self, path: Path) -> StateT | None:
         try:
@@ -222,19 +222,8 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             raise BadRequest("No records to train on")
         progress(len(rows), None, f"read {len(rows)} records")
         async with parent.training:
-            try:
-                state = await parent.run_training(rows, targets)
-            except ValueError as exc:
-                raise BadRequest(f"Training failed: {exc}") from None
-            except ArithmeticError as exc:
-                raise BadRequest(
-                    f"Training failed: the numbers are beyond float range ({exc})"
-                ) from None
-            except OSError as exc:
-                raise ServiceError(
-                    f"Training finished but saving the model failed: {exc.strerror or exc}"
-                ) from None
-            parent.state = state
+            # Failures come back as the errors a client is shown (worker_side.train).
+            parent.state = await parent.run_training(rows, targets)
 
     async def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         parent = self.parent

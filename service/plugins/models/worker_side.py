@@ -30,8 +30,14 @@ def fit(
     """Train (and save to ``location``) on the worker. ``roots``: the upload dirs, below which
     the model is saved without following links (service/safefs.py)."""
     safefs.register_roots(roots)
+    return train(cls(config), rows, targets)
+
+
+def train(model: TrainableModel[Any, StateT], rows: list[Row], targets: list[Any]) -> StateT:
+    """Fit and save ``model``, its failures as the errors a client is shown (in a worker, or on
+    the model's training thread when there is no worker)."""
     try:
-        return cls(config).fit_and_save(rows, targets)
+        return model.fit_and_save(rows, targets)
     except ValueError as exc:
         raise BadRequest(f"Training failed: {exc}") from None
     except ArithmeticError as exc:
