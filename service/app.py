@@ -32,11 +32,11 @@ from service.keys import (
     UPLOADS,
     WORKERS,
 )
-from service.middlewares import add_no_cache_headers, error_middleware
+from service.middlewares import add_no_cache_headers, errors_middleware
 from service.observability.gauges import core_gauges, task_gauges
 from service.observability.metrics import Metrics
 from service.observability.middleware import observe_middleware
-from service.observability.ratelimit import rate_limit_middlewares
+from service.observability.ratelimit import RateLimit
 from service.observability.readiness import Readiness
 from service.observability.requestid import add_request_id_header
 from service.openapi.generator import ApiSpec
@@ -65,12 +65,15 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, registry: Registry | None = None) -> web.Application:
     """The application for ``settings``; ``registry`` replaces entry-point discovery (tests)."""
     metrics = Metrics(enabled=settings.metrics == "on")
+    limit = RateLimit.from_settings(settings)
+    guarded = auth_setup.needed(settings)
+    # Every refusal of the middlewares inside it and of the handlers becomes the JSON envelope.
+    # The rate limit is checked by the auth guard once it knows the user, else first thing here.
+    errors = errors_middleware(limit.check if limit is not None and not guarded else None)
     middlewares = [
         # Outermost: request id, metrics and access log see every answer, refusals included.
         observe_middleware(metrics, upload_handler=upload, access_log=settings.access_log == "on"),
-        # Every refusal of the middlewares below and of the handlers becomes the JSON envelope.
-        error_middleware,
-        *rate_limit_middlewares(settings),
+        errors,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_size)
     app[SETTINGS] = settings
@@ -137,9 +140,9 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
     # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
-    if auth_setup.needed(settings):
+    if guarded:
         try:
-            auth_setup.install(app, auth_setup.build_guard(settings, API_ROUTES))
+            auth_setup.install(app, auth_setup.build_guard(settings, API_ROUTES, limit), errors)
         except auth_setup.AuthSetupError as exc:
             raise SetupError(str(exc)) from None
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from service.errors import ServiceError
 from service.jsonio import json_response
@@ -19,31 +20,44 @@ NO_CACHE = {
 }
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ServiceError as exc:
-        response = json_response({"error": exc.message}, status=exc.status)
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise  # redirects keep aiohttp's own response
-        response = json_response({"error": exc.text or exc.reason}, status=exc.status)
-        for name in ("Allow", "Location", "Retry-After"):
-            if name in exc.headers:
-                response.headers[name] = exc.headers[name]
-        return response
-    except web.RequestPayloadError as exc:
-        # The body cannot be read as sent (Content-Encoding it does not have, broken chunking):
-        # the client's fault, whichever handler was reading it.
-        detail = getattr(exc.__cause__, "message", None) or str(exc)
-        return json_response({"error": f"Invalid request body: {detail}"}, status=400)
-    except Exception:
-        log.exception("Unhandled error on %s %s", request.method, request.path)
-        return json_response({"error": "Internal Server Error"}, status=500)
+def errors_middleware(check: Callable[[web.Request], None] | None = None) -> Middleware:
+    """The error middleware; ``check`` (the rate limit when no auth guard runs) is called on
+    each request first, inside it, so its refusals become the envelope too without a
+    middleware layer of their own."""
+
+    @web.middleware
+    async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if check is not None:
+                check(request)
+            return await handler(request)
+        except ServiceError as exc:
+            response = json_response({"error": exc.message}, status=exc.status)
+            if exc.headers:
+                response.headers.update(exc.headers)
+            return response
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise  # redirects keep aiohttp's own response
+            response = json_response({"error": exc.text or exc.reason}, status=exc.status)
+            for name in ("Allow", "Location", "Retry-After"):
+                if name in exc.headers:
+                    response.headers[name] = exc.headers[name]
+            return response
+        except web.RequestPayloadError as exc:
+            # The body cannot be read as sent (Content-Encoding it does not have, broken
+            # chunking): the client's fault, whichever handler was reading it.
+            detail = getattr(exc.__cause__, "message", None) or str(exc)
+            return json_response({"error": f"Invalid request body: {detail}"}, status=400)
+        except Exception:
+            log.exception("Unhandled error on %s %s", request.method, request.path)
+            return json_response({"error": "Internal Server Error"}, status=500)
+
+    return error_middleware
+
+
+# Without a check: for apps that limit nothing, and tests.
+error_middleware = errors_middleware()
 
 
 async def add_no_cache_headers(request: web.Request, response: web.StreamResponse) -> None:

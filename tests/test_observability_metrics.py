@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from aiohttp import FormData
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.keys import METRICS
+from service.observability.metrics import LATENCY_BUCKETS, Metrics
 from tests.conftest import MakeClient
 from tests.live import live_server
 
@@ -67,6 +69,17 @@ async def test_request_counters_latency_and_bytes_move(make_client: MakeClient) 
     assert moved("http_request_duration_seconds_count", **ok) == 4
     assert moved("http_request_duration_seconds_sum", **ok) > 0
     assert moved("http_request_duration_seconds_bucket", **ok, le="+Inf") == 4
+    # Buckets are cumulative: each holds the requests at most its bound, so they never fall.
+    buckets = [
+        (float(dict(labels)["le"]), count)
+        for (name, labels), count in after.items()
+        if name == "http_request_duration_seconds_bucket"
+        and {("route", RECORD), ("method", "GET")} <= labels
+    ]
+    counts = [count for _, count in sorted(buckets)]
+    assert len(counts) == len(LATENCY_BUCKETS) + 1
+    assert counts == sorted(counts)
+    assert counts[-1] == value(after, "http_request_duration_seconds_count", **ok)
     assert moved("http_response_bytes_total", **ok) > 4 * len('{"key":"1"}')
     # The scrape before this one is itself counted, and in flight while it runs.
     assert moved("http_requests_total", route="/metrics", method="GET", status="200") == 1
@@ -147,3 +160,20 @@ def test_live_server_metrics_scraped(tmp_path: Path) -> None:
     assert value(found, "http_requests_total", **labels) == 3
     with live_server("-insecure", "-metrics", "off", cwd=tmp_path) as server:
         assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 404
+
+
+def test_a_duration_counts_in_the_first_bucket_whose_bound_it_does_not_exceed() -> None:
+    metrics = Metrics()
+    route = metrics.route("/r", "BREW")  # a method outside the known ones is "other"
+    for elapsed in (0.0005, 0.00051, 75.0):
+        route.record(200, elapsed, 10)
+    found = samples(metrics.exposition().decode())
+    labels = {"route": "/r", "method": "other"}
+
+    def bucket(le: str) -> float:
+        return value(found, "http_request_duration_seconds_bucket", **labels, le=le)
+
+    assert (bucket("0.0005"), bucket("0.001"), bucket("60.0"), bucket("+Inf")) == (1, 2, 2, 3)
+    assert value(found, "http_request_duration_seconds_sum", **labels) == pytest.approx(75.00101)
+    assert value(found, "http_response_bytes_total", **labels) == 30
+    assert value(found, "http_requests_total", **labels, status="200") == 3

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from service.middlewares import error_middleware
-from service.observability.ratelimit import (
-    RATE_LIMIT_KEY,
-    Rate,
-    TokenBuckets,
-    rate_limit_middleware,
-)
+from service.auth.users import User
+from service.keys import AUTH
+from service.observability.ratelimit import Rate, TokenBuckets
 from service.openapi.generator import build_spec
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
@@ -75,26 +68,25 @@ async def test_beyond_the_burst_429_with_retry_after_and_envelope(make_client: M
         assert (await client.get(path)).status == 200, path
 
 
-async def test_keyed_per_user_when_a_middleware_says_who(aiohttp_client: Any) -> None:
-    """The auth middleware runs before the limit and keys buckets per user, not address."""
-
-    @web.middleware
-    async def who(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[RATE_LIMIT_KEY] = "user:" + request.headers.get("X-User", "anon")
-        return await handler(request)
-
-    async def hello(request: web.Request) -> web.Response:
-        return web.Response(text="hi")
-
-    limit = rate_limit_middleware(TokenBuckets(rate=1 / 3600, burst=1, max_clients=10))
-    app = web.Application(middlewares=[error_middleware, who, limit])
-    app.router.add_get("/", hello)
-    client = await aiohttp_client(app)
-    for user in ("alice", "bob"):
-        assert (await client.get("/", headers={"X-User": user})).status == 200
-    refused = await client.get("/", headers={"X-User": "alice"})
+async def test_with_auth_each_user_has_a_bucket(make_client: MakeClient) -> None:
+    """With -auth token the guard checks the limit once it knows the user: a bucket per user,
+    not per address (every client of the test shares 127.0.0.1)."""
+    client = await make_client(
+        auth="token", secret_key=b"k" * 40, rate_limit=Rate("1/h"), rate_limit_burst=1
+    )
+    tokens = client.app[AUTH].tokens
+    headers = {
+        name: {"Authorization": f"Bearer {tokens.issue(User(name)).token}"}
+        for name in ("alice", "bob")
+    }
+    for name in ("alice", "bob"):
+        assert (await client.get("/list/sources", headers=headers[name])).status == 200
+    refused = await client.get("/list/sources", headers=headers["alice"])
     assert refused.status == 429
+    assert refused.headers["Retry-After"].isdigit()
     assert list(await refused.json()) == ["error"]
+    # Refused before the limit (no token): such requests take nothing from any bucket.
+    assert (await client.get("/list/sources")).status == 401
 
 
 def test_the_spec_documents_429_only_with_a_rate_limit() -> None:

@@ -23,12 +23,12 @@ from service.auth.tokens import InvalidToken, Tokens
 from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.keys import REQUEST_NAME, USER
-from service.observability.ratelimit import RATE_LIMIT_KEY
 from service.observability.requestid import HEADER as REQUEST_ID_HEADER
 from service.observability.requestid import REQUEST_ID
 
 if TYPE_CHECKING:
     from service.auth.logins import Logins
+    from service.observability.ratelimit import RateLimit
 
 # /v1/… aliases of the route table are the same routes.
 _VERSION = re.compile(r"^/v\d+(?=/)")
@@ -60,6 +60,7 @@ class Guard:
         tokens: Tokens | None,
         rules: Rules | None,
         audit: AuditLog | None,
+        limit: RateLimit | None = None,
         allowed_hosts: Iterable[str] = (),
         registration_open: bool = False,
         public_pages: Iterable[str] = (),
@@ -70,6 +71,7 @@ class Guard:
         self.registration_open = registration_open
         self.rules = rules
         self.audit = audit
+        self.limit = limit
         self.templates = names.templates(routes)
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
@@ -116,10 +118,10 @@ class Guard:
                 else:
                     acting = self._scopes.get(user) or self._scope_of(user)
         request[USER] = user
-        if user is not None:
-            request[RATE_LIMIT_KEY] = f"user:{user.name}"  # the rate limit counts per user
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
+        if self.limit is not None:  # per user once known, else per address
+            self.limit.check(request, f"user:{user.name}" if user is not None else None)
         entered = scope.enter(acting)
         try:
             return await handler(request)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from service.auth import names, secret
 from service.auth.accounts import Accounts
@@ -16,7 +17,7 @@ from service.auth.logins import Logins
 from service.auth.rules import Rules
 from service.auth.tokens import Tokens, load_jwks
 from service.keys import AUTH, STATE
-from service.middlewares import error_middleware
+from service.observability.ratelimit import RateLimit
 from service.routes import UI_ROUTES
 from service.settings import Settings
 
@@ -34,7 +35,10 @@ def needed(settings: Settings) -> bool:
     )
 
 
-def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
+def build_guard(
+    settings: Settings, routes: Iterable[web.RouteDef], limit: RateLimit | None = None
+) -> Guard:
+    """``limit``: the -rate-limit the guard checks once it knows who sent the request."""
     tokens = None
     if settings.auth == "token":
         try:
@@ -54,6 +58,7 @@ def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
         routes,
         tokens=tokens,
         rules=Rules(settings.rule) if settings.rule else None,
+        limit=limit,
         audit=AuditLog(settings.audit_log) if settings.audit_log is not None else None,
         allowed_hosts=settings.allowed_hosts,
         registration_open=settings.registration == "open",
@@ -66,8 +71,8 @@ def build_guard(settings: Settings, routes: Iterable[web.RouteDef]) -> Guard:
     )
 
 
-def install(app: web.Application, guard: Guard) -> None:
-    """The audit middleware goes outside the error middleware, the guard inside it.
+def install(app: web.Application, guard: Guard, errors: Middleware) -> None:
+    """The audit middleware goes outside the error middleware ``errors``, the guard inside it.
 
     With tokens, users live in the state store (component "auth"), which must be in the app
     already: its schema is registered before the store opens."""
@@ -76,8 +81,8 @@ def install(app: web.Application, guard: Guard) -> None:
         Accounts.register(app[STATE])
         guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
     # Inside request-id/metrics (outermost), around the error middleware; the guard right
-    # inside it, before the rate limit (which then counts per user).
-    at = app.middlewares.index(error_middleware)
+    # inside it (it makes the rate limit's check, per user).
+    at = app.middlewares.index(errors)
     app.middlewares.insert(at + 1, guard.guard)
     if guard.audit is not None:
         app.middlewares.insert(at, guard.audit_requests)

@@ -38,7 +38,6 @@ def observe_middleware(
     access = AccessLog()
     routes: dict[tuple[AbstractRoute | None, str], _Route] = {}
     enabled = metrics.enabled
-    in_flight = metrics.in_flight
     clock = time.perf_counter
 
     def route_of(request: web.Request) -> _Route:
@@ -65,14 +64,12 @@ def observe_middleware(
     ) -> None:
         elapsed = clock() - start
         if enabled:
-            in_flight.dec()
-            children = route.metrics
-            if children is not None:
-                children.count(status)
-                children.duration.observe(elapsed)
-                children.bytes.inc(sent)
+            metrics.in_flight -= 1
+            numbers = route.metrics
+            if numbers is not None:
+                numbers.record(status, elapsed, sent)
                 if route.upload:
-                    metrics.upload_bytes.inc(request.content.total_bytes)
+                    metrics.upload_bytes += request.content.total_bytes
         if access_log and access.enabled:
             # raw_path: as sent, percent-encoded, so a %0A cannot forge a log line.
             access.write(
@@ -93,7 +90,7 @@ def observe_middleware(
         token = current.set(rid)
         start = clock()
         if enabled:
-            in_flight.inc()
+            metrics.in_flight += 1
         status = 500
         sent = 0
         deferred = False

@@ -1,11 +1,15 @@
 """-rate-limit: a token bucket per client, 429 with Retry-After beyond it.
 
-Each client (its address, or what an earlier middleware put in ``request[RATE_LIMIT_KEY]``, a
-user name once auth runs) has a bucket of ``burst`` tokens refilled at ``rate`` a second; a
-request takes one. ``/health`` and ``/health/*`` are never limited: load balancers and
-orchestrators must always get their answer. At most ``max_clients`` buckets are kept: the least
-recently seen client's bucket goes first (it comes back full), so memory stays bounded
-whatever number of addresses send requests.
+Each client (its address, or its user once auth has found who sent the request) has a bucket of
+``burst`` tokens refilled at ``rate`` a second; a request takes one. ``/health`` and
+``/health/*`` are never limited: load balancers and orchestrators must always get their answer.
+At most ``max_clients`` buckets are kept: the least recently seen client's bucket goes first (it
+comes back full), so memory stays bounded whatever number of addresses send requests.
+
+The check is a plain call made where the key is known, not a middleware layer of its own: the
+auth guard makes it once it knows the user, else the error middleware makes it first
+(:func:`service.app.create_app` chooses). It reads the matched route's template, not
+``request.path``, which would decode the URL for every request.
 """
 
 from __future__ import annotations
@@ -16,13 +20,11 @@ import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+
+from service.errors import ServiceError
 
 if TYPE_CHECKING:
     from service.settings import Settings
-
-# Set by a middleware that runs before the rate limit (auth) to limit per user, not per address.
-RATE_LIMIT_KEY = web.RequestKey("rate_limit_key", str)
 
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -74,37 +76,46 @@ class TokenBuckets:
 
 def exempt(path: str) -> bool:
     """``/health``, ``/health/...`` and their ``/v1`` aliases."""
+    if not path.startswith(_HEALTH):  # one test for nearly every request
+        return False
     if path.startswith("/v1/"):
         path = path[3:]
     return path == "/health" or path.startswith("/health/")
 
 
-def rate_limit_middleware(buckets: TokenBuckets) -> Middleware:
-    shown = f"{buckets.rate:g}/s with a burst of {buckets.burst}"
-    clock = time.monotonic
-
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not exempt(request.path):
-            key = request.get(RATE_LIMIT_KEY) or request.remote or "-"
-            wait = buckets.take(key, clock())
-            if wait:
-                seconds = max(1, math.ceil(wait))
-                raise web.HTTPTooManyRequests(
-                    text=f"Too many requests: the limit is {shown} (-rate-limit); "
-                    f"retry after {seconds} s",
-                    headers={"Retry-After": str(seconds)},
-                )
-        return await handler(request)
-
-    return rate_limit
+_HEALTH = ("/health", "/v1/health")
 
 
-def rate_limit_middlewares(settings: Settings) -> list[Middleware]:
-    """The rate limit middleware the settings ask for: none without -rate-limit."""
-    if settings.rate_limit is None:
-        return []
-    burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit))
-    return [
-        rate_limit_middleware(TokenBuckets(settings.rate_limit, burst, settings.rate_limit_clients))
-    ]
+class TooManyRequests(ServiceError):
+    status = 429
+
+
+class RateLimit:
+    def __init__(self, buckets: TokenBuckets) -> None:
+        self.buckets = buckets
+        self._shown = f"{buckets.rate:g}/s with a burst of {buckets.burst}"
+        self._clock = time.monotonic
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimit | None:
+        """The limit the settings ask for: None without -rate-limit."""
+        if settings.rate_limit is None:
+            return None
+        burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit))
+        return cls(TokenBuckets(settings.rate_limit, burst, settings.rate_limit_clients))
+
+    def check(self, request: web.Request, key: str | None = None) -> None:
+        """Take a token from the bucket of ``key`` (default: the client's address), or raise
+        TooManyRequests with Retry-After."""
+        # The matched route's template: already at hand, where request.path would decode the URL.
+        resource = request.match_info.route.resource
+        if resource is not None and exempt(resource.canonical):
+            return
+        wait = self.buckets.take(key or request.remote or "-", self._clock())
+        if wait:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                f"Too many requests: the limit is {self._shown} (-rate-limit); "
+                f"retry after {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
