@@ -31,19 +31,6 @@ import orjson
 QUEUE_MAX = 100_000
 FLUSH_SECONDS = 0.05
 REQUEST = "request"
-# A request line's fields, in the order the guard passes their values.
-REQUEST_FIELDS = (
-    "user",
-    "address",
-    "method",
-    "route",
-    "resource",
-    "status",
-    "bytes",
-    "duration_ms",
-    "request_id",
-    "path",
-)
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +69,9 @@ class AuditLog:
         self._lines.append((time.time(), event, fields))
 
     def request(self, values: tuple[Any, ...]) -> None:
-        """A request line from the guard: the values of ``REQUEST_FIELDS`` in order, the
-        duration in seconds, the path None when the route has none (the hot path: one tuple)."""
+        """A request line from the guard: user, address, method, route, resource, status,
+        bytes, the duration in seconds, request id and path (None when the route has none), in
+        that order (the hot path: one tuple)."""
         if len(self._lines) >= QUEUE_MAX:
             self.write("request")  # counts and warns
             return
@@ -102,8 +90,9 @@ class AuditLog:
         while self._lines and len(batch) < QUEUE_MAX:
             at, event, fields = self._lines.popleft()
             if event is REQUEST:
-                fields = _request_fields(fields)
-            batch.append(dumps({"time": iso(at), "event": event, **fields}))
+                batch.append(dumps(_request_line(iso(at), fields)))
+            else:
+                batch.append(dumps({"time": iso(at), "event": event, **fields}))
         batch.append(b"")
         try:
             self._file.reopenIfNeeded()  # logrotate moved it: a new file at the same path
@@ -124,9 +113,23 @@ class AuditLog:
         return f"{self._prefix}.{int((at - second) * 1000):03d}+00:00"
 
 
-def _request_fields(values: Any) -> dict[str, Any]:
-    fields = dict(zip(REQUEST_FIELDS, values, strict=False))
-    fields["duration_ms"] = round(fields["duration_ms"] * 1000, 3)
-    if fields["path"] is None:
-        del fields["path"]
-    return fields
+def _request_line(time: str, values: Any) -> dict[str, Any]:
+    """The object of a request line (built in one literal: a dict of ``zip`` and a merge cost
+    the writer thread twice as much per line, the GIL held all the while)."""
+    user, address, method, route, resource, status, sent, seconds, request_id, path = values
+    line = {
+        "time": time,
+        "event": REQUEST,
+        "user": user,
+        "address": address,
+        "method": method,
+        "route": route,
+        "resource": resource,
+        "status": status,
+        "bytes": sent,
+        "duration_ms": round(seconds * 1000, 3),
+        "request_id": request_id,
+    }
+    if path is not None:
+        line["path"] = path
+    return line
