@@ -8,8 +8,7 @@ comes back full), so memory stays bounded whatever number of addresses send requ
 
 The check is a plain call made where the key is known, not a middleware layer of its own: the
 auth guard makes it once it knows the user, else the error middleware makes it first
-(:func:`service.app.create_app` chooses). It reads the matched route's template, not
-``request.path``, which would decode the URL for every request.
+(:func:`service.app.create_app` chooses).
 """
 
 from __future__ import annotations
@@ -107,9 +106,7 @@ class RateLimit:
     def check(self, request: web.Request, key: str | None = None) -> None:
         """Take a token from the bucket of ``key`` (default: the client's address), or raise
         TooManyRequests with Retry-After."""
-        # The matched route's template: already at hand, where request.path would decode the URL.
-        resource = request.match_info.route.resource
-        if resource is not None and exempt(resource.canonical):
+        if exempt(request.path):
             return
         wait = self.buckets.take(key or request.remote or "-", self._clock())
         if wait:
