@@ -89,7 +89,11 @@ class Forbidden(ServiceError):
     status = 403
 
 
-class TooManyAttempts(ServiceError):
-    """Login attempts throttled; Retry-After says when to try again."""
+class TooManyRequests(ServiceError):
+    """A limit reached (-rate-limit); Retry-After says when to try again."""
 
     status = 429
+
+
+class TooManyAttempts(TooManyRequests):
+    """Login attempts throttled; Retry-After says when to try again."""

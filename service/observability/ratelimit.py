@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from service.errors import ServiceError
+from service.errors import TooManyRequests
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -83,10 +83,6 @@ def exempt(path: str) -> bool:
 
 
 _HEALTH = ("/health", "/v1/health")
-
-
-class TooManyRequests(ServiceError):
-    status = 429
 
 
 class RateLimit:
