@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 import requests
 
 from service.keys import READINESS
-from service.observability import logs
+from service.observability import logs, requestid
 from tests.conftest import MakeClient
 from tests.fakes import fake_registry
 from tests.live import live_server, run_cli
@@ -45,6 +47,31 @@ async def test_request_id_generated_or_taken_from_the_client(make_client: MakeCl
     for bad in ("has space", 'q"uote', "x" * 129, ""):
         answered = await client.get("/health", headers={"X-Request-ID": bad})
         assert GENERATED.match(answered.headers["X-Request-ID"]), bad
+
+
+async def test_generated_ids_ignore_random_seed(make_client: MakeClient) -> None:
+    # A plugin seeding the random module must not make ids repeat.
+    client = await make_client()
+    random.seed(42)
+    first = (await client.get("/health")).headers["X-Request-ID"]
+    random.seed(42)
+    second = (await client.get("/health")).headers["X-Request-ID"]
+    assert first != second
+
+
+def test_generated_ids_differ_after_fork() -> None:
+    # A forked worker must not make the ids its parent makes next.
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only reports its id
+        os.write(writer, requestid.new_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    with os.fdopen(reader, "rb") as pipe:
+        in_child = pipe.read().decode()
+    assert GENERATED.match(in_child)
+    assert in_child != requestid.new_id()
 
 
 async def test_request_id_on_every_answer_with_error_bodies_unchanged(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import random
 import re
 
 from aiohttp import web
@@ -23,9 +24,17 @@ REQUEST_ID = web.RequestKey("request_id", str)
 current: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+# Ids need to be unique, not secret: a Mersenne Twister of their own (so a plugin's
+# random.seed() cannot make them repeat), seeded from os.urandom and again in a forked child,
+# makes them in about 0.16 µs where os.urandom's system call takes 0.6-0.8 µs.
+_random = random.Random()
+os.register_at_fork(after_in_child=_random.seed)
+_bits = _random.getrandbits
+
+
 def new_id() -> str:
     """16 random hex digits: unique enough across restarts and servers, cheap to make."""
-    return os.urandom(8).hex()
+    return _bits(64).to_bytes(8, "big").hex()
 
 
 def request_id(sent: str | None) -> str:
