@@ -180,10 +180,12 @@ def start_this(
     log_level: str | None = "30",
     extra: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> Server:
     """This project's server, preloaded like the original: s1 = csv, m1 = slr (each when this
     checkout has the plugin). ``log_level`` None keeps the server's default log; ``extra``
-    options and ``env`` variables are added.
+    options and ``env`` variables are added; ``prefix`` runs it under another command
+    (valgrind, for instructions.py).
 
     Every server gets the same PYTHONHASHSEED (unless ``env`` sets one): with random seeds two
     servers of the same code lay out their dictionaries differently. Under callgrind two
@@ -194,6 +196,7 @@ def start_this(
     portfile = work / "port"
     log_path = work / "server.log"
     args = [
+        *prefix,
         *(sys.executable, "-m", "service", "server", "-port", "0", "-addr", "127.0.0.1"),
         *("-portfile", str(portfile), "-insecure", "-upload-dir", str(upload_dir)),
     ]

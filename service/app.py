@@ -70,9 +70,20 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     # Every refusal of the middlewares inside it and of the handlers becomes the JSON envelope.
     # The rate limit is checked by the auth guard once it knows the user, else first thing here.
     errors = errors_middleware(limit.check if limit is not None and not guarded else None)
+    # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
+    try:
+        guard = auth_setup.build_guard(settings, API_ROUTES, limit) if guarded else None
+    except auth_setup.AuthSetupError as exc:
+        raise SetupError(str(exc)) from None
     middlewares = [
-        # Outermost: request id, metrics and access log see every answer, refusals included.
-        observe_middleware(metrics, upload_handler=upload, access_log=settings.access_log == "on"),
+        # Outermost: request id, metrics, access log and audit line see every answer,
+        # refusals included.
+        observe_middleware(
+            metrics,
+            upload_handler=upload,
+            access_log=settings.access_log == "on",
+            audit=guard.audit_finished if guard is not None and guard.audit else None,
+        ),
         errors,
     ]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_size)
@@ -139,12 +150,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     install_pipelines(app)
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
-    # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
-    if guarded:
-        try:
-            auth_setup.install(app, auth_setup.build_guard(settings, API_ROUTES, limit), errors)
-        except auth_setup.AuthSetupError as exc:
-            raise SetupError(str(exc)) from None
+    if guard is not None:
+        auth_setup.install(app, guard, errors)
 
     app.router.add_routes(API_ROUTES)
     # Every route again under /v1 (the unversioned paths stay for DFFML clients).

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yarl
 
 from service.auth.users import User
 from service.keys import AUTH
@@ -66,6 +67,10 @@ async def test_beyond_the_burst_429_with_retry_after_and_envelope(make_client: M
     # /health* is never limited.
     for path in ("/health", "/health/live", "/health/ready", "/v1/health", "/v1/health/ready"):
         assert (await client.get(path)).status == 200, path
+    # Judged on the decoded path, whatever the query string or percent-encoding.
+    for path in ("/health?probe=1", "/%68ealth/live", "/v1/health%2Fready"):
+        assert (await client.get(yarl.URL(path, encoded=True))).status != 429, path
+    assert (await client.get(yarl.URL("/%6Cist/sources", encoded=True))).status == 429
 
 
 async def test_with_auth_each_user_has_a_bucket(make_client: MakeClient) -> None:

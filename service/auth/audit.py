@@ -84,33 +84,43 @@ class AuditLog:
     def _write_pending(self) -> None:
         if not self._lines or self._file is None:
             return
-        batch: list[bytes] = []
+        # Each line is appended as soon as it is encoded: a list of the encoded lines, joined
+        # at the end, kept hundreds of orjson's output buffers alive at once and cost 6x more
+        # a line (4.5 against 0.7 µs, most of the writer's time).
+        batch = bytearray()
+        lines = 0
         iso = self._iso
         dumps = orjson.dumps
-        while self._lines and len(batch) < QUEUE_MAX:
-            at, event, fields = self._lines.popleft()
+        newline = orjson.OPT_APPEND_NEWLINE
+        pending = self._lines
+        while pending and lines < QUEUE_MAX:
+            at, event, fields = pending.popleft()
             if event is REQUEST:
-                batch.append(dumps(_request_line(iso(at), fields)))
+                batch += dumps(_request_line(iso(at), fields), option=newline)
             else:
-                batch.append(dumps({"time": iso(at), "event": event, **fields}))
-        batch.append(b"")
+                batch += dumps({"time": iso(at), "event": event, **fields}, option=newline)
+            lines += 1
         try:
             self._file.reopenIfNeeded()  # logrotate moved it: a new file at the same path
             stream = self._file.stream
             assert stream is not None  # opened in start(), reopened by reopenIfNeeded
             # Bytes straight to the file's buffer: only this thread writes, never as text.
-            stream.buffer.write(b"\n".join(batch))
+            stream.buffer.write(bytes(batch))
             stream.buffer.flush()
         except OSError:
-            log.exception("audit log %s: %d line(s) not written", self.path, len(batch) - 1)
+            log.exception("audit log %s: %d line(s) not written", self.path, lines)
 
     def _iso(self, at: float) -> str:
-        """UTC, ISO 8601, to the millisecond; the seconds part is formatted once a second."""
+        """UTC, ISO 8601, to the millisecond; the seconds part is formatted once a second,
+        the milliseconds are looked up."""
         second = int(at)
         if second != self._second:
             moment = datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
             self._second, self._prefix = second, moment.strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{int((at - second) * 1000):03d}+00:00"
+        return self._prefix + _MILLISECONDS[int((at - second) * 1000)]
+
+
+_MILLISECONDS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
 
 
 def _request_line(time: str, values: Any) -> dict[str, Any]:
@@ -127,7 +137,8 @@ def _request_line(time: str, values: Any) -> dict[str, Any]:
         "resource": resource,
         "status": status,
         "bytes": sent,
-        "duration_ms": round(seconds * 1000, 3),
+        # To the microsecond; round(x, 3) formats and parses a string, 4x the cost.
+        "duration_ms": round(seconds * 1_000_000) / 1000,
         "request_id": request_id,
     }
     if path is not None:

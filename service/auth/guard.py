@@ -1,20 +1,21 @@
 """The request guard: allowed hosts, the caller's token, the endpoint rules, the audit line.
 
-Two middlewares. ``guard`` runs inside the error middleware, so each refusal it raises is the
-JSON envelope; it resolves the caller (``request[USER]``) once, names the request
-``kind/name/action`` from the route table and applies the rules. ``audit`` wraps the error
-middleware, so it sees the status and size every client actually got.
+``guard`` is a middleware inside the error middleware, so each refusal it raises is the JSON
+envelope; it resolves the caller (``request[USER]``) once, names the request
+``kind/name/action`` from the route table and applies the rules. The audit line is handed over
+by the outermost observe middleware (``audit_finished``), which already has the status, size,
+duration and request id every client actually got: no middleware layer of its own.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names, scope
 from service.auth.audit import AuditLog
@@ -50,6 +51,25 @@ NO_TOKEN = "Authorization: Bearer <token> required"
 INVALID_TOKEN = "Invalid or expired token"
 # The verified token's (jti, expiry), for /auth/logout.
 TOKEN_ID: web.RequestKey[tuple[str, float]] = web.RequestKey("token_id")
+# The audit line's values the guard knows (user, method, route, resource, path), set once it
+# knows the user; None: not audited (/health*). Absent when the guard refused the request
+# before: then the line is made from the request itself.
+AUDIT_ENTRY: web.RequestKey[tuple[str, str, str, str, str | None] | None] = web.RequestKey(
+    "audit_entry"
+)
+
+
+class _Route:
+    """What the guard needs of one matched route and method, worked out once."""
+
+    __slots__ = ("audited", "needs_token", "route", "template")
+
+    def __init__(self, template: names.Template | None, route: str, needs_token: bool) -> None:
+        self.template = template
+        self.route = route  # the audit line's route: the table's template
+        self.needs_token = needs_token
+        # /health* answers load balancers many times a second and reads nothing.
+        self.audited = template is None or template.plan[0] != (False, "health")
 
 
 class Guard:
@@ -79,10 +99,11 @@ class Guard:
         # (method, resource's canonical path) → the table's entry: the /v1 prefix and HEAD
         # are worked out once per route, not once per request.
         self._matched: dict[tuple[str, str], names.Template | None] = {}
-        # Whether each matched route needs a token, by the same key.
-        self._needs: dict[tuple[str, str] | None, bool] = {None: False}
-        # A user's own scope, made once (a frozen dataclass costs to build per request).
-        self._scopes: dict[User, scope.Scope] = {}
+        # (method, matched resource) → what the guard and the audit line need of it.
+        self._routes: dict[tuple[str, AbstractResource], _Route] = {}
+        # A user's own scope by name, made once (a frozen dataclass costs to build and to hash
+        # per request); only non-admins', whose scope depends on nothing else.
+        self._scopes: dict[str, scope.Scope] = {}
 
     def template(self, request: web.Request) -> names.Template | None:
         """The route table's entry the request matched (None: static files, unrouted)."""
@@ -100,24 +121,54 @@ class Guard:
             self._matched[key] = found
         return found
 
+    def _route(self, request: web.Request) -> _Route:
+        resource = request.match_info.route.resource
+        if resource is None:  # nothing matched: the 404 or 405 tells nothing
+            return _UNMATCHED
+        key = (request.method, resource)
+        found = self._routes.get(key)
+        if found is None:
+            template = self.template(request)
+            found = _Route(
+                template,
+                template.canonical if template is not None else resource.canonical,
+                self._decide(template, resource),
+            )
+            if len(self._routes) < 10_000:  # bounded: one entry per route and method
+                self._routes[key] = found
+        return found
+
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.allowed_hosts and not self._host_allowed(request.host):
             raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
-        template = self.template(request)
+        route = self._route(request)
+        template = route.template
         name = template.name(request.match_info) if template is not None else "page/-/-"
         request[REQUEST_NAME] = name
         user: User | None = None
         acting = scope.OPERATOR
         if self.tokens is not None:
             acting = scope.NOBODY
-            if self._needs_token(request, template):
+            if route.needs_token:
                 user = self._authenticate(request)
                 if user.admin:
                     acting = scope.of(user, owner=_owner(request), see_all=_all(request))
                 else:
-                    acting = self._scopes.get(user) or self._scope_of(user)
+                    acting = self._scopes.get(user.name) or self._scope_of(user)
         request[USER] = user
+        if self.audit is not None:
+            request[AUDIT_ENTRY] = (
+                (
+                    "-" if user is None else user.name,
+                    request.method,
+                    route.route,
+                    name,
+                    request.match_info.get("path"),
+                )
+                if route.audited
+                else None
+            )
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
         if self.limit is not None:  # per user once known, else per address
@@ -131,28 +182,16 @@ class Guard:
     def _scope_of(self, user: User) -> scope.Scope:
         if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared
             self._scopes.clear()
-        made = self._scopes[user] = scope.of(user)
+        made = self._scopes[user.name] = scope.of(user)
         return made
 
-    def _needs_token(self, request: web.Request, template: names.Template | None) -> bool:
-        resource = request.match_info.route.resource
-        key = (request.method, resource.canonical) if resource is not None else None
-        needs = self._needs.get(key)
-        if needs is None:
-            needs = self._decide(request, template)
-            if len(self._needs) < 10_000:
-                self._needs[key] = needs
-        return needs
-
-    def _decide(self, request: web.Request, template: names.Template | None) -> bool:
+    def _decide(self, template: names.Template | None, resource: AbstractResource) -> bool:
+        """Whether requests to this route need a token."""
         if template is not None:
             return not (
                 template.path.startswith("/health")
                 or (template.method, template.canonical) in self.public
             )
-        resource = request.match_info.route.resource
-        if resource is None:  # nothing matched: the 404 or 405 tells nothing
-            return False
         return resource.canonical not in self.public_pages
 
     def _authenticate(self, request: web.Request) -> User:
@@ -185,45 +224,34 @@ class Guard:
             for allowed in self.allowed_hosts
         )
 
-    @web.middleware
-    async def audit_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        response: web.StreamResponse | None = None
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # redirects the error middleware lets through
-            status = exc.status
-            raise
-        finally:
-            if request.get(REQUEST_NAME, "").split("/", 1)[0] != "health":
-                self._audit_request(request, status, response, time.perf_counter() - started)
-
-    def _audit_request(
-        self,
-        request: web.Request,
-        status: int,
-        response: web.StreamResponse | None,
-        seconds: float,
+    def audit_finished(
+        self, request: web.Request, status: int, size: int | None, seconds: float, rid: str
     ) -> None:
+        """The observe middleware's hand-over, once the client has its answer: the request's
+        line for the audit log. ``size``: the body's bytes (None when aiohttp answered)."""
         assert self.audit is not None
-        template = self.template(request)
-        # Raw values only: the writer thread names, rounds and encodes them (audit.py).
+        try:
+            entry = request[AUDIT_ENTRY]
+        except KeyError:  # refused before the guard knew the user (or never guarded)
+            entry = self._entry(request)
+        if entry is None:
+            return
+        user, method, route, name, path = entry
+        # Raw values only: the writer thread rounds and encodes them (audit.py).
         self.audit.request(
-            (
-                _name(user_of(request)),
-                request.remote or "-",
-                request.method,
-                template.canonical if template is not None else _canonical(request),
-                request.get(REQUEST_NAME, "page/-/-"),
-                status,
-                _size(response),
-                seconds,
-                _request_id(request),
-                request.match_info.get("path"),
-            )
+            (user, request.remote or "-", method, route, name, status, size, seconds, rid, path)
+        )
+
+    def _entry(self, request: web.Request) -> tuple[str, str, str, str, str | None] | None:
+        route = self._route(request)
+        if not route.audited:
+            return None
+        return (
+            _name(user_of(request)),
+            request.method,
+            route.route,
+            request.get(REQUEST_NAME, "page/-/-"),
+            request.match_info.get("path"),
         )
 
     def event(self, request: web.Request, event: str, *, user: str | None, **fields: Any) -> None:
@@ -237,11 +265,6 @@ class Guard:
             request_id=_request_id(request),
             **fields,
         )
-
-
-def _canonical(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "-"
 
 
 def _owner(request: web.Request) -> str | None:
@@ -268,15 +291,12 @@ def _name(user: User | None) -> str:
     return "-" if user is None else user.name
 
 
-def _size(response: web.StreamResponse | None) -> int | None:
-    if response is None:
-        return None
-    if response.prepared:  # streamed by the handler: what was written
-        return response.body_length
-    return response.content_length
-
-
 def _request_id(request: web.Request) -> str:
     """The id the request-id middleware gave the request (else the client's header)."""
     value = request.get(REQUEST_ID) or request.headers.get(REQUEST_ID_HEADER)
     return str(value) if value else "-"
+
+
+# Requests no route matched (404, 405): named page/-/-, no token needed (the refusal tells
+# nothing), audited under route "-".
+_UNMATCHED = _Route(None, "-", False)

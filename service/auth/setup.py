@@ -72,7 +72,8 @@ def build_guard(
 
 
 def install(app: web.Application, guard: Guard, errors: Middleware) -> None:
-    """The audit middleware goes outside the error middleware ``errors``, the guard inside it.
+    """The guard goes right inside the error middleware ``errors`` (the observe middleware,
+    outermost, hands each answer to ``guard.audit_finished``).
 
     With tokens, users live in the state store (component "auth"), which must be in the app
     already: its schema is registered before the store opens."""
@@ -80,12 +81,8 @@ def install(app: web.Application, guard: Guard, errors: Middleware) -> None:
     if guard.tokens is not None:
         Accounts.register(app[STATE])
         guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
-    # Inside request-id/metrics (outermost), around the error middleware; the guard right
-    # inside it (it makes the rate limit's check, per user).
-    at = app.middlewares.index(errors)
-    app.middlewares.insert(at + 1, guard.guard)
-    if guard.audit is not None:
-        app.middlewares.insert(at, guard.audit_requests)
+    # Right inside the error middleware (it makes the rate limit's check, per user).
+    app.middlewares.insert(app.middlewares.index(errors) + 1, guard.guard)
     app.cleanup_ctx.append(_running)
 
 

@@ -1,4 +1,5 @@
-"""The outermost middleware: request id, metrics and the access log of every request.
+"""The outermost middleware: request id, metrics, the access log and the audit line of every
+request.
 
 It runs outside the error middleware, so it sees every answer as the client gets it (refusals
 included) and sends unprepared responses itself: the bytes and the time it records are those of
@@ -20,6 +21,9 @@ from service.observability.logs import AccessLog
 from service.observability.metrics import UNMATCHED, Metrics, RouteMetrics
 from service.observability.requestid import HEADER, REQUEST_ID, current, request_id
 
+# (request, status, body bytes or None, seconds, request id): the audit log's hand-over.
+Finished = Callable[[web.Request, int, "int | None", float, str], None]
+
 
 class _Route:
     __slots__ = ("metrics", "template", "upload")
@@ -31,10 +35,16 @@ class _Route:
 
 
 def observe_middleware(
-    metrics: Metrics, *, upload_handler: Handler | None = None, access_log: bool = True
+    metrics: Metrics,
+    *,
+    upload_handler: Handler | None = None,
+    access_log: bool = True,
+    audit: Finished | None = None,
 ) -> Middleware:
     """``upload_handler``: the handler whose request bodies count as upload bytes;
-    ``access_log``: write a line per request to the ``service.access`` logger (at INFO)."""
+    ``access_log``: write a line per request to the ``service.access`` logger (at INFO);
+    ``audit``: called with each answer (the audit log's line, -audit-log), its size the body's
+    as the handler made it (what was written when it streamed)."""
     access = AccessLog()
     routes: dict[tuple[AbstractRoute | None, str], _Route] = {}
     enabled = metrics.enabled
@@ -60,7 +70,13 @@ def observe_middleware(
         return found
 
     def finish(
-        rid: str, request: web.Request, route: _Route, status: int, sent: int, start: float
+        rid: str,
+        request: web.Request,
+        route: _Route,
+        status: int,
+        sent: int,
+        start: float,
+        body: int | None,
     ) -> None:
         elapsed = clock() - start
         if enabled:
@@ -82,6 +98,8 @@ def observe_middleware(
                 sent,
                 elapsed,
             )
+        if audit is not None:
+            audit(request, status, body, elapsed, rid)
 
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -93,10 +111,13 @@ def observe_middleware(
             metrics.in_flight += 1
         status = 500
         sent = 0
+        body: int | None = None
         deferred = False
         try:
             response = await handler(request)
             status = response.status
+            if audit is not None:  # before it is sent: a streamed one's count, else its length
+                body = response.body_length if response.prepared else response.content_length
             if not response.prepared:
                 if isinstance(response, web.Response):
                     # Sent here (preparing a Response twice is harmless; aiohttp's own
@@ -111,7 +132,13 @@ def observe_middleware(
                     # this request's own task; count it once that task is done.
                     deferred = _finish_later(
                         lambda: finish(
-                            rid, request, route_of(request), status, _file_bytes(response), start
+                            rid,
+                            request,
+                            route_of(request),
+                            status,
+                            _file_bytes(response),
+                            start,
+                            body,
                         )
                     )
             sent = response.body_length
@@ -121,7 +148,7 @@ def observe_middleware(
             raise
         finally:
             if not deferred:
-                finish(rid, request, route_of(request), status, sent, start)
+                finish(rid, request, route_of(request), status, sent, start, body)
             current.reset(token)
 
     return observe

@@ -74,7 +74,7 @@ class TokenBuckets:
 
 
 def exempt(path: str) -> bool:
-    """``/health``, ``/health/...`` and their ``/v1`` aliases."""
+    """``/health``, ``/health/...`` and their ``/v1`` aliases (``path`` decoded)."""
     if not path.startswith(_HEALTH):  # one test for nearly every request
         return False
     if path.startswith("/v1/"):
@@ -102,7 +102,8 @@ class RateLimit:
     def check(self, request: web.Request, key: str | None = None) -> None:
         """Take a token from the bucket of ``key`` (default: the client's address), or raise
         TooManyRequests with Retry-After."""
-        if exempt(request.path):
+        raw = request.raw_path  # as sent: request.path would decode it, for every request
+        if (raw.startswith(_HEALTH) or "%" in raw) and exempt(request.path):
             return
         wait = self.buckets.take(key or request.remote or "-", self._clock())
         if wait:
