@@ -67,14 +67,16 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     metrics = Metrics(enabled=settings.metrics == "on")
     limit = RateLimit.from_settings(settings)
     guarded = auth_setup.needed(settings)
-    # Every refusal of the middlewares inside it and of the handlers becomes the JSON envelope.
-    # The rate limit is checked by the auth guard once it knows the user, else first thing here.
-    errors = errors_middleware(limit.check if limit is not None and not guarded else None)
     # Issue 14: tokens, endpoint rules, allowed hosts, audit log (service/auth/).
     try:
         guard = auth_setup.build_guard(settings, API_ROUTES, limit) if guarded else None
     except auth_setup.AuthSetupError as exc:
         raise SetupError(str(exc)) from None
+    # Every refusal of the handlers, and of the check it makes first, becomes the JSON
+    # envelope. That check is the guard's admission (which checks the rate limit once it knows
+    # the user), else the rate limit.
+    check = guard.admit if guard is not None else limit.check if limit is not None else None
+    errors = errors_middleware(check)
     middlewares = [
         # Outermost: request id, metrics, access log and audit line see every answer,
         # refusals included.
@@ -151,7 +153,7 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     if not settings.allow_caching:
         app.on_response_prepare.append(add_no_cache_headers)
     if guard is not None:
-        auth_setup.install(app, guard, errors)
+        auth_setup.install(app, guard)
 
     app.router.add_routes(API_ROUTES)
     # Every route again under /v1 (the unversioned paths stay for DFFML clients).

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from service.auth.users import User
 from service.contexts import ContextStore
 from service.observability.metrics import Metrics
 from service.observability.readiness import Readiness
@@ -52,8 +51,6 @@ TASKS = web.AppKey("tasks", TaskManager)
 LABELS = web.AppKey("labels", Labels)
 # Pipelines, runs and jobs (service/pipelines); None without -upload-dir.
 PIPELINES: web.AppKey[Runner | None] = web.AppKey("pipelines")
-# Issue 14: the request guard (tokens, rules, audit log) and, per request, the caller
-# (None with -auth none and on public routes) and the request's kind/name/action name.
+# Issue 14: the request guard (tokens, rules, audit log); what it found of each request is
+# under its own key (service/auth/guard.py: user_of, token_of).
 AUTH: web.AppKey[Guard] = web.AppKey("auth")
-USER: web.RequestKey[User | None] = web.RequestKey("user")
-REQUEST_NAME = web.RequestKey("request_name", str)

@@ -1,20 +1,21 @@
 """The request guard: allowed hosts, the caller's token, the endpoint rules, the audit line.
 
-``guard`` is a middleware inside the error middleware, so each refusal it raises is the JSON
-envelope; it resolves the caller (``request[USER]``) once, names the request
-``kind/name/action`` from the route table and applies the rules. The audit line is handed over
-by the outermost observe middleware (``audit_finished``), which already has the status, size,
-duration and request id every client actually got: no middleware layer of its own.
+``admit`` runs first thing inside the error middleware, so each refusal it raises is the JSON
+envelope; it resolves the caller (``user_of(request)``) once, names the request
+``kind/name/action`` from the route table, applies the rules and enters the caller's scope.
+The audit line is handed over by the outermost observe middleware (``audit_finished``), which
+already has the status, size, duration and request id every client actually got. Neither has
+a middleware layer of its own.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names, scope
@@ -23,7 +24,6 @@ from service.auth.rules import FORBIDDEN, Rules
 from service.auth.tokens import InvalidToken, Tokens
 from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
-from service.keys import REQUEST_NAME, USER
 from service.observability.requestid import HEADER as REQUEST_ID_HEADER
 from service.observability.requestid import REQUEST_ID
 
@@ -49,14 +49,12 @@ REGISTRATION = ("POST", "/auth/registration")
 PUBLIC_PAGES = frozenset({"/api.js", "/docs", "/redoc", "/{path}"})
 NO_TOKEN = "Authorization: Bearer <token> required"
 INVALID_TOKEN = "Invalid or expired token"
-# The verified token's (jti, expiry), for /auth/logout.
-TOKEN_ID: web.RequestKey[tuple[str, float]] = web.RequestKey("token_id")
-# The audit line's values the guard knows (user, method, route, resource, path), set once it
-# knows the user; None: not audited (/health*). Absent when the guard refused the request
-# before: then the line is made from the request itself.
-AUDIT_ENTRY: web.RequestKey[tuple[str, str, str, str, str | None] | None] = web.RequestKey(
-    "audit_entry"
-)
+# What the guard found of a request, in one tuple set once (one assignment costs less than
+# four): the caller (None with -auth none and on public routes), the request's
+# kind/name/action name, the verified token's (jti, expiry) for /auth/me and /auth/logout, and
+# the route's entry. Absent when the guard refused the request before knowing the caller.
+Admission = tuple["User | None", str, "tuple[str, float] | None", "_Route"]
+ADMISSION: web.RequestKey[Admission] = web.RequestKey("admission")
 
 
 class _Route:
@@ -96,9 +94,6 @@ class Guard:
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
         self.public_pages = PUBLIC_PAGES | frozenset(public_pages)
-        # (method, resource's canonical path) → the table's entry: the /v1 prefix and HEAD
-        # are worked out once per route, not once per request.
-        self._matched: dict[tuple[str, str], names.Template | None] = {}
         # (method, matched resource) → what the guard and the audit line need of it.
         self._routes: dict[tuple[str, AbstractResource], _Route] = {}
         # A user's own scope by name, made once (a frozen dataclass costs to build and to hash
@@ -106,20 +101,13 @@ class Guard:
         self._scopes: dict[str, scope.Scope] = {}
 
     def template(self, request: web.Request) -> names.Template | None:
-        """The route table's entry the request matched (None: static files, unrouted)."""
+        """The route table's entry the request matched (None: static files, unrouted); the
+        /v1 prefix and HEAD are worked out once per route (``_route`` keeps the answer)."""
         resource = request.match_info.route.resource
         if resource is None:
             return None
-        key = (request.method, resource.canonical)
-        try:
-            return self._matched[key]
-        except KeyError:
-            pass
         method = "GET" if request.method == hdrs.METH_HEAD else request.method
-        found = self.templates.get((method, _VERSION.sub("", key[1], count=1)))
-        if len(self._matched) < 10_000:  # bounded: one entry per route and method
-            self._matched[key] = found
-        return found
+        return self.templates.get((method, _VERSION.sub("", resource.canonical, count=1)))
 
     def _route(self, request: web.Request) -> _Route:
         resource = request.match_info.route.resource
@@ -138,46 +126,38 @@ class Guard:
                 self._routes[key] = found
         return found
 
-    @web.middleware
-    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    @staticmethod
+    def _name(route: _Route, request: web.Request) -> str:
+        template = route.template
+        return template.name(request.match_info) if template is not None else "page/-/-"
+
+    def admit(self, request: web.Request) -> Token[scope.Scope] | None:
+        """Before the handler, inside the error middleware (so each refusal raised here is the
+        JSON envelope; no middleware layer of its own): allowed hosts, the caller, the rules,
+        the rate limit. Returns the token of the scope it entered, for the error middleware to
+        reset once the handler is done (None: the scope is unchanged)."""
         if self.allowed_hosts and not self._host_allowed(request.host):
             raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
         route = self._route(request)
-        template = route.template
+        template = route.template  # (inline _name: the hot path)
         name = template.name(request.match_info) if template is not None else "page/-/-"
-        request[REQUEST_NAME] = name
         user: User | None = None
+        token_id: tuple[str, float] | None = None
         acting = scope.OPERATOR
         if self.tokens is not None:
             acting = scope.NOBODY
             if route.needs_token:
-                user = self._authenticate(request)
+                user, token_id = self._authenticate(request)
                 if user.admin:
                     acting = scope.of(user, owner=_owner(request), see_all=_all(request))
                 else:
                     acting = self._scopes.get(user.name) or self._scope_of(user)
-        request[USER] = user
-        if self.audit is not None:
-            request[AUDIT_ENTRY] = (
-                (
-                    "-" if user is None else user.name,
-                    request.method,
-                    route.route,
-                    name,
-                    request.match_info.get("path"),
-                )
-                if route.audited
-                else None
-            )
+        request[ADMISSION] = (user, name, token_id, route)
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
         if self.limit is not None:  # per user once known, else per address
             self.limit.check(request, f"user:{user.name}" if user is not None else None)
-        entered = scope.enter(acting)
-        try:
-            return await handler(request)
-        finally:
-            scope.leave(entered)
+        return None if acting is scope.current() else scope.enter(acting)
 
     def _scope_of(self, user: User) -> scope.Scope:
         if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared
@@ -194,7 +174,7 @@ class Guard:
             )
         return resource.canonical not in self.public_pages
 
-    def _authenticate(self, request: web.Request) -> User:
+    def _authenticate(self, request: web.Request) -> tuple[User, tuple[str, float]]:
         assert self.tokens is not None
         header = request.headers.get(hdrs.AUTHORIZATION)
         if header is None:
@@ -210,8 +190,7 @@ class Guard:
             raise Unauthorized(
                 INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-        request[TOKEN_ID] = (verified.jti, verified.expires_at)
-        return verified.user
+        return verified.user, (verified.jti, verified.expires_at)
 
     def _host_allowed(self, host: str) -> bool:
         host = host.lower()
@@ -231,27 +210,26 @@ class Guard:
         line for the audit log. ``size``: the body's bytes (None when aiohttp answered)."""
         assert self.audit is not None
         try:
-            entry = request[AUDIT_ENTRY]
-        except KeyError:  # refused before the guard knew the user (or never guarded)
-            entry = self._entry(request)
-        if entry is None:
+            user, name, _, route = request[ADMISSION]
+        except KeyError:  # refused before the guard knew the caller (or never guarded)
+            user, route = None, self._route(request)
+            name = self._name(route, request)
+        if not route.audited:
             return
-        user, method, route, name, path = entry
         # Raw values only: the writer thread rounds and encodes them (audit.py).
         self.audit.request(
-            (user, request.remote or "-", method, route, name, status, size, seconds, rid, path)
-        )
-
-    def _entry(self, request: web.Request) -> tuple[str, str, str, str, str | None] | None:
-        route = self._route(request)
-        if not route.audited:
-            return None
-        return (
-            _name(user_of(request)),
-            request.method,
-            route.route,
-            request.get(REQUEST_NAME, "page/-/-"),
-            request.match_info.get("path"),
+            (
+                "-" if user is None else user.name,
+                request.remote or "-",
+                request.method,
+                route.route,
+                name,
+                status,
+                size,
+                seconds,
+                rid,
+                request.match_info.get("path"),
+            )
         )
 
     def event(self, request: web.Request, event: str, *, user: str | None, **fields: Any) -> None:
@@ -283,12 +261,16 @@ def _all(request: web.Request) -> bool:
 
 def user_of(request: web.Request) -> User | None:
     """The caller (None with -auth none and on public routes)."""
-    user: User | None = request.get(USER, None)
-    return user
+    admission: Admission | None = request.get(ADMISSION)
+    return None if admission is None else admission[0]
 
 
-def _name(user: User | None) -> str:
-    return "-" if user is None else user.name
+def token_of(request: web.Request) -> tuple[str, float]:
+    """The (jti, expiry) of the token the request was admitted with (routes needing one)."""
+    admission: Admission | None = request.get(ADMISSION)
+    if admission is None or admission[2] is None:
+        raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+    return admission[2]
 
 
 def _request_id(request: web.Request) -> str:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from service.auth import names, secret
 from service.auth.accounts import Accounts
@@ -71,9 +70,9 @@ def build_guard(
     )
 
 
-def install(app: web.Application, guard: Guard, errors: Middleware) -> None:
-    """The guard goes right inside the error middleware ``errors`` (the observe middleware,
-    outermost, hands each answer to ``guard.audit_finished``).
+def install(app: web.Application, guard: Guard) -> None:
+    """The guard's state and start-up (create_app wires its ``admit`` into the error
+    middleware and its ``audit_finished`` into the observe middleware).
 
     With tokens, users live in the state store (component "auth"), which must be in the app
     already: its schema is registered before the store opens."""
@@ -81,8 +80,6 @@ def install(app: web.Application, guard: Guard, errors: Middleware) -> None:
     if guard.tokens is not None:
         Accounts.register(app[STATE])
         guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
-    # Right inside the error middleware (it makes the rate limit's check, per user).
-    app.middlewares.insert(app.middlewares.index(errors) + 1, guard.guard)
     app.cleanup_ctx.append(_running)
 
 

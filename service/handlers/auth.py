@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.auth.guard import TOKEN_ID, Guard, user_of
+from service.auth.guard import Guard, token_of, user_of
 from service.auth.logins import Logins, token_body
 from service.auth.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
 from service.auth.users import USERNAME, User
@@ -133,7 +133,7 @@ async def login(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     _logins(request)
     user = _caller(request)
-    _, expires_at = request[TOKEN_ID]
+    _, expires_at = token_of(request)
     return json_response({"username": user.name, "admin": user.admin, "expires_at": expires_at})
 
 
@@ -145,7 +145,7 @@ async def me(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     guard, logins = _logins(request)
     user = _caller(request)
-    jti, expires_at = request[TOKEN_ID]
+    jti, expires_at = token_of(request)
     await logins.logout(jti, expires_at)
     guard.event(request, "logout", user=user.name, jti=jti)
     return ok()
