@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from service.auth import setup as auth_setup
 from service.contexts import ContextStore
+from service.errors import SetupError
 from service.handlers.static import js_client, static_handler
 from service.handlers.uploads import upload
 from service.keys import (
@@ -278,10 +279,6 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 def _operator_path(path: str) -> Path:
     """Paths the operator names (CLI, -config) may point anywhere; relative to the cwd."""
     return Path(path).expanduser().absolute()
-
-
-class SetupError(Exception):
-    """Settings that cannot become an app; the CLI reports it like a usage error."""
 
 
 def _add_redirect(app: web.Application, redirect: Redirect) -> None:

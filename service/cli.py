@@ -354,7 +354,8 @@ def _log_level(value: str) -> int | None:
 
 async def serve(settings: Settings) -> int:
     """Run until SIGINT or SIGTERM, then close every context and exit 0."""
-    from service.app import SetupError, create_app
+    from service.app import create_app
+    from service.errors import SetupError
 
     ssl_context = None
     if not settings.insecure:

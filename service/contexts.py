@@ -197,10 +197,13 @@ class ContextStore:
     def _find(self, table: dict[Key, T2], label: str) -> tuple[Key, T2] | None:
         """The caller's own ``label``, else the shared one; never another user's."""
         namespace = scope.namespace()
-        keys: list[Key] = [(namespace, label)] if namespace is not None else []
-        for key in [*keys, (None, label)]:
-            if key in table:
-                return key, table[key]
+        if namespace is not None:
+            own = (namespace, label)
+            if own in table:
+                return own, table[own]
+        shared = (None, label)
+        if shared in table:
+            return shared, table[shared]
         return None
 
     def _own_key(self, table: dict[Key, Any], kind: Kind, label: str, missing: str) -> Key:

@@ -7,6 +7,11 @@ Code anywhere below the handlers raises a ServiceError; the error middleware tur
 from __future__ import annotations
 
 
+class SetupError(Exception):
+    """Settings that cannot become a running app (at create_app or at start-up, before the
+    server listens); the CLI reports it like a usage error, without a traceback."""
+
+
 class ServiceError(Exception):
     status = 500
     # Response headers the error needs (WWW-Authenticate on a 401, Retry-After on a 429).

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from service.auth.users import User
 from service.keys import AUTH
 from service.routes import API_ROUTES
 from tests.conftest import MakeClient
+from tests.live import run_cli
 
 
 def test_every_route_of_the_table_has_a_name() -> None:
@@ -178,3 +183,96 @@ async def test_audit_log_follows_logrotate(make_client: MakeClient, tmp_path: Pa
     (line,) = read_lines(audit, 1)
     assert line["resource"] == "list/sources/get"
     assert read_lines(tmp_path / "audit.jsonl.1", 1)[0]["resource"] == "list/models/get"
+
+
+def _wait_until_dead(pid: int) -> None:
+    """Until ``pid`` has exited (a zombie counts: its pipe is closed)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} still runs")
+
+
+async def test_audit_writer_process_is_replaced_if_it_dies(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    client = await make_client(audit_log=audit)
+    log = client.app[AUTH].audit
+    assert log is not None
+    assert (await client.get("/list/models")).status == 200
+    read_lines(audit, 1)
+    first = log.writer_pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    _wait_until_dead(first)
+    assert (await client.get("/list/sources")).status == 200
+    lines = read_lines(audit, 2)
+    assert [line["resource"] for line in lines] == ["list/models/get", "list/sources/get"]
+    assert log.writer_pid not in (None, first)
+    assert log.dropped == 0
+
+
+async def test_audit_writer_drains_and_exits_with_the_server(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    client = await make_client(audit_log=audit)
+    log = client.app[AUTH].audit
+    assert log is not None
+    pid = log.writer_pid
+    assert pid is not None
+    for _ in range(50):
+        assert (await client.get("/list/models")).status == 200
+    await client.close()  # shutdown: every queued line is written before the writer exits
+    _wait_until_dead(pid)
+    assert len(audit.read_text().splitlines()) == 50
+
+
+def test_cli_refuses_an_audit_log_it_cannot_open(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "audit.jsonl"
+    done = run_cli("server", "-insecure", "-port", "0", "-audit-log", str(missing), cwd=tmp_path)
+    assert done.returncode != 0
+    assert f"cannot open -audit-log {missing}: No such file or directory" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_audit_writer_frames(tmp_path: Path) -> None:
+    """The writer process reads whole frames and stops cleanly at a truncated one."""
+    batch = [
+        (0.5, "request", ("u", "a", "GET", "/r", "n", 200, 3, 0.001, "rid", "p")),
+        (1.25, "login", {"user": "u"}),
+    ]
+    payload = marshal.dumps(batch)
+    frame = len(payload).to_bytes(4, "big") + payload
+    path = tmp_path / "audit.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "service.auth.audit_writer", str(path)],
+        input=frame + frame[:7],  # then a frame cut short: the server died mid-write
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, b"ok\n")
+    request, login = (json.loads(line) for line in path.read_text().splitlines())
+    assert request == {
+        "time": "1970-01-01T00:00:00.500+00:00",
+        "event": "request",
+        "user": "u",
+        "address": "a",
+        "method": "GET",
+        "route": "/r",
+        "resource": "n",
+        "status": 200,
+        "bytes": 3,
+        "duration_ms": 1.0,
+        "request_id": "rid",
+        "path": "p",
+    }
+    assert login == {"time": "1970-01-01T00:00:01.250+00:00", "event": "login", "user": "u"}

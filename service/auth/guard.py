@@ -136,11 +136,18 @@ class Guard:
         JSON envelope; no middleware layer of its own): allowed hosts, the caller, the rules,
         the rate limit. Returns the token of the scope it entered, for the error middleware to
         reset once the handler is done (None: the scope is unchanged)."""
+        # Every request passes here: lookups are inlined rather than helper calls.
         if self.allowed_hosts and not self._host_allowed(request.host):
             raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
-        route = self._route(request)
-        template = route.template  # (inline _name: the hot path)
-        name = template.name(request.match_info) if template is not None else "page/-/-"
+        match_info = request.match_info
+        resource = match_info.route.resource
+        route = (
+            self._routes.get((request.method, resource)) or self._route(request)
+            if resource is not None
+            else _UNMATCHED
+        )
+        template = route.template
+        name = template.name(match_info) if template is not None else "page/-/-"
         user: User | None = None
         token_id: tuple[str, float] | None = None
         acting = scope.OPERATOR
@@ -157,7 +164,8 @@ class Guard:
             raise Forbidden(FORBIDDEN)
         if self.limit is not None:  # per user once known, else per address
             self.limit.check(request, f"user:{user.name}" if user is not None else None)
-        return None if acting is scope.current() else scope.enter(acting)
+        current = scope.CURRENT
+        return None if acting is current.get() else current.set(acting)
 
     def _scope_of(self, user: User) -> scope.Scope:
         if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared

@@ -40,38 +40,40 @@ def of(user: User, *, owner: str | None = None, see_all: bool = False) -> Scope:
     return Scope(user, owner, see_all)
 
 
-_CURRENT: ContextVar[Scope] = ContextVar("scope", default=OPERATOR)
+# The guard sets it directly (its hot path: no function call); everything else uses the
+# functions below.
+CURRENT: ContextVar[Scope] = ContextVar("scope", default=OPERATOR)
 
 
 def current() -> Scope:
-    return _CURRENT.get()
+    return CURRENT.get()
 
 
 def namespace() -> str | None:
-    return _CURRENT.get().namespace
+    return CURRENT.get().namespace
 
 
 def enter(scope: Scope) -> Token[Scope]:
     """Act as ``scope`` until ``leave`` (the guard's hot path: no context manager)."""
-    return _CURRENT.set(scope)
+    return CURRENT.set(scope)
 
 
 def leave(token: Token[Scope]) -> None:
-    _CURRENT.reset(token)
+    CURRENT.reset(token)
 
 
 @contextlib.contextmanager
 def acting_as(scope: Scope) -> Iterator[None]:
-    token = _CURRENT.set(scope)
+    token = CURRENT.set(scope)
     try:
         yield
     finally:
-        _CURRENT.reset(token)
+        CURRENT.reset(token)
 
 
 @contextlib.contextmanager
 def in_namespace(name: str | None) -> Iterator[None]:
     """Run core bookkeeping (closing another namespace's cursors) in that namespace."""
-    scope = _CURRENT.get()
+    scope = CURRENT.get()
     with acting_as(dataclasses.replace(scope, namespace=name)):
         yield

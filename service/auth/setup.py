@@ -15,6 +15,7 @@ from service.auth.guard import Guard
 from service.auth.logins import Logins
 from service.auth.rules import Rules
 from service.auth.tokens import Tokens, load_jwks
+from service.errors import SetupError
 from service.keys import AUTH, STATE
 from service.observability.ratelimit import RateLimit
 from service.routes import UI_ROUTES
@@ -23,7 +24,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class AuthSetupError(Exception):
+class AuthSetupError(SetupError):
     """Auth settings that cannot work (unreadable key or JWKS); the server does not start."""
 
 

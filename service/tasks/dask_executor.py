@@ -39,8 +39,7 @@ from distributed import Client, LocalCluster
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
-from service.app import SetupError
-from service.errors import ServiceError, Unavailable
+from service.errors import ServiceError, SetupError, Unavailable
 from service.sandbox import save_temp_name
 from service.tasks.dask_worker import TOPIC, Probe, blind, call, processing_on, read_probe
 from service.tasks.executor import OnStart, Ran, timed_out
