@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from service.auth.audit import AuditLog
 from service.auth.names import parse, templates
 from service.auth.rules import FORBIDDEN, RuleError, Rules, from_environment, read_rules_file
 from service.auth.users import User
@@ -21,6 +23,8 @@ from service.keys import AUTH
 from service.routes import API_ROUTES
 from tests.conftest import MakeClient
 from tests.live import run_cli
+
+T = TypeVar("T")
 
 
 def test_every_route_of_the_table_has_a_name() -> None:
@@ -127,16 +131,27 @@ async def test_allowed_hosts(make_client: MakeClient) -> None:
             assert "is not allowed (-allowed-hosts)" in (await response.json())["error"]
 
 
-def read_lines(path: Path, count: int) -> list[dict[str, Any]]:
-    """The audit file's lines once ``count`` are there (the writer is a thread)."""
+def _poll(found: Callable[[], T | None], failure: str) -> T:
+    """What ``found`` returns once it is not None, within 10 s."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if path.exists():
-            lines = [json.loads(line) for line in path.read_text().splitlines()]
-            if len(lines) >= count:
-                return lines
+        result = found()
+        if result is not None:
+            return result
         time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} audit lines in {path}")
+    raise AssertionError(failure)
+
+
+def read_lines(path: Path, count: int) -> list[dict[str, Any]]:
+    """The audit file's lines once ``count`` are there (the writer is another process)."""
+
+    def lines() -> list[dict[str, Any]] | None:
+        if not path.exists():
+            return None
+        read = [json.loads(line) for line in path.read_text().splitlines()]
+        return read if len(read) >= count else None
+
+    return _poll(lines, f"fewer than {count} audit lines in {path}")
 
 
 async def test_audit_log_names_user_status_and_never_the_token(
@@ -187,25 +202,30 @@ async def test_audit_log_follows_logrotate(make_client: MakeClient, tmp_path: Pa
 
 def _wait_until_dead(pid: int) -> None:
     """Until ``pid`` has exited (a zombie counts: its pipe is closed)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def dead() -> bool | None:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, ProcessLookupError):
-            return
-        if state in ("Z", "X"):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} still runs")
+            return True
+        return True if state in ("Z", "X") else None
+
+    _poll(dead, f"process {pid} still runs")
+
+
+async def _audited(make_client: MakeClient, tmp_path: Path) -> tuple[Any, Path, AuditLog]:
+    audit = tmp_path / "audit.jsonl"
+    client = await make_client(audit_log=audit)
+    log = client.app[AUTH].audit
+    assert log is not None
+    assert log.writer_pid is not None
+    return client, audit, log
 
 
 async def test_audit_writer_process_is_replaced_if_it_dies(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
-    client = await make_client(audit_log=audit)
-    log = client.app[AUTH].audit
-    assert log is not None
+    client, audit, log = await _audited(make_client, tmp_path)
     assert (await client.get("/list/models")).status == 200
     read_lines(audit, 1)
     first = log.writer_pid
@@ -222,10 +242,7 @@ async def test_audit_writer_process_is_replaced_if_it_dies(
 async def test_audit_writer_drains_and_exits_with_the_server(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
-    client = await make_client(audit_log=audit)
-    log = client.app[AUTH].audit
-    assert log is not None
+    client, audit, log = await _audited(make_client, tmp_path)
     pid = log.writer_pid
     assert pid is not None
     for _ in range(50):

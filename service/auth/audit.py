@@ -101,7 +101,11 @@ class AuditLog:
             return
         pending = self._lines
         batch = [pending.popleft() for _ in range(min(len(pending), QUEUE_MAX))]
-        payload = marshal.dumps(batch)
+        try:
+            payload = marshal.dumps(batch)
+        except ValueError as exc:  # a value marshal cannot carry: a bug, but never the thread's end
+            self._drop(len(batch), f"cannot send: {exc}")
+            return
         frame = len(payload).to_bytes(4, "big") + payload
         for attempt in (1, 2):
             writer = self._writer

@@ -224,7 +224,7 @@ class Guard:
             name = self._name(route, request)
         if not route.audited:
             return
-        # Raw values only: the writer thread rounds and encodes them (audit.py).
+        # Raw values only: the writer process rounds and encodes them (audit_writer.py).
         self.audit.request(
             (
                 "-" if user is None else user.name,

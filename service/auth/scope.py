@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 
 from service.auth.users import User
 
@@ -51,15 +51,6 @@ def current() -> Scope:
 
 def namespace() -> str | None:
     return CURRENT.get().namespace
-
-
-def enter(scope: Scope) -> Token[Scope]:
-    """Act as ``scope`` until ``leave`` (the guard's hot path: no context manager)."""
-    return CURRENT.set(scope)
-
-
-def leave(token: Token[Scope]) -> None:
-    CURRENT.reset(token)
 
 
 @contextlib.contextmanager
