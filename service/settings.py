@@ -128,7 +128,9 @@ class Settings:
         metavar="N",
     )
     rate_limit_clients: int = opt(
-        100_000, "clients whose rate is tracked at once; the least recently seen goes first"
+        100_000,
+        "clients whose rate is tracked at once; beyond, refilled buckets go first, then the"
+        " clients first seen",
     )
     # Issue 14: users, tokens, endpoint rules, audit log (docs/auth.md).
     auth: str = opt(

@@ -45,9 +45,26 @@ def test_token_buckets_are_bounded() -> None:
     for i in range(1000):
         buckets.take(f"client-{i}", 0.0)
         assert len(buckets) <= 3
-    # The most recently seen clients are the ones kept.
+    # The clients first seen are the ones dropped when none has refilled.
     assert buckets.take("client-999", 0.0) > 0
     assert buckets.take("client-0", 0.0) == 0.0
+
+
+def test_refilled_buckets_are_dropped_first() -> None:
+    buckets = TokenBuckets(rate=1.0, burst=2, max_clients=4)
+    for name in ("old", "a", "b", "c"):
+        assert buckets.take(name, 0.0) == 0.0
+    assert buckets.take("a", 0.0) == 0.0
+    assert buckets.take("a", 0.0) > 0  # "a" is out of tokens at 0.5 s
+    # At 0.5 s no bucket has refilled: the first seen ("old") makes room for "d".
+    assert buckets.take("d", 0.5) == 0.0
+    assert len(buckets) == 4
+    # At 1.5 s "b" and "c" (one token left at 0 s) and "d" are full again, "a" is not:
+    # the full ones go, "a" keeps its spent state and "e" comes in.
+    assert buckets.take("e", 1.5) == 0.0
+    assert len(buckets) == 2
+    assert buckets.take("a", 1.5) == 0.0  # 1.5 tokens refilled since 0 s
+    assert buckets.take("a", 1.5) > 0
 
 
 async def test_beyond_the_burst_429_with_retry_after_and_envelope(make_client: MakeClient) -> None:

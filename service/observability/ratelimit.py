@@ -3,8 +3,9 @@
 Each client (its address, or its user once auth has found who sent the request) has a bucket of
 ``burst`` tokens refilled at ``rate`` a second; a request takes one. ``/health`` and
 ``/health/*`` are never limited: load balancers and orchestrators must always get their answer.
-At most ``max_clients`` buckets are kept: the least recently seen client's bucket goes first (it
-comes back full), so memory stays bounded whatever number of addresses send requests.
+At most ``max_clients`` buckets are kept, so memory stays bounded whatever number of addresses
+send requests: past that, buckets that have refilled go first (they would come back full), then
+those of the clients first seen.
 
 The check is a plain call made where the key is known, not a middleware layer of its own: the
 auth guard makes it once it knows the user, else the error middleware makes it first
@@ -13,6 +14,7 @@ auth guard makes it once it knows the user, else the error middleware makes it f
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -51,26 +53,44 @@ class TokenBuckets:
         self.rate = rate
         self.burst = burst
         self.max_clients = max_clients
-        # key -> (tokens left, when they were counted); insertion order = least recently seen.
-        self._buckets: dict[str, tuple[float, float]] = {}
+        # key -> [tokens left, when they were counted], changed in place (no allocation a
+        # request); insertion order = first seen.
+        self._buckets: dict[str, list[float]] = {}
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def take(self, key: str, now: float) -> float:
         """Take a token for ``key``: 0.0 if it was there, else the seconds until one is."""
-        bucket = self._buckets.pop(key, None)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            tokens = float(self.burst)
             if len(self._buckets) >= self.max_clients:
-                del self._buckets[next(iter(self._buckets))]
-        else:
-            tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+                self._make_room(now)
+            bucket = self._buckets[key] = [float(self.burst), now]
+        tokens = bucket[0] + (now - bucket[1]) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        bucket[1] = now
         if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
+            bucket[0] = tokens - 1.0
             return 0.0
-        self._buckets[key] = (tokens, now)
+        bucket[0] = tokens
         return (1.0 - tokens) / self.rate
+
+    def _make_room(self, now: float) -> None:
+        """Drop the buckets that have refilled (they would come back full: nothing is lost),
+        then, if that freed less than a quarter, the first seen of the rest, so the next sweep
+        is at least a quarter of ``max_clients`` new clients away."""
+        buckets, burst, rate = self._buckets, self.burst, self.rate
+        full = [
+            key for key, (tokens, when) in buckets.items() if tokens + (now - when) * rate >= burst
+        ]
+        for key in full:
+            del buckets[key]
+        short = max(1, self.max_clients // 4) - len(full)
+        if short > 0:
+            for key in list(itertools.islice(buckets, short)):
+                del buckets[key]
 
 
 def exempt(path: str) -> bool:
