@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -23,19 +21,19 @@ NO_CACHE = {
 
 
 def errors_middleware(
-    check: Callable[[web.Request], contextvars.Token[Any] | None] | None = None,
+    check: Callable[[web.Request], None] | None = None,
 ) -> Middleware:
     """The error middleware; ``check`` (the auth guard's admission, else the rate limit) is
     called on each request first, inside it, so its refusals become the envelope too without
-    a middleware layer of their own. The context variable token it may return (the caller's
-    scope) is reset once the handler is done."""
+    a middleware layer of their own. Context variables it sets (the caller's scope) need no
+    reset: aiohttp runs each request in a task of its own, with its own copy of the context
+    (web_protocol.py, aiohttp#3406), which ends with the request."""
 
     @web.middleware
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        entered = None
         try:
             if check is not None:
-                entered = check(request)
+                check(request)
             return await handler(request)
         except ServiceError as exc:
             response = json_response({"error": exc.message}, status=exc.status)
@@ -58,9 +56,6 @@ def errors_middleware(
         except Exception:
             log.exception("Unhandled error on %s %s", request.method, request.path)
             return json_response({"error": "Internal Server Error"}, status=500)
-        finally:
-            if entered is not None:
-                entered.var.reset(entered)
 
     return error_middleware
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
@@ -131,11 +130,10 @@ class Guard:
         template = route.template
         return template.name(request.match_info) if template is not None else "page/-/-"
 
-    def admit(self, request: web.Request) -> Token[scope.Scope] | None:
+    def admit(self, request: web.Request) -> None:
         """Before the handler, inside the error middleware (so each refusal raised here is the
         JSON envelope; no middleware layer of its own): allowed hosts, the caller, the rules,
-        the rate limit. Returns the token of the scope it entered, for the error middleware to
-        reset once the handler is done (None: the scope is unchanged)."""
+        the rate limit; then enters the caller's scope."""
         # Every request passes here: lookups are inlined rather than helper calls.
         if self.allowed_hosts and not self._host_allowed(request.host):
             raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
@@ -164,8 +162,10 @@ class Guard:
             raise Forbidden(FORBIDDEN)
         if self.limit is not None:  # per user once known, else per address
             self.limit.check(request, f"user:{user.name}" if user is not None else None)
+        # No reset afterwards: the request's task has a context of its own (middlewares.py).
         current = scope.CURRENT
-        return None if acting is current.get() else current.set(acting)
+        if acting is not current.get():
+            current.set(acting)
 
     def _scope_of(self, user: User) -> scope.Scope:
         if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared

@@ -105,7 +105,7 @@ def observe_middleware(
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request_id(request.headers.get(HEADER))
         request[REQUEST_ID] = rid
-        token = current.set(rid)
+        current.set(rid)  # for log lines; no reset: the request's task has its own context
         start = clock()
         if enabled:
             metrics.in_flight += 1
@@ -149,7 +149,6 @@ def observe_middleware(
         finally:
             if not deferred:
                 finish(rid, request, route_of(request), status, sent, start, body)
-            current.reset(token)
 
     return observe
 
