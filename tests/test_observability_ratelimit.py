@@ -55,7 +55,7 @@ def test_refilled_buckets_are_dropped_first() -> None:
     for name in ("old", "a", "b", "c"):
         assert buckets.take(name, 0.0) == 0.0
     assert buckets.take("a", 0.0) == 0.0
-    assert buckets.take("a", 0.0) > 0  # "a" is out of tokens at 0.5 s
+    assert buckets.take("a", 0.0) > 0  # "a" has spent its burst
     # At 0.5 s no bucket has refilled: the first seen ("old") makes room for "d".
     assert buckets.take("d", 0.5) == 0.0
     assert len(buckets) == 4
