@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.auth import secret
-from service.auth.tokens import Tokens, load_jwks
+from service.auth.tokens import LEEWAY, Tokens, load_jwks
 from service.auth.users import User
 from service.keys import AUTH
 from tests.conftest import MakeClient
@@ -61,6 +61,32 @@ async def test_an_issued_token_is_accepted_until_revoked(client: Any) -> None:
     assert response.status == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert await response.json() == {"error": "Invalid or expired token"}
+
+
+async def test_a_token_seen_before_is_refused_once_it_expires(client: Any) -> None:
+    tokens: Tokens = client.app[AUTH].tokens
+    issued = tokens.issue(User("bob"))
+    for _ in range(2):  # verified, then the guard's table answers
+        assert (await client.get("/list/models", headers=bearer(issued.token))).status == 200
+    tokens.clock = lambda: issued.expires_at + LEEWAY + 1
+    response = await client.get("/list/models", headers=bearer(issued.token))
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_a_password_change_refuses_the_tokens_issued_before_it(client: Any) -> None:
+    await client.app[AUTH].logins.create("bob", "bob-password-1")
+    earlier = int(time.time()) - 10
+    old = jwt.encode(claims(iat=earlier, nbf=earlier), SECRET)
+    assert (await client.get("/auth/me", headers=bearer(old))).status == 200
+    change = {"password": "bob-password-1", "new_password": "bob-password-2"}
+    changed = await client.post("/auth/password", json=change, headers=bearer(old))
+    assert changed.status == 200
+    response = await client.get("/auth/me", headers=bearer(old))  # seen before, refused now
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    fresh = (await changed.json())["access_token"]
+    assert (await client.get("/auth/me", headers=bearer(fresh))).status == 200
 
 
 def _rs256_key() -> rsa.RSAPrivateKey:

@@ -46,7 +46,9 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.dropped = 0
-        self._lines: collections.deque[tuple[float, str, Any]] = collections.deque()
+        # (time, event, values) waiting for the thread; the guard appends request lines itself
+        # (its hot path: no call) while there are fewer than QUEUE_MAX, else calls request().
+        self.lines: collections.deque[tuple[float, str, Any]] = collections.deque()
         self._writer: subprocess.Popen[bytes] | None = None
         self._stopping = False  # set by close(); the thread sees it within FLUSH_SECONDS
         self._thread = threading.Thread(target=self._run, name="audit-log", daemon=True)
@@ -74,20 +76,20 @@ class AuditLog:
 
     def write(self, event: str, **fields: Any) -> None:
         """An event line (login, logout, token_refused, …)."""
-        if len(self._lines) >= QUEUE_MAX:
+        if len(self.lines) >= QUEUE_MAX:
             self._drop(1, "queue full")
             return
         plain = {k: v if isinstance(v, _PLAIN) else str(v) for k, v in fields.items()}
-        self._lines.append((time.time(), event, plain))
+        self.lines.append((time.time(), event, plain))
 
     def request(self, values: tuple[Any, ...]) -> None:
         """A request line from the guard: user, address, method, route, resource, status,
         bytes, the duration in seconds, request id and path (None when the route has none), in
         that order (the hot path: one tuple)."""
-        if len(self._lines) >= QUEUE_MAX:
+        if len(self.lines) >= QUEUE_MAX:
             self._drop(1, "queue full")
             return
-        self._lines.append((time.time(), REQUEST, values))
+        self.lines.append((time.time(), REQUEST, values))
 
     def _run(self) -> None:
         # time.sleep, one C call, rather than Event.wait with a timeout (a Condition, a new
@@ -97,9 +99,9 @@ class AuditLog:
             self._send_pending()
 
     def _send_pending(self) -> None:
-        if not self._lines:
+        if not self.lines:
             return
-        pending = self._lines
+        pending = self.lines
         batch = [pending.popleft() for _ in range(min(len(pending), QUEUE_MAX))]
         try:
             payload = marshal.dumps(batch)

@@ -10,7 +10,9 @@ a middleware layer of its own.
 
 from __future__ import annotations
 
+import collections
 import re
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +20,9 @@ from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names, scope
-from service.auth.audit import AuditLog
+from service.auth.audit import QUEUE_MAX, REQUEST, AuditLog
 from service.auth.rules import FORBIDDEN, Rules
-from service.auth.tokens import InvalidToken, Tokens
+from service.auth.tokens import Admitted, InvalidToken, Tokens
 from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
 from service.observability.requestid import HEADER as REQUEST_ID_HEADER
@@ -59,7 +61,7 @@ ADMISSION: web.RequestKey[Admission] = web.RequestKey("admission")
 class _Route:
     """What the guard needs of one matched route and method, worked out once."""
 
-    __slots__ = ("audited", "needs_token", "route", "template")
+    __slots__ = ("after", "audited", "before", "needs_token", "route", "template", "variable")
 
     def __init__(self, template: names.Template | None, route: str, needs_token: bool) -> None:
         self.template = template
@@ -67,6 +69,14 @@ class _Route:
         self.needs_token = needs_token
         # /health* answers load balancers many times a second and reads nothing.
         self.audited = template is None or template.plan[0] != (False, "health")
+        # The request's name around its one variable (names.Template.pieces), for admit to
+        # inline; requests outside the table are page/-/-.
+        self.before, self.variable, self.after = (
+            template.pieces if template is not None else ("page/-/-", None, "")
+        )
+
+    def name(self, match_info: names.MatchInfo) -> str:
+        return self.template.name(match_info) if self.template is not None else self.before
 
 
 class Guard:
@@ -83,18 +93,23 @@ class Guard:
         public_pages: Iterable[str] = (),
     ) -> None:
         self.tokens = tokens
+        # Authorization header → (user, token id, accepted until): tokens.py empties it in
+        # place when a revocation or a password change could refuse one of them.
+        self._admitted: dict[str, Admitted] = tokens.admitted if tokens is not None else {}
         # Set once the state store exists (-auth token): users, passwords, logins.
         self.logins: Logins | None = None
         self.registration_open = registration_open
         self.rules = rules
         self.audit = audit
+        self._audit_lines = audit.lines if audit is not None else collections.deque()
         self.limit = limit
         self.templates = names.templates(routes)
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.public = PUBLIC | {REGISTRATION} if registration_open else PUBLIC
         self.public_pages = PUBLIC_PAGES | frozenset(public_pages)
-        # (method, matched resource) → what the guard and the audit line need of it.
-        self._routes: dict[tuple[str, AbstractResource], _Route] = {}
+        # Matched route (one per method, so one lookup; routes of any method "*" by
+        # (method, route)) → what the guard and the audit line need of it.
+        self._routes: dict[object, _Route] = {}
         # A user's own scope by name, made once (a frozen dataclass costs to build and to hash
         # per request); only non-admins', whose scope depends on nothing else.
         self._scopes: dict[str, scope.Scope] = {}
@@ -109,10 +124,11 @@ class Guard:
         return self.templates.get((method, _VERSION.sub("", resource.canonical, count=1)))
 
     def _route(self, request: web.Request) -> _Route:
-        resource = request.match_info.route.resource
+        matched = request.match_info.route
+        resource = matched.resource
         if resource is None:  # nothing matched: the 404 or 405 tells nothing
             return _UNMATCHED
-        key = (request.method, resource)
+        key = (request.method, matched) if matched.method == hdrs.METH_ANY else matched
         found = self._routes.get(key)
         if found is None:
             template = self.template(request)
@@ -125,11 +141,6 @@ class Guard:
                 self._routes[key] = found
         return found
 
-    @staticmethod
-    def _name(route: _Route, request: web.Request) -> str:
-        template = route.template
-        return template.name(request.match_info) if template is not None else "page/-/-"
-
     def admit(self, request: web.Request) -> None:
         """Before the handler, inside the error middleware (so each refusal raised here is the
         JSON envelope; no middleware layer of its own): allowed hosts, the caller, the rules,
@@ -138,21 +149,27 @@ class Guard:
         if self.allowed_hosts and not self._host_allowed(request.host):
             raise BadRequest(f"Host {request.host!r} is not allowed (-allowed-hosts)")
         match_info = request.match_info
-        resource = match_info.route.resource
-        route = (
-            self._routes.get((request.method, resource)) or self._route(request)
-            if resource is not None
-            else _UNMATCHED
-        )
-        template = route.template
-        name = template.name(match_info) if template is not None else "page/-/-"
+        route = self._routes.get(match_info.route) or self._route(request)
+        variable = route.variable
+        if variable is not None:  # names.Template.name, inlined
+            value = match_info.get(variable)
+            name = route.before + (value.replace("/", "%2F") if value else "-") + route.after
+        else:
+            name = route.name(match_info)
         user: User | None = None
         token_id: tuple[str, float] | None = None
         acting = scope.OPERATOR
-        if self.tokens is not None:
+        tokens = self.tokens
+        if tokens is not None:
             acting = scope.NOBODY
             if route.needs_token:
-                user, token_id = self._authenticate(request)
+                # A header seen before: one lookup and the time (tokens.py empties the table
+                # when one of them could be refused early).
+                header = request.headers.get(hdrs.AUTHORIZATION, "")
+                admitted = self._admitted.get(header)
+                if admitted is None or admitted[2] <= tokens.clock():
+                    admitted = self._authenticate(request, header)
+                user, token_id, _ = admitted
                 if user.admin:
                     acting = scope.of(user, owner=_owner(request), see_all=_all(request))
                 else:
@@ -182,11 +199,12 @@ class Guard:
             )
         return resource.canonical not in self.public_pages
 
-    def _authenticate(self, request: web.Request) -> tuple[User, tuple[str, float]]:
+    def _authenticate(self, request: web.Request, header: str) -> Admitted:
+        """The first request with ``header`` (or one whose token has expired since)."""
         assert self.tokens is not None
-        header = request.headers.get(hdrs.AUTHORIZATION)
-        if header is None:
+        if not header:
             raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        self._admitted.pop(header, None)  # expired since it was kept, if it was
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -198,7 +216,7 @@ class Guard:
             raise Unauthorized(
                 INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
-        return verified.user, (verified.jti, verified.expires_at)
+        return self.tokens.remember(header, verified)
 
     def _host_allowed(self, host: str) -> bool:
         host = host.lower()
@@ -216,29 +234,32 @@ class Guard:
     ) -> None:
         """The observe middleware's hand-over, once the client has its answer: the request's
         line for the audit log. ``size``: the body's bytes (None when aiohttp answered)."""
-        assert self.audit is not None
         try:
             user, name, _, route = request[ADMISSION]
         except KeyError:  # refused before the guard knew the caller (or never guarded)
             user, route = None, self._route(request)
-            name = self._name(route, request)
+            name = route.name(request.match_info)
         if not route.audited:
             return
         # Raw values only: the writer process rounds and encodes them (audit_writer.py).
-        self.audit.request(
-            (
-                "-" if user is None else user.name,
-                request.remote or "-",
-                request.method,
-                route.route,
-                name,
-                status,
-                size,
-                seconds,
-                rid,
-                request.match_info.get("path"),
-            )
+        values = (
+            "-" if user is None else user.name,
+            request.remote or "-",
+            request.method,
+            route.route,
+            name,
+            status,
+            size,
+            seconds,
+            rid,
+            request.match_info.get("path"),
         )
+        lines = self._audit_lines
+        if len(lines) < QUEUE_MAX:  # AuditLog.request, inlined
+            lines.append((time.time(), REQUEST, values))
+        else:
+            assert self.audit is not None
+            self.audit.request(values)  # drops it, and counts it
 
     def event(self, request: web.Request, event: str, *, user: str | None, **fields: Any) -> None:
         """An auth event (login, login_failed, logout, token_refused, …) for the audit log."""

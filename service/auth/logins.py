@@ -27,9 +27,11 @@ class Logins:
 
     async def restore(self) -> None:
         """At start-up: revocations and password changes survive restarts."""
-        self.tokens.revoked.update(await self.accounts.revoked())
-        for name, changed in (await self.accounts.password_changes()).items():
-            self.tokens.not_before[name] = math.floor(changed)
+        changes = await self.accounts.password_changes()
+        self.tokens.restore(
+            await self.accounts.revoked(),
+            {name: math.floor(changed) for name, changed in changes.items()},
+        )
 
     async def create(self, name: object, password: object, *, admin: bool = False) -> User:
         if not valid_username(name):
@@ -82,7 +84,7 @@ class Logins:
         assert isinstance(new, str)
         changed = await self.accounts.set_password(user.name, await self.passwords.hash(new))
         # Tokens issued before this second stop working; the one returned here does not.
-        self.tokens.not_before[user.name] = math.floor(changed)
+        self.tokens.refuse_issued_before(user.name, math.floor(changed))
         return self.tokens.issue(account.user)
 
     async def logout(self, jti: str, expires_at: float) -> None:

@@ -84,7 +84,31 @@ class Template:
             action = _lit("-")
         return kind, name, action
 
+    @functools.cached_property
+    def pieces(self) -> tuple[str, str | None, str]:
+        """The name as text around its one path variable, if it has at most one:
+        ``(whole name, None, "")`` with none, ``(before, variable, after)`` with one
+        (``source/``, ``ctx``, ``/record``), so naming a request is one lookup and two joins;
+        ``("", None, "")`` with more (``name`` works through ``plan``)."""
+        variables = [text for is_var, text in self.plan if is_var]
+        if not variables:
+            return self.planned({}), None, ""
+        if len(variables) > 1:
+            return "", None, ""
+        texts = ["\0" if is_var else text for is_var, text in self.plan]
+        before, after = "/".join(texts).split("\0")
+        return before, variables[0], after
+
     def name(self, match_info: MatchInfo) -> str:
+        """The request's ``kind/name/action`` (the guard inlines the one-variable case)."""
+        before, variable, after = self.pieces
+        if variable is not None:
+            value = match_info.get(variable)
+            return before + (value.replace("/", "%2F") if value else "-") + after
+        return before or self.planned(match_info)
+
+    def planned(self, match_info: MatchInfo) -> str:
+        """``name``, worked out part by part from ``plan``."""
         (kind_var, kind), (name_var, name), (action_var, action) = self.plan
         if kind_var:
             kind = _clean(match_info.get(kind, "-"))

@@ -52,6 +52,11 @@ class Verified:
     issued_at: float
 
 
+# What the guard keeps of a verified Authorization header: the user, the token's (jti, expiry)
+# and the time until which it is accepted (its expiry and the leeway).
+Admitted = tuple[User, tuple[str, float], float]
+
+
 class Tokens:
     def __init__(
         self,
@@ -70,18 +75,22 @@ class Tokens:
         self.ttl = ttl
         self._jwks = jwks
         self._jwks_issuer = jwks_issuer
-        self._clock = clock
+        self.clock = clock
         self._cache: OrderedDict[str, Verified] = OrderedDict()
         # jti → its token's expiry: kept only as long as the token could still be presented.
         self.revoked: dict[str, float] = {}
         # user → tokens issued (iat) before this second are refused: the password changed.
         self.not_before: dict[str, int] = {}
+        # Authorization header → Admitted, the guard's one lookup per request. Emptied (in
+        # place: the guard holds this dict) whenever a token may stop being valid before it
+        # expires (a revocation, a password change), so an entry needs only its time checked.
+        self.admitted: dict[str, Admitted] = {}
 
     def issue(self, user: User, ttl: float | None = None) -> Issued:
         ttl = self.ttl if ttl is None else ttl
         if not 0 < ttl <= MAX_TTL:
             raise ValueError("a token lives more than 0 s and at most 24 h")
-        now = int(self._clock())
+        now = int(self.clock())
         expires_at = now + int(ttl)
         jti = secrets.token_urlsafe(16)
         claims: dict[str, Any] = {
@@ -99,7 +108,7 @@ class Tokens:
         return Issued(token, jti, int(ttl), float(expires_at))
 
     def verify(self, token: str) -> Verified:
-        now = self._clock()
+        now = self.clock()
         # Keyed by the token itself: hashing it again with SHA-256 cost more than the rest of
         # the check, and the token is in this process's memory with the request anyway.
         verified = self._cache.get(token)
@@ -119,13 +128,36 @@ class Tokens:
             raise InvalidToken("token issued before the password changed")
         return verified
 
+    def remember(self, header: str, verified: Verified) -> Admitted:
+        """What the guard keeps of ``header``, which carried the ``verified`` token."""
+        if len(self.admitted) >= CACHE_MAX:  # bounded like the cache of verified tokens
+            self.admitted.clear()
+        admitted = self.admitted[header] = (
+            verified.user,
+            (verified.jti, verified.expires_at),
+            verified.expires_at + LEEWAY,
+        )
+        return admitted
+
     def revoke(self, jti: str, expires_at: float) -> None:
         self.revoked[jti] = expires_at
+        self.admitted.clear()
         self.forget_expired()
+
+    def refuse_issued_before(self, user: str, second: int) -> None:
+        """Tokens of ``user`` issued before ``second`` stop working (the password changed)."""
+        self.not_before[user] = second
+        self.admitted.clear()
+
+    def restore(self, revoked: dict[str, float], password_changes: dict[str, int]) -> None:
+        """At start-up: the revocations and password changes of earlier runs."""
+        self.revoked.update(revoked)
+        self.not_before.update(password_changes)
+        self.admitted.clear()
 
     def forget_expired(self) -> None:
         """Drop revocations and cache entries of tokens that have expired anyway."""
-        now = self._clock()
+        now = self.clock()
         self.revoked = {j: exp for j, exp in self.revoked.items() if exp + LEEWAY > now}
         for token, verified in list(self._cache.items()):
             if verified.expires_at + LEEWAY <= now:

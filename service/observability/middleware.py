@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 
@@ -116,9 +116,9 @@ def observe_middleware(
         try:
             response = await handler(request)
             status = response.status
-            if audit is not None:  # before it is sent: a streamed one's count, else its length
-                body = response.body_length if response.prepared else response.content_length
-            if not response.prepared:
+            if response.prepared:  # streamed by the handler: what it wrote
+                body = response.body_length
+            else:
                 if isinstance(response, web.Response):
                     # Sent here (preparing a Response twice is harmless; aiohttp's own
                     # attempt after us finds it done), so bytes and time are the whole answer.
@@ -127,7 +127,11 @@ def observe_middleware(
                         await response.write_eof()
                     except ConnectionResetError:
                         pass  # the client left
+                    if audit is not None:  # prepare() set it, unless the body is chunked
+                        length = response.headers.get(hdrs.CONTENT_LENGTH)
+                        body = int(length) if length is not None else None
                 else:
+                    body = response.content_length  # a FileResponse's: None until it is sent
                     # A FileResponse cannot be prepared twice: aiohttp sends it after us, in
                     # this request's own task; count it once that task is done.
                     deferred = _finish_later(
