@@ -216,7 +216,7 @@ def test_registration_password_change_and_the_audit_log(server: LiveServer, tmp_
     assert bob("POST", "/auth/registration", json=body).status_code == 403
     created = admin("POST", "/auth/registration", json=body)
     assert created.status_code == 201
-    assert created.json() == {"username": "carol", "admin": False}
+    assert created.json() == {"username": "carol", "admin": False, "rules": []}
     assert admin("POST", "/auth/registration", json=body).status_code == 409
     PASSWORDS["carol"] = "carol-password-1"
     carol = As(server, "carol")
@@ -244,6 +244,44 @@ def test_registration_password_change_and_the_audit_log(server: LiveServer, tmp_
     assert ("admin", "auth/registration/-", 409) in by_user
     events = {line["event"] for line in lines}
     assert {"login", "user_created", "password_changed"} <= events
+
+
+def test_a_user_created_with_rules_of_their_own(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """createuser -rule while the server runs: the rules travel in each token of the user."""
+    monkeypatch.setitem(PASSWORDS, "carl", "carl-password-1")
+    monkeypatch.setitem(PASSWORDS, "dora", "dora-password-1")
+    own = ("-rule", "list/models/get", "-rule", "source/shared/.*")
+    result = create("createuser", "carl", tmp_path, "-password-stdin", *own)
+    assert result.returncode == 0, result.stderr
+    assert "with 2 rule(s) of its own" in result.stdout
+    carl = As(server, "carl")
+    assert carl("GET", "/list/models").status_code == 200
+    refused = carl("GET", "/list/sources")
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "Forbidden by this user's rules"}
+    assert carl("GET", "/source/shared/record/k").status_code == 200  # the shared preload
+    me = carl("GET", "/auth/me").json()
+    assert me["rules"] == ["list/models/get", "source/shared/.*"]
+    # createtoken's tokens carry them too.
+    made = run_cli("createtoken", "-username", "carl", "-upload-dir", "data", cwd=tmp_path, env=ENV)
+    assert made.returncode == 0, made.stderr
+    headers = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    answer = requests.get(f"{server.url}/list/sources", headers=headers, timeout=30)
+    assert answer.status_code == 403
+    # A rule that is not a regular expression is a usage error; no user is made.
+    bad = create("createuser", "dora", tmp_path, "-password-stdin", "-rule", "(unclosed")
+    assert bad.returncode == 2
+    assert "is not a regular expression" in bad.stderr
+    assert (
+        requests.post(
+            f"{server.url}/auth/login",
+            json={"username": "dora", "password": PASSWORDS["dora"]},
+            timeout=30,
+        ).status_code
+        == 401
+    )
 
 
 def test_usage_errors(tmp_path: Path) -> None:

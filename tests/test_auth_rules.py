@@ -20,7 +20,14 @@ from yarl import URL
 
 from service.auth.audit import AuditLog
 from service.auth.names import parse, templates
-from service.auth.rules import FORBIDDEN, RuleError, Rules, from_environment, read_rules_file
+from service.auth.rules import (
+    FORBIDDEN,
+    FORBIDDEN_FOR_USER,
+    RuleError,
+    Rules,
+    from_environment,
+    read_rules_file,
+)
 from service.auth.users import User
 from service.keys import AUTH
 from service.routes import API_ROUTES
@@ -135,6 +142,60 @@ async def test_rules_apply_after_authentication(make_client: MakeClient) -> None
     headers = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/list/models", headers=headers)).status == 200
     assert (await client.get("/list/sources", headers=headers)).status == 403
+
+
+async def test_a_users_own_rules_apply_on_top_of_the_servers(make_client: MakeClient) -> None:
+    client = await make_client(
+        auth="token", secret_key=b"s" * 32, rule=("list/.*/get", "source/.*", "auth/.*")
+    )
+    own = ["list/models/get", "source/mine/.*"]
+    await client.app[AUTH].logins.create("ann", "ann-password-1", rules=own)
+    login = {"username": "ann", "password": "ann-password-1"}
+    token = (await (await client.post("/auth/login", json=login)).json())["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for path, status, error in [
+        ("/list/models", 200, None),
+        ("/list/sources", 403, FORBIDDEN_FOR_USER),  # the server's rules allow it, hers not
+        ("/source/mine/record/k", 404, "Source not loaded"),  # both allow it
+        ("/source/other/record/k", 403, FORBIDDEN_FOR_USER),
+        ("/tasks", 403, FORBIDDEN),  # the server's rules are checked first
+    ]:
+        response = await client.get(path, headers=headers)
+        assert response.status == status, path
+        assert (await response.json()).get("error") == error, path
+    # Her own account is never forbidden by her own rules (the server's may).
+    me = await client.get("/auth/me", headers=headers)
+    assert me.status == 200
+    assert (await me.json())["rules"] == own
+
+
+async def test_only_an_admin_gives_a_user_rules(make_client: MakeClient) -> None:
+    client = await make_client(auth="token", secret_key=b"s" * 32, registration="open")
+    tokens = client.app[AUTH].tokens
+    admin = {"Authorization": f"Bearer {tokens.issue(User('root', admin=True)).token}"}
+    user = {"Authorization": f"Bearer {tokens.issue(User('bob')).token}"}
+    body = {"username": "dan", "password": "dan-password-1", "rules": ["model/m/predict"]}
+    for headers in ({}, user):  # open registration, but not rules
+        response = await client.post("/auth/registration", json=body, headers=headers)
+        assert response.status == 403
+        assert await response.json() == {"error": "Only an admin gives a user rules"}
+    for rules, error in [
+        ("model/.*", "rules must be a list of regular expressions"),
+        (["(unclosed"], "rule '(unclosed' is not a regular expression"),
+        ([""], "a rule has 1 to 500 characters"),
+        (["x"] * 65, "at most 64 rules a user"),
+        (["x" * 500] * 9, "at most 4000 characters of rules a user"),
+    ]:
+        response = await client.post(
+            "/auth/registration", json={**body, "rules": rules}, headers=admin
+        )
+        assert response.status == 400, rules
+        assert (await response.json())["error"].startswith(error), rules
+    created = await client.post("/auth/registration", json=body, headers=admin)
+    assert created.status == 201
+    assert await created.json() == {"username": "dan", "admin": False, "rules": body["rules"]}
+    plain = {"username": "eve", "password": "eve-password-1"}  # no rules: anyone, openly
+    assert (await client.post("/auth/registration", json=plain)).status == 201
 
 
 async def test_allowed_hosts(make_client: MakeClient) -> None:

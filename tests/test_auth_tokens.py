@@ -14,10 +14,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from service.auth import secret
+from service.auth import accounts, secret
 from service.auth.tokens import LEEWAY, Tokens, load_jwks
 from service.auth.users import User
 from service.keys import AUTH
+from service.state import StateStore
 from tests.conftest import MakeClient
 
 SECRET = b"k" * 40
@@ -140,6 +141,36 @@ async def test_health_needs_no_token_and_admin_claim_comes_only_from_our_key(
     assert verified.user == User("root", admin=True)
 
 
+@pytest.mark.parametrize("rules", ["source/.*", [1], ["(unclosed"], [""]])
+async def test_a_token_with_malformed_rules_is_refused(client: Any, rules: Any) -> None:
+    token = jwt.encode(claims(rul=rules), SECRET)
+    response = await client.get("/list/models", headers=bearer(token))
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+async def test_users_made_before_users_had_rules_have_none(tmp_path: Path) -> None:
+    """A state file of the first schema is migrated: its users keep working, rules ()."""
+    path = tmp_path / "state.db"
+    old = StateStore(path)
+    old.register_schema(accounts.COMPONENT, accounts.MIGRATIONS[:1])
+    await old.open()
+    await old.execute(
+        "INSERT INTO auth_users (name, password_hash, admin, created, password_changed)"
+        " VALUES ('bob', 'h', 0, 0, 0)"
+    )
+    await old.aclose()
+    new = StateStore(path)
+    accounts.Accounts.register(new)
+    await new.open()
+    try:
+        account = await accounts.Accounts(new).get("bob")
+        assert account is not None
+        assert account.user == User("bob", rules=())
+    finally:
+        await new.aclose()
+
+
 def test_token_ttl_is_capped_at_24h() -> None:
     tokens = Tokens(SECRET, issuer=ISS, audience=AUD, ttl=3600)
     with pytest.raises(ValueError, match="24 h"):
@@ -166,11 +197,15 @@ async def test_jwks_accepts_rs256_tokens_of_its_issuer_only(
         auth="token", secret_key=SECRET, jwks=jwks, jwks_issuer="https://idp.example"
     )
     good = jwt.encode(
-        claims(iss="https://idp.example", adm=True), key, algorithm="RS256", headers={"kid": "k1"}
+        claims(iss="https://idp.example", adm=True, rul=["nothing"]),
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
     )
     response = await client.get("/list/models", headers=bearer(good))
     assert response.status == 200
-    assert client.app[AUTH].tokens.verify(good).user == User("bob")  # never admin from outside
+    # Never admin from outside, and no rules of a user of this server's.
+    assert client.app[AUTH].tokens.verify(good).user == User("bob")
     for bad in (
         jwt.encode(claims(), key, algorithm="RS256", headers={"kid": "k1"}),  # our iss
         jwt.encode(claims(iss="https://idp.example"), _rs256_key(), algorithm="RS256"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 
@@ -24,6 +25,8 @@ MIGRATIONS = [
         expires REAL NOT NULL
     );
     """,
+    # A user's own endpoint rules, a JSON list (users.py).
+    "ALTER TABLE auth_users ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';",
 ]
 
 
@@ -48,12 +51,14 @@ class Accounts:
 
     async def get(self, name: str) -> Account | None:
         row = await self.store.fetchone(
-            "SELECT name, password_hash, admin, password_changed FROM auth_users WHERE name = ?",
+            "SELECT name, password_hash, admin, password_changed, rules FROM auth_users"
+            " WHERE name = ?",
             (name,),
         )
         if row is None:
             return None
-        return Account(User(row[0], admin=bool(row[2])), row[1], float(row[3]))
+        user = User(row[0], admin=bool(row[2]), rules=tuple(json.loads(row[4])))
+        return Account(user, row[1], float(row[3]))
 
     async def create(self, user: User, password_hash: str) -> None:
         now = time.time()
@@ -61,9 +66,10 @@ class Accounts:
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    "INSERT INTO auth_users (name, password_hash, admin, created, password_changed)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (user.name, password_hash, int(user.admin), now, now),
+                    "INSERT INTO auth_users"
+                    " (name, password_hash, admin, created, password_changed, rules)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (user.name, password_hash, int(user.admin), now, now, json.dumps(user.rules)),
                 )
             except sqlite3.IntegrityError:
                 raise UserExists(user.name) from None

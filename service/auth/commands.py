@@ -71,6 +71,15 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
                 action="store_true",
                 help="read the password from the first line of stdin instead of a prompt",
             )
+            sub.add_argument(
+                "-rule",
+                "--rule",
+                action="append",
+                default=[],
+                metavar="REGEX",
+                help="the user's own endpoint rule (repeatable): each request must also fully"
+                " match one of them (docs/auth.md)",
+            )
 
 
 def _store_options(sub: argparse.ArgumentParser) -> None:
@@ -134,11 +143,14 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
         tokens = Tokens(b"-" * 32, issuer="-", audience="-", ttl=60)  # issues nothing here
         logins = Logins(accounts, tokens)
         try:
-            user = await logins.create(ns.username, password, admin=ns.command == "createsuperuser")
+            user = await logins.create(
+                ns.username, password, admin=ns.command == "createsuperuser", rules=ns.rule
+            )
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         role = "admin" if user.admin else "user"
-        print(f"created {role} {user.name} in {path}")
+        ruled = f" with {len(user.rules)} rule(s) of its own" if user.rules else ""
+        print(f"created {role} {user.name}{ruled} in {path}")
         return 0
     finally:
         await store.aclose()

@@ -21,7 +21,7 @@ from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names, scope
 from service.auth.audit import QUEUE_MAX, REQUEST, AuditLog
-from service.auth.rules import FORBIDDEN, Rules
+from service.auth.rules import FORBIDDEN, FORBIDDEN_FOR_USER, Rules
 from service.auth.tokens import Admitted, InvalidToken, Tokens
 from service.auth.users import User, valid_username
 from service.errors import BadRequest, Forbidden, Unauthorized
@@ -61,7 +61,16 @@ ADMISSION: web.RequestKey[Admission] = web.RequestKey("admission")
 class _Route:
     """What the guard needs of one matched route and method, worked out once."""
 
-    __slots__ = ("after", "audited", "before", "needs_token", "route", "template", "variable")
+    __slots__ = (
+        "account",
+        "after",
+        "audited",
+        "before",
+        "needs_token",
+        "route",
+        "template",
+        "variable",
+    )
 
     def __init__(self, template: names.Template | None, route: str, needs_token: bool) -> None:
         self.template = template
@@ -69,6 +78,9 @@ class _Route:
         self.needs_token = needs_token
         # /health* answers load balancers many times a second and reads nothing.
         self.audited = template is None or template.plan[0] != (False, "health")
+        # /auth/*: the caller's own account (who am I, log out, change the password), which a
+        # user's own rules never forbid.
+        self.account = template is not None and template.plan[0] == (False, "auth")
         # The request's name around its one variable (names.Template.pieces), for admit to
         # inline; requests outside the table are page/-/-.
         self.before, self.variable, self.after = (
@@ -158,6 +170,7 @@ class Guard:
             name = route.name(match_info)
         user: User | None = None
         token_id: tuple[str, float] | None = None
+        own_rules: Rules | None = None
         acting = scope.OPERATOR
         tokens = self.tokens
         if tokens is not None:
@@ -169,7 +182,7 @@ class Guard:
                 admitted = self._admitted.get(header)
                 if admitted is None or admitted[2] <= tokens.clock():
                     admitted = self._authenticate(request, header)
-                user, token_id, _ = admitted
+                user, token_id, _, own_rules = admitted
                 if user.admin:
                     acting = scope.of(user, owner=_owner(request), see_all=_all(request))
                 else:
@@ -177,6 +190,8 @@ class Guard:
         request[ADMISSION] = (user, name, token_id, route)
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
+        if own_rules is not None and not route.account and not own_rules.allows(name):
+            raise Forbidden(FORBIDDEN_FOR_USER)
         if self.limit is not None:  # per user once known, else per address
             self.limit.check(request, f"user:{user.name}" if user is not None else None)
         # No reset afterwards: the request's task has a context of its own (middlewares.py).
@@ -217,6 +232,14 @@ class Guard:
                 INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from None
         return self.tokens.remember(header, verified)
+
+    def user_if_any(self, request: web.Request) -> User | None:
+        """The caller, also on a public route when it sent a token (401 if that is bad)."""
+        user = user_of(request)
+        if user is not None or self.tokens is None:
+            return user
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        return self._authenticate(request, header)[0] if header else None
 
     def _host_allowed(self, host: str) -> bool:
         host = host.lower()

@@ -7,6 +7,7 @@ from typing import Any
 
 from service.auth.accounts import Accounts, UserExists
 from service.auth.passwords import Passwords, Throttle, password_problem
+from service.auth.rules import RuleError, user_rules
 from service.auth.tokens import Issued, Tokens
 from service.auth.users import USERNAME, User, valid_username
 from service.errors import BadRequest, Conflict, TooManyAttempts, Unauthorized
@@ -33,7 +34,10 @@ class Logins:
             {name: math.floor(changed) for name, changed in changes.items()},
         )
 
-    async def create(self, name: object, password: object, *, admin: bool = False) -> User:
+    async def create(
+        self, name: object, password: object, *, admin: bool = False, rules: object = ()
+    ) -> User:
+        """A new user; ``rules``: their own endpoint rules (a list of regular expressions)."""
         if not valid_username(name):
             raise BadRequest(f"username must match {USERNAME.pattern}")
         assert isinstance(name, str)
@@ -41,7 +45,11 @@ class Logins:
         if problem is not None:
             raise BadRequest(problem)
         assert isinstance(password, str)
-        user = User(name, admin=admin)
+        try:
+            own = user_rules(rules)
+        except RuleError as exc:
+            raise BadRequest(str(exc)) from None
+        user = User(name, admin=admin, rules=own)
         try:
             await self.accounts.create(user, await self.passwords.hash(password))
         except UserExists:

@@ -9,6 +9,12 @@ from pathlib import Path
 
 ENV_RULES = "DFFML_SERVICE_HTTP_RULES"
 FORBIDDEN = "Forbidden by the server's rules"
+FORBIDDEN_FOR_USER = "Forbidden by this user's rules"
+# A user's own rules: how many, how long each and in all. They travel in every token of the
+# user, whose Authorization header must stay under aiohttp's 8,190-byte limit for a header.
+MAX_USER_RULES = 64
+MAX_RULE_CHARS = 500
+MAX_RULES_CHARS = 4000
 
 
 class RuleError(ValueError):
@@ -16,7 +22,7 @@ class RuleError(ValueError):
 
 
 class Rules:
-    def __init__(self, patterns: Iterable[str]) -> None:
+    def __init__(self, patterns: Iterable[str], *, verdicts: int = 4096) -> None:
         self.patterns = tuple(patterns)
         compiled = []
         for pattern in self.patterns:
@@ -27,11 +33,34 @@ class Rules:
         self._compiled = tuple(compiled)
         # Request names repeat (one per route and label); remembering the verdict for the last
         # few thousand keeps the check to a dict lookup.
-        self.allows = lru_cache(maxsize=4096)(self._allows)
+        self.allows = lru_cache(maxsize=verdicts)(self._allows)
 
     def _allows(self, name: str) -> bool:
         """Anchored at both ends: ``model/foo`` does not allow ``model/foobar/predict``."""
         return any(rule.fullmatch(name) for rule in self._compiled)
+
+
+def user_rules(value: object) -> tuple[str, ...]:
+    """A user's rules as a client or the CLI gives them: a list of regular expressions."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(r, str) for r in value):
+        raise RuleError("rules must be a list of regular expressions")
+    if len(value) > MAX_USER_RULES:
+        raise RuleError(f"at most {MAX_USER_RULES} rules a user")
+    for pattern in value:
+        if not pattern or len(pattern) > MAX_RULE_CHARS:
+            raise RuleError(f"a rule has 1 to {MAX_RULE_CHARS} characters")
+    if sum(len(pattern) for pattern in value) > MAX_RULES_CHARS:
+        raise RuleError(f"at most {MAX_RULES_CHARS} characters of rules a user")
+    patterns = tuple(value)
+    compiled(patterns)  # RuleError if one is not a regular expression
+    return patterns
+
+
+@lru_cache(maxsize=1024)
+def compiled(patterns: tuple[str, ...]) -> Rules:
+    """One Rules per set of a user's rules, shared by their tokens (bounded: 1,024 sets, each
+    remembering 256 verdicts)."""
+    return Rules(patterns, verdicts=256)
 
 
 def read_rules_file(path: Path) -> list[str]:

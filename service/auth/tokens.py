@@ -19,6 +19,7 @@ from typing import Any
 
 import jwt
 
+from service.auth.rules import RuleError, Rules, compiled, user_rules
 from service.auth.users import User
 
 # The GC API standard: access tokens expire in under 24 hours.
@@ -30,6 +31,7 @@ LEEWAY = 30.0
 CACHE_MAX = 10_000
 REQUIRED = ["exp", "iat", "nbf", "sub", "jti", "iss", "aud"]
 ADMIN_CLAIM = "adm"
+RULES_CLAIM = "rul"  # the user's own endpoint rules (users.py), when they have some
 
 
 class InvalidToken(Exception):
@@ -52,9 +54,10 @@ class Verified:
     issued_at: float
 
 
-# What the guard keeps of a verified Authorization header: the user, the token's (jti, expiry)
-# and the time until which it is accepted (its expiry and the leeway).
-Admitted = tuple[User, tuple[str, float], float]
+# What the guard keeps of a verified Authorization header: the user, the token's (jti, expiry),
+# the time until which it is accepted (its expiry and the leeway) and the user's own rules
+# (None: only the server's apply).
+Admitted = tuple[User, tuple[str, float], float, "Rules | None"]
 
 
 class Tokens:
@@ -104,6 +107,8 @@ class Tokens:
         }
         if user.admin:
             claims[ADMIN_CLAIM] = True
+        if user.rules:
+            claims[RULES_CLAIM] = list(user.rules)
         token = jwt.encode(claims, self._secret, algorithm="HS256")
         return Issued(token, jti, int(ttl), float(expires_at))
 
@@ -132,10 +137,12 @@ class Tokens:
         """What the guard keeps of ``header``, which carried the ``verified`` token."""
         if len(self.admitted) >= CACHE_MAX:  # bounded like the cache of verified tokens
             self.admitted.clear()
+        rules = verified.user.rules
         admitted = self.admitted[header] = (
             verified.user,
             (verified.jti, verified.expires_at),
             verified.expires_at + LEEWAY,
+            compiled(rules) if rules else None,
         )
         return admitted
 
@@ -185,8 +192,13 @@ class Tokens:
             raise InvalidToken("sub and jti must be non-empty strings")
         if float(exp) - float(iat) > MAX_TTL + LEEWAY:
             raise InvalidToken("token lives longer than 24 h")
-        admin = claims.get(ADMIN_CLAIM) is True and header.get("alg") == "HS256"
-        return Verified(User(sub, admin=admin), jti, float(exp), float(iat))
+        ours = header.get("alg") == "HS256"  # signed with this server's key, not -jwks
+        admin = claims.get(ADMIN_CLAIM) is True and ours
+        try:
+            rules = user_rules(claims.get(RULES_CLAIM, [])) if ours else ()
+        except RuleError as exc:
+            raise InvalidToken(f"{RULES_CLAIM}: {exc}") from None
+        return Verified(User(sub, admin=admin, rules=rules), jti, float(exp), float(iat))
 
     def _decode_external(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
         assert self._jwks is not None

@@ -13,6 +13,9 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class User:
     name: str
     admin: bool = False
+    # The user's own endpoint rules (service/auth/rules.py), on top of the server's: each
+    # request must fully match one of them too. Empty: only the server's rules apply.
+    rules: tuple[str, ...] = ()
 
 
 def valid_username(name: object) -> bool:

@@ -7,6 +7,7 @@ from aiohttp import web
 from service.auth.guard import Guard, token_of, user_of
 from service.auth.logins import Logins, token_body
 from service.auth.passwords import MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS
+from service.auth.rules import MAX_RULE_CHARS, MAX_USER_RULES
 from service.auth.users import USERNAME, User
 from service.errors import Forbidden, NotAllowed, Unauthorized
 from service.jsonio import json_response, ok, read_json_object
@@ -28,11 +29,18 @@ NEW_PASSWORD = {
     "minLength": MIN_PASSWORD_CHARS,
     "maxLength": MAX_PASSWORD_BYTES // 4,
 }
+# A user's own endpoint rules (docs/auth.md#a-users-own-rules).
+USER_RULES = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": MAX_RULE_CHARS},
+    "maxItems": MAX_USER_RULES,
+}
 NEW_CREDENTIALS = {
     "type": "object",
     "properties": {
         "username": {"type": "string", "pattern": USERNAME.pattern},
         "password": NEW_PASSWORD,
+        "rules": USER_RULES,
     },
     "required": ["username", "password"],
 }
@@ -45,8 +53,16 @@ TOKEN = {
     },
     "required": ["access_token", "token_type", "expires_in"],
 }
-USER_PROPERTIES = {"username": {"type": "string"}, "admin": {"type": "boolean"}}
-USER_SCHEMA = {"type": "object", "properties": USER_PROPERTIES, "required": ["username", "admin"]}
+USER_PROPERTIES = {
+    "username": {"type": "string"},
+    "admin": {"type": "boolean"},
+    "rules": {"type": "array", "items": {"type": "string"}},
+}
+USER_SCHEMA = {
+    "type": "object",
+    "properties": USER_PROPERTIES,
+    "required": ["username", "admin", "rules"],
+}
 NOT_ENABLED = "The server runs with -auth none"
 
 
@@ -69,23 +85,34 @@ def _caller(request: web.Request) -> User:
     tags=("auth",),
     responses={
         201: USER_SCHEMA,
-        400: "The user name or password is not acceptable",
+        400: "The user name, password or rules are not acceptable",
         401: "No token (registration is closed)",
-        403: "Registration is closed and the caller is not an admin",
+        403: "Registration is closed, or rules are given, and the caller is not an admin",
         409: "The user exists",
         501: NOT_ENABLED,
     },
     body=Body.json(NEW_CREDENTIALS),
 )
 async def registration(request: web.Request) -> web.Response:
-    """Open registration: anyone; closed: an admin's token creates the user."""
+    """Open registration: anyone; closed: an admin's token creates the user. Only an admin
+    gives a user rules of their own (a regular expression is trusted code: one that
+    backtracks badly would stall the server on that user's requests)."""
     guard, logins = _logins(request)
-    if not guard.registration_open and not _caller(request).admin:
+    caller = guard.user_if_any(request)  # open registration is a public route
+    admin = caller is not None and caller.admin
+    if not guard.registration_open and not admin:  # closed: the guard asked for a token
         raise Forbidden("Registration is closed: only admins create users")
     body = await read_json_object(request)
-    user = await logins.create(body.get("username"), body.get("password"))
+    rules = body.get("rules", [])
+    if rules != [] and not admin:
+        raise Forbidden("Only an admin gives a user rules")
+    user = await logins.create(body.get("username"), body.get("password"), rules=rules)
     guard.event(request, "user_created", user=user.name)
-    return json_response({"username": user.name, "admin": user.admin}, status=201)
+    return json_response(_user_json(user), status=201)
+
+
+def _user_json(user: User) -> dict[str, object]:
+    return {"username": user.name, "admin": user.admin, "rules": list(user.rules)}
 
 
 @operation(
@@ -134,7 +161,7 @@ async def me(request: web.Request) -> web.Response:
     _logins(request)
     user = _caller(request)
     _, expires_at = token_of(request)
-    return json_response({"username": user.name, "admin": user.admin, "expires_at": expires_at})
+    return json_response({**_user_json(user), "expires_at": expires_at})
 
 
 @operation(
