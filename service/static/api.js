@@ -138,14 +138,16 @@
       return body;
     }
 
-    /* {username, admin, expires_at} of the current token. */
+    /* {username, admin, rules, expires_at} of the current token. */
     me() {
       return this.request("GET", "/auth/me");
     }
 
-    /* Create a user: open registration, or an admin's token when it is closed. */
-    register(username, password) {
-      return this.request("POST", "/auth/registration", { json: { username, password } });
+    /* Create a user: open registration, or an admin's token when it is closed. An admin may
+       give the user endpoint rules of their own: register(name, password, {rules: [...]}). */
+    register(username, password, { rules } = {}) {
+      const json = rules === undefined ? { username, password } : { username, password, rules };
+      return this.request("POST", "/auth/registration", { json });
     }
 
     /* Change the password; the old tokens stop working and this client keeps the new one. */

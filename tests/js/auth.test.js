@@ -16,10 +16,14 @@ describe("api.js with -auth token", () => {
 
   before(async () => {
     server = await startServer(["-js", "-upload-dir", "data", "-auth", "token"]);
-    for (const [name, password] of [["bob", "bob-password-1"], ["ann", "ann-password-1"]]) {
+    for (const [command, name, password] of [
+      ["createuser", "bob", "bob-password-1"],
+      ["createuser", "ann", "ann-password-1"],
+      ["createsuperuser", "root", "root-password-1"],
+    ]) {
       execFileSync(
         PYTHON,
-        ["-m", "service", "createuser", "-username", name, "-upload-dir", "data", "-password-stdin"],
+        ["-m", "service", command, "-username", name, "-upload-dir", "data", "-password-stdin"],
         { cwd: server.dir, input: `${password}\n`, env: { ...process.env, PYTHONPATH: REPO } },
       );
     }
@@ -61,5 +65,20 @@ describe("api.js with -auth token", () => {
     await bob.logout();
     assert.equal(bob.token, null);
     await assert.rejects(again.files(), { status: 401, message: "Invalid or expired token" });
+  });
+
+  test("an admin registers a user with rules of their own", async () => {
+    const root = new DFFMLHTTPAPI(server.url);
+    await root.login("root", "root-password-1");
+    const made = await root.register("cy", "cy-password-1", { rules: ["list/models/get"] });
+    assert.deepEqual(made, { username: "cy", admin: false, rules: ["list/models/get"] });
+    const cy = new DFFMLHTTPAPI(server.url);
+    await cy.login("cy", "cy-password-1");
+    assert.ok(await cy.list("models"));
+    await assert.rejects(cy.list("sources"), {
+      status: 403,
+      message: "Forbidden by this user's rules",
+    });
+    assert.deepEqual((await cy.me()).rules, ["list/models/get"]);
   });
 });
