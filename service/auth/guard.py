@@ -105,8 +105,9 @@ class Guard:
         public_pages: Iterable[str] = (),
     ) -> None:
         self.tokens = tokens
-        # Authorization header → (user, token id, accepted until): tokens.py empties it in
-        # place when a revocation or a password change could refuse one of them.
+        # Authorization header → tokens.Admitted (user, token id, accepted until, the user's
+        # own rules): tokens.py empties it in place when a revocation or a password change
+        # could refuse one of them.
         self._admitted: dict[str, Admitted] = tokens.admitted if tokens is not None else {}
         # Set once the state store exists (-auth token): users, passwords, logins.
         self.logins: Logins | None = None
