@@ -4,6 +4,7 @@ Built-in plugins are registered through the same entry-point groups that third-p
 plugin packages use, so the server discovers its own plugins exactly as it discovers theirs.
 """
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -12,16 +13,33 @@ from setuptools import find_packages, setup
 # (docs/pipelines.md); the extra brings the `dask` command (dask scheduler, dask worker) too.
 DASK = ["dask[distributed]>=2024.1"]
 
+HERE = Path(__file__).parent
+# The version lives in service/__init__.py alone: -version, /health and the wheel all read it.
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"$',
+    (HERE / "service" / "__init__.py").read_text(encoding="utf-8"),
+    re.M,
+)
+if VERSION is None:
+    raise SystemExit("setup.py: service/__init__.py has no __version__ line")
+
 setup(
     name="dffml-service-http",
-    version="0.2.0",
+    version=VERSION[1],
     description="HTTP service exposing DFFML-style sources, models, scorers and modules",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["service", "service.*"]),
     package_data={
-        "service": ["py.typed", "static/*", "static/docs/*", "ui/*", "ui/js/*", "ui/js/pages/*"]
+        "service": [
+            "py.typed",
+            "web/static/*",
+            "web/static/docs/*",
+            "web/ui/*",
+            "web/ui/js/*",
+            "web/ui/js/pages/*",
+        ]
     },
     install_requires=[
         "aiohttp>=3.9",
@@ -43,6 +61,12 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-aiohttp>=1.0",
+            # scripts/test runs the suite on every core (docs/testing.md)
+            "pytest-xdist>=3.5",
+            # scripts/check: the layers contract over the import graph (docs/architecture.md)
+            "import-linter>=2.0",
+            # tests/test_wheel.py builds the sdist and the wheel as a release would
+            "build>=1.0",
             "ruff>=0.5",
             "mypy>=1.10",
             # tests install a plugin package without build isolation (bdist_wheel built in)

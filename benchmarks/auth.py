@@ -37,7 +37,7 @@ from benchmarks import data, load  # noqa: E402
 from benchmarks.observability import Cell, load_average, measure, ratio, spread  # noqa: E402
 from benchmarks.servers import Server, log, start_this  # noqa: E402
 from service.auth.tokens import Tokens  # noqa: E402
-from service.auth.users import User  # noqa: E402
+from service.kernel.users import User  # noqa: E402
 
 CACHE = REPO / ".benchmarks"
 PREDICT_BODY = b'{"0": {"features": {"Years": 5}}, "1": {"features": {"Years": 7}}}'

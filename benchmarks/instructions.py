@@ -55,7 +55,7 @@ from typing import Any  # noqa: E402
 from benchmarks import auth, data, load  # noqa: E402
 from benchmarks.servers import Server, children, log, start_this  # noqa: E402
 from service.auth.tokens import Tokens  # noqa: E402
-from service.auth.users import User  # noqa: E402
+from service.kernel.users import User  # noqa: E402
 
 ROWS = 10_000
 WORKLOADS = auth.WORKLOADS

@@ -3,7 +3,7 @@
 One store per app. Every plugin and context it opens is closed again: when its label is
 reconfigured or deleted, and all of them (contexts first) when the app shuts down.
 
-Labels and contexts are kept per namespace (service/auth/scope.py): a user's lookups see their
+Labels and contexts are kept per namespace (service/kernel/scope.py): a user's lookups see their
 own and then the operator's shared ones, never another user's; what is shared only the operator
 and admins change. With ``-auth none`` everything is in the one shared namespace, as before.
 """
@@ -16,20 +16,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
-from service.auth import scope
-from service.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError
-from service.plugins import config as plugin_config
-from service.plugins.base import (
+from service.kernel import scope
+from service.kernel.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError
+from service.plugins.registry import Registry
+from service.sdk import config as plugin_config
+from service.sdk.base import (
     KINDS,
     AsyncResource,
     Kind,
     ModelContext,
-    ModuleContext,
     Plugin,
     ScorerContext,
     SourceContext,
 )
-from service.plugins.registry import Registry
+from service.sdk.modules import ModuleContext
 
 log = logging.getLogger(__name__)
 

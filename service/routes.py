@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.handlers import (
+from service.api.handlers import (
     auth,
     docs,
     health,
@@ -17,11 +17,9 @@ from service.handlers import (
     scorers,
     sources,
     tasks,
-    ui,
     uploads,
 )
-from service.openapi import core as _core_docs  # noqa: F401  (documents the handlers above)
-from service.tasks import spec as _tasks_docs  # noqa: F401  (their ?async=1 and 202)
+from service.web import dashboard as ui
 
 API_ROUTES: list[web.RouteDef] = [
     web.get("/health", health.health),
@@ -57,7 +55,7 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/task/{task_id}/events", tasks.task_events),
     # Durable state (issue 11): every configured label, restored ones and those that failed.
     web.get("/labels", labels.list_labels),
-    # The API contract (issue 15): service/openapi/ builds it from this table.
+    # The API contract (issue 15): service/api/openapi/ builds it from this table.
     web.get("/openapi.json", docs.openapi_json),
     web.get("/health/live", health.live),
     web.get("/health/ready", health.ready),

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from service.auth.duration import Duration
-from service.observability.ratelimit import Rate
-from service.plugins.base import Kind
+from service.kernel.duration import Duration
+from service.kernel.rate import Rate
+from service.sdk.base import Kind
 
 
 def opt(default: Any, help: str, *, metavar: str | None = None) -> Any:
@@ -141,10 +141,12 @@ class Settings:
         "lifetime of the access tokens the server issues, at most 24h",
         metavar="DURATION",
     )
-    token_key_file: Path = opt(
-        Path("dffml-service-http.jwt-key"),
+    token_key_file: Path | None = opt(
+        None,
         "HS256 signing key, created (mode 0600) on first start unless "
-        "DFFML_SERVICE_HTTP_SECRET_KEY is set",
+        "DFFML_SERVICE_HTTP_SECRET_KEY is set; default: beside the state store "
+        "(./data.jwt-key for -upload-dir ./data), in memory when the state is",
+        metavar="FILE",
     )
     token_issuer: str = opt("dffml-service-http", "iss of the tokens issued and accepted")
     token_audience: str = opt("dffml-service-http", "aud of the tokens issued and accepted")

@@ -140,3 +140,32 @@ async def dask_workers(cluster: Any, count: int = 2, seconds: float = 60) -> set
 def dask_executor_option(cluster: Any) -> str:
     """``-executor dask://127.0.0.1:PORT`` of ``cluster``."""
     return str(cluster.scheduler_address).replace("tcp://", "dask://")
+
+
+# --- xdist groups ----------------------------------------------------------------------------
+# scripts/test runs pytest -n auto --dist loadgroup: the tests of one group run on one worker,
+# one after another. Each group below holds what must not share the machine's cores with
+# itself (one Dask cluster per worker, one browser at a time, the fuzzers, the wheel's build
+# and install); the rest spreads freely over the workers.
+XDIST_GROUPS = {
+    "test_dask_executor": "dask",
+    "test_dask_faults": "dask",
+    "test_dask_live": "dask",
+    "test_dask_pipelines": "dask",
+    "test_dask_tasks": "dask",
+    "test_ui_browser": "browser",
+    "test_examples": "browser",
+    "test_auth_examples": "browser",
+    "test_http_options": "browser",
+    "test_openapi_pages": "browser",
+    "test_fuzz_routes": "fuzz",
+    "test_schemathesis": "fuzz",
+    "test_wheel": "wheel",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = XDIST_GROUPS.get(item.path.stem)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

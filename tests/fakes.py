@@ -10,9 +10,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from service.plugins.base import Function, Job, Module, Record, Source, SourceContext, Tag
-from service.plugins.config import field
 from service.plugins.registry import Registry
+from service.sdk.base import Source, SourceContext
+from service.sdk.config import field
+from service.sdk.modules import Function, Job, Module, Tag
+from service.sdk.records import Record
 
 EVENTS: list[str] = []
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +56,17 @@ def run_cli(
 
 @contextlib.contextmanager
 def live_server(
-    *args: str, cwd: Path, scheme: str = "http", env: Mapping[str, str] | None = None
+    *args: str,
+    cwd: Path,
+    scheme: str = "http",
+    env: Mapping[str, str] | None = None,
+    command: Sequence[str] = (sys.executable, "-m", "service"),
 ) -> Iterator[LiveServer]:
     """Start ``dffml-service-http server ARGS -port 0`` in ``cwd``; yield once it listens.
 
     The server's stderr goes to a file in ``cwd`` (a pipe nobody reads could fill up and stall
-    it); ``LiveServer.stderr()`` reads it. ``env`` adds to the environment.
+    it); ``LiveServer.stderr()`` reads it. ``env`` adds to the environment. ``command`` runs
+    the CLI (an installed ``dffml-service-http`` script, say).
     """
     stamp = time.monotonic_ns()
     portfile = cwd / f"port-{stamp}"
@@ -69,7 +74,8 @@ def live_server(
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "service", "server", "-port", "0"),
+                *command,
+                *("server", "-port", "0"),
                 *("-portfile", str(portfile), "-addr", "127.0.0.1", "-log", "WARNING"),
                 *args,
             ],

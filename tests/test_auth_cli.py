@@ -318,8 +318,12 @@ def test_createtoken_and_the_key_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
-    key_file = tmp_path / "dffml-service-http.jwt-key"
+    # The signing key sits beside the state store (data.state.sqlite3), never in the upload dir
+    # or the working directory under a name of its own.
+    key_file = tmp_path / "data.jwt-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.glob("*.jwt-key")) == ["data.jwt-key"]
+    assert not list((tmp_path / "data").rglob("*.jwt-key"))
     with live_server("-insecure", "-upload-dir", "data", "-auth", "token", cwd=tmp_path) as live:
         answer = requests.get(
             f"{live.url}/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=30

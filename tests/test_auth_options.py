@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.auth.options import warn_if_open
-from service.cli import settings_from_args
+from service.commandline.parser import settings_from_args
 from service.settings import Settings
 
 

@@ -10,10 +10,9 @@ import pytest
 from aiohttp import FormData
 from yarl import URL
 
-from service.auth.users import User
-from service.keys import AUTH
 from service.settings import Preload
 from tests.conftest import MakeClient
+from tests.helpers import as_user
 
 ROWS = {str(i): {"features": {"x": i}} for i in range(5)}
 
@@ -22,11 +21,6 @@ ROWS = {str(i): {"features": {"x": i}} for i in range(5)}
 async def client(make_client: MakeClient) -> Any:
     shared = Preload("source", "shared", "memory", {"records": ROWS})
     return await make_client(auth="token", secret_key=b"s" * 32, preloads=(shared,))
-
-
-def as_user(client: Any, name: str, *, admin: bool = False) -> dict[str, str]:
-    token = client.app[AUTH].tokens.issue(User(name, admin=admin)).token
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def make_source(client: Any, headers: dict[str, str], label: str) -> None:

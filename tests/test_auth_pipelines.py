@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from service.auth.users import User
-from service.keys import AUTH
 from service.settings import Preload
 from tests.conftest import MakeClient
+from tests.helpers import as_user
 from tests.test_modules import write_csv
 from tests.test_pipelines import registry
 
@@ -28,11 +27,6 @@ async def client(make_client: MakeClient, upload_dir: Path) -> Any:
         upload_dir / "users" / "bob" / "iris.csv", ["x", "y"], [[i, i % 3] for i in range(20)]
     )
     return client
-
-
-def as_user(client: Any, name: str, *, admin: bool = False) -> dict[str, str]:
-    token = client.app[AUTH].tokens.issue(User(name, admin=admin)).token
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def call(

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
+from service.api.keys import AUTH
 from service.auth.audit import AuditLog
 from service.auth.names import parse, templates
 from service.auth.rules import (
@@ -28,8 +29,7 @@ from service.auth.rules import (
     from_environment,
     read_rules_file,
 )
-from service.auth.users import User
-from service.keys import AUTH
+from service.kernel.users import User
 from service.routes import API_ROUTES
 from tests.conftest import MakeClient
 from tests.live import run_cli

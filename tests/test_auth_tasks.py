@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.auth.users import User
-from service.keys import AUTH
 from tests.conftest import MakeClient
+from tests.helpers import as_user
 from tests.models_helpers import LINE_MODEL, line_records
 
 POLL_LIMIT = 1200  # 0.05 s apart: a minute, far beyond one slr fit
@@ -18,11 +17,6 @@ POLL_LIMIT = 1200  # 0.05 s apart: a minute, far beyond one slr fit
 @pytest.fixture
 async def client(make_client: MakeClient) -> Any:
     return await make_client(auth="token", secret_key=b"s" * 32)
-
-
-def as_user(client: Any, name: str, *, admin: bool = False) -> dict[str, str]:
-    token = client.app[AUTH].tokens.issue(User(name, admin=admin)).token
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def start_training(client: Any, headers: dict[str, str]) -> str:

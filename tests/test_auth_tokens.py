@@ -14,11 +14,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from service.api.keys import AUTH
 from service.auth import accounts, secret
 from service.auth.tokens import LEEWAY, Tokens, load_jwks
-from service.auth.users import User
-from service.keys import AUTH
-from service.state import StateStore
+from service.engine.state import StateStore
+from service.kernel.users import User
 from tests.conftest import MakeClient
 
 SECRET = b"k" * 40

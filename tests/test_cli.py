@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.cli import settings_from_args
+from service import cli
+from service.commandline.parser import settings_from_args
 from service.settings import Preload, Redirect, Settings
 from tests.docs_pages import reference
 from tests.live import live_server, run_cli
@@ -219,20 +221,81 @@ def test_config_file_preloads_and_the_command_line_wins(
     ],
 )
 def test_bad_usage_exits_2_with_one_clear_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    args: list[str],
+    files: dict[str, str | bytes],
+    message: str,
+) -> None:
+    """In-process through cli.main (a process each adds nothing but seconds); the black-box
+    cases below show the same through the real command."""
+    write_files(tmp_path, files)
+    status, _, stderr = main_in_process(
+        ["server", "-insecure", "-port", "0", *args], tmp_path, monkeypatch, capfd
+    )
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        (["-nonsense"], {}, "unrecognized arguments: -nonsense"),
+        (["-config", "b.yaml"], {"b.yaml": b"\xff\xfe"}, "not UTF-8"),
+        (["-sources", "a=nope"], {}, "preload failed: source nope not found"),
+    ],
+)
+def test_bad_usage_of_the_real_command_exits_2_with_one_clear_line(
     tmp_path: Path, args: list[str], files: dict[str, str | bytes], message: str
 ) -> None:
-    for name, content in files.items():
-        path = tmp_path / name
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+    write_files(tmp_path, files)
     result = run_cli("server", "-insecure", "-port", "0", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
+
+
+def write_files(where: Path, files: dict[str, str | bytes]) -> None:
+    for name, content in files.items():
+        path = where / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+def main_in_process(
+    argv: list[str],
+    cwd: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> tuple[int, str, str]:
+    """``dffml-service-http ARGV`` through :func:`service.cli.main` in this process, in
+    ``cwd``: its exit status, stdout and stderr. The logging it configures is undone after."""
+    monkeypatch.chdir(cwd)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                handler.flush()
+                root.removeHandler(handler)
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+    out, err = capfd.readouterr()
+    return status, out, err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from distributed import LocalCluster
 
-from service.errors import BadRequest, NotFound, ServiceError, TimedOut
-from service.tasks.dask_executor import DaskExecutor, ExecutorStartError
-from service.workers import WorkerCrashed
+from service.engine.tasks.dask_executor import DaskExecutor, ExecutorStartError
+from service.engine.workers import WorkerCrashed
+from service.kernel.errors import BadRequest, NotFound, ServiceError, TimedOut
 from tests.conftest import dask_workers
+from tests.helpers import until
 
 # --- work functions (run on the workers) -----------------------------------------------------
 
@@ -84,13 +85,6 @@ async def executor(dask_cluster: LocalCluster, tmp_path: Path) -> Any:
     await executor.aclose()
 
 
-async def wait_for(predicate: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 # --- tests -----------------------------------------------------------------------------------
 
 
@@ -104,7 +98,7 @@ async def test_runs_on_a_worker_with_progress_and_logs(
     )
     assert ran.ran_on in dask_cluster.scheduler_info["workers"]
     assert ran.result != os.getpid()
-    await wait_for(lambda: progress and progress[-1][0] == 3 and logs)
+    await until(lambda: progress and progress[-1][0] == 3 and logs)
     # At most ten updates a second get through; the first and the final one always do.
     assert progress[0] == (1, 3, "step 1")
     assert progress[-1] == (3, 3, "step 3")
@@ -133,7 +127,7 @@ async def test_worker_killed_mid_run_is_retried_on_another(
     executor: DaskExecutor, tmp_path: Path, dask_cluster: LocalCluster
 ) -> None:
     run = asyncio.ensure_future(executor.run(spin_until_killed, str(tmp_path)))
-    await wait_for(lambda: any(tmp_path.glob("pid-*")))
+    await until(lambda: any(tmp_path.glob("pid-*")))
     (first,) = await asyncio.to_thread(lambda: list(tmp_path.glob("pid-*")))
     os.kill(int(first.read_text()), signal.SIGKILL)
     ran = await asyncio.wait_for(run, 60)

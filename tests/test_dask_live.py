@@ -27,7 +27,7 @@ import pytest
 import requests
 from distributed import Client
 
-from service.cli import settings_from_args
+from service.commandline.parser import settings_from_args
 from tests.live import LiveServer, live_server, run_cli
 
 DASK = str(Path(sys.executable).with_name("dask"))

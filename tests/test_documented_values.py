@@ -13,9 +13,10 @@ from typing import Any
 
 import requests
 
-from service.plugins.base import Function, Job, Module
 from service.plugins.registry import Registry
+from service.sdk.modules import Function, Job, Module
 from tests.conftest import MakeClient
+from tests.helpers import until
 from tests.live import live_server
 
 WAIT = 30  # seconds a step may take before the test fails instead of hanging
@@ -40,14 +41,6 @@ class HeldModule(Module[Any]):
     """Waits for the test."""
 
     FUNCTIONS = (Function("held", "wait for a gate", target=held, expected_filetype="txt"),)
-
-
-async def until(check: Any) -> None:
-    for _ in range(WAIT * 20):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition never held")
 
 
 async def test_module_runs_beyond_module_workers_wait_for_a_free_slot(

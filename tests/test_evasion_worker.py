@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from service.plugins.base import Model, ModelContext, Record
-from service.plugins.config import EmptyConfig
 from service.plugins.modules import evasion
 from service.plugins.registry import Registry
+from service.sdk.base import Model, ModelContext
+from service.sdk.config import EmptyConfig
+from service.sdk.records import Record
 from tests.conftest import MakeClient
 from tests.test_modules import open_module, write_csv
 

@@ -23,7 +23,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.handlers.auth import NEEDS_TOKEN_AUTH
+from service.api.handlers.auth import NEEDS_TOKEN_AUTH
 from service.routes import API_ROUTES
 from tests.live import LiveServer, live_server
 

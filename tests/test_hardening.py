@@ -15,8 +15,8 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from service.clientlog import ClientErrorFilter
-from service.sandbox import is_temporary
+from service.kernel.sandbox import is_temporary
+from service.observability.clientlog import ClientErrorFilter
 from tests.conftest import MakeClient
 
 PAGE_LIMIT = 100  # a paging loop that has not ended by then never will

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from service.clientlog import BURST
+from service.observability.clientlog import BURST
 from tests.live import live_server
 
 BAD_REQUESTS = 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.handlers.static import JS_CLIENT
+from service.web import JS_CLIENT
 from tests.conftest import MakeClient
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.keys import STORE
+from service.api.keys import STORE
 from tests.models_helpers import (
     LINE_MODEL,
     add_model,

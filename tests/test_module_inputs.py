@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from service.plugins.base import Function, Job, Module
 from service.plugins.registry import Registry
+from service.sdk.modules import Function, Job, Module
 from tests.conftest import MakeClient
 from tests.tasks_helpers import wait_task
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from service.keys import WORKERS
-from service.plugins.base import Function, Module
+from service.api.keys import WORKERS
 from service.plugins.registry import Registry
+from service.sdk.modules import Function, Module
 from service.settings import Preload
 from tests import fakes
 from tests.conftest import MakeClient

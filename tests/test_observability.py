@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from service.keys import READINESS
+from service.api.keys import READINESS
 from service.observability import logs, requestid
 from tests.conftest import MakeClient
 from tests.fakes import fake_registry
@@ -162,7 +162,7 @@ async def test_every_log_line_of_a_request_has_its_id(
     lines = [json.loads(line) for line in captured_log.getvalue().splitlines()]
     mine = [line for line in lines if line["request_id"] == "boom-1"]
     # The traceback line (error middleware) and the access line, both with the id.
-    unhandled = next(line for line in mine if line["logger"] == "service.middlewares")
+    unhandled = next(line for line in mine if line["logger"] == "service.api.middlewares")
     assert unhandled["level"] == "ERROR"
     assert "RuntimeError: secret internals" in unhandled["exception"]
     access = next(line for line in mine if line["logger"] == "service.access")

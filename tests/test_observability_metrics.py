@@ -10,7 +10,7 @@ import requests
 from aiohttp import FormData
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.keys import METRICS
+from service.api.keys import METRICS
 from service.observability.metrics import LATENCY_BUCKETS, Metrics
 from tests.conftest import MakeClient
 from tests.live import live_server

@@ -8,10 +8,11 @@ import pytest
 import requests
 import yarl
 
-from service.auth.users import User
-from service.keys import AUTH
-from service.observability.ratelimit import Rate, TokenBuckets
-from service.openapi.generator import build_spec
+from service.api.keys import AUTH
+from service.api.openapi.generator import build_spec
+from service.kernel.rate import Rate
+from service.kernel.users import User
+from service.observability.ratelimit import TokenBuckets
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
 from service.settings import Settings

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from openapi_spec_validator import validate
 
-from service.openapi import Body, operation
-from service.openapi.generator import UndocumentedRoute, build_spec, operations, template
-from service.openapi.versions import API_PREFIX
+from service.api.openapi import Body, operation
+from service.api.openapi.generator import UndocumentedRoute, build_spec, operations, template
+from service.api.openapi.versions import API_PREFIX
 from service.plugins.registry import Registry
 from service.routes import API_ROUTES
 from service.settings import Settings

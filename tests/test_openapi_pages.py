@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from service.openapi.generator import template
-from service.openapi.versions import API_PREFIX
+from service.api.openapi.generator import template
+from service.api.openapi.versions import API_PREFIX
 from service.routes import API_ROUTES
 from tests.browser import chromium
 from tests.live import LiveServer, live_server

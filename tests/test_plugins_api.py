@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.keys import STORE
+from service.api.keys import STORE
 from tests import fakes
 from tests.conftest import MakeClient
 

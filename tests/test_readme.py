@@ -165,16 +165,20 @@ def test_the_walkthrough_has_the_steps_a_newcomer_needs() -> None:
     assert all(expected is not None for _, expected in steps(text)), "every block shows its output"
 
 
-def test_the_readme_walkthrough_runs_as_shown(shell: Shell, tmp_path: Path) -> None:
+def test_the_readme_walkthrough_runs_as_shown_twice_in_a_row(shell: Shell, tmp_path: Path) -> None:
+    """Pasted a second time into the same clone (files, state and server.port of the first run
+    left behind), every block prints what the README shows again."""
     text = section((REPO / "README.md").read_text(), "Walkthrough")
-    for number, (block, expected) in enumerate(steps(text)):
-        output, status = shell.run(block, number)
-        stderr = (tmp_path / "stderr.log").read_text(errors="replace")
-        assert status == 0, f"block {number} failed ({status}):\n{block}\n{output}\n{stderr}"
-        if expected is not None:
-            assert matches(expected, output), (
-                f"block {number}:\n{block}\nshows:\n{expected}\nprinted:\n{output}\n{stderr}"
-            )
+    for run in (1, 2):
+        for number, (block, expected) in enumerate(steps(text)):
+            output, status = shell.run(block, number)
+            stderr = (tmp_path / "stderr.log").read_text(errors="replace")
+            where = f"run {run}, block {number}"
+            assert status == 0, f"{where} failed ({status}):\n{block}\n{output}\n{stderr}"
+            if expected is not None:
+                assert matches(expected, output), (
+                    f"{where}:\n{block}\nshows:\n{expected}\nprinted:\n{output}\n{stderr}"
+                )
     assert (tmp_path / "clone" / "data" / "models" / "salary").is_dir()  # the model was saved
 
 

@@ -1,7 +1,7 @@
 """The start-up sweep of crash leftovers, at its documented boundary (docs/limits.md, "Temporary
 files": every temporary at least 60 s old is removed, and the server "logs which").
 
-Survivors of the mutation run over service/sandbox.py (docs/testing.md): the age boundary and
+Survivors of the mutation run over service/kernel/sandbox.py (docs/testing.md): the age boundary and
 the log line were driven by no test. The clock is the test's, so no timing is involved.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from service import sandbox
+from service.kernel import sandbox
 from tests.conftest import MakeClient
 from tests.test_auth_ownership import as_user
 
@@ -42,7 +42,7 @@ def test_temporaries_more_than_60_s_old_are_removed_and_logged(
     young = leftover(tmp_path / ".b.csv.0123456789ab.tmp", 59.999)
     sixty = leftover(tmp_path / "sub" / ".c.csv.0123456789ab.tmp", 60)  # "at least 60 s old"
     other = leftover(tmp_path / ".notes.tmp", 3600)  # not a name the server writes
-    with caplog.at_level(logging.WARNING, logger="service.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="service.kernel.sandbox"):
         removed = sandbox.sweep_temporaries(tmp_path)
     assert sorted(removed) == [older.name, "sub/" + old.name, "sub/" + sixty.name]
     assert (old.exists(), older.exists(), young.exists(), other.exists()) == (
@@ -61,7 +61,7 @@ def test_a_sweep_with_nothing_to_remove_logs_nothing(
 ) -> None:
     leftover(tmp_path / ".b.csv.0123456789ab.tmp", 30)
     (tmp_path / "plain.csv").write_text("a\n")
-    with caplog.at_level(logging.DEBUG, logger="service.sandbox"):
+    with caplog.at_level(logging.DEBUG, logger="service.kernel.sandbox"):
         assert sandbox.sweep_temporaries(tmp_path) == []
     assert caplog.records == []
 

@@ -2,7 +2,7 @@
 
 A local user who can write in the upload dir swaps a directory for a symlink leading out after
 the request's path check: uploads, downloads, deletes, csv/json saves and model saves must
-never reach outside (service/safefs.py walks every component with O_NOFOLLOW from a directory
+never reach outside (service/kernel/safefs.py walks every component with O_NOFOLLOW from a directory
 descriptor). The swaps use renameat2(RENAME_EXCHANGE), so the name always exists: either the
 real directory or the link, exchanged atomically, in a loop bounded by a count.
 """

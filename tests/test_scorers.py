@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from service.plugins.base import Model, ModelContext, Record
-from service.plugins.config import EmptyConfig
 from service.plugins.registry import Registry
+from service.sdk.base import Model, ModelContext
+from service.sdk.config import EmptyConfig
+from service.sdk.records import Record
 from tests.conftest import MakeClient
 from tests.models_helpers import add_scorer, add_source, expect
 

@@ -11,11 +11,12 @@ import aiohttp
 import orjson
 import pytest
 
-from service.keys import CURSORS
-from service.plugins.base import Record, Source, SourceContext
-from service.plugins.config import field
+from service.api.keys import CURSORS
 from service.plugins.registry import Registry
 from service.plugins.sources.memory import MemorySource
+from service.sdk.base import Source, SourceContext
+from service.sdk.config import field
+from service.sdk.records import Record
 from tests.conftest import MakeClient
 
 EVENTS: list[str] = []

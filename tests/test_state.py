@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from service.state import MEMORY, StateError, StateStore
-from service.state.location import StateLocationError, state_path
+from service.engine.state import MEMORY, StateError, StateStore
+from service.engine.state.location import StateLocationError, state_path
 from tests.live import live_server
 
 NOTES_V1 = "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
@@ -120,7 +120,7 @@ def test_a_process_killed_mid_writes_leaves_a_store_that_opens(tmp_path: Path) -
     script = textwrap.dedent(
         f"""
         import asyncio, sys
-        from service.state import StateStore
+        from service.engine.state import StateStore
         async def main():
             store = StateStore({str(path)!r})
             store.register_schema("notes", [{NOTES_V1!r}])
@@ -206,8 +206,8 @@ def test_the_default_state_file_is_created_beside_the_upload_dir(tmp_path: Path)
 async def test_labels_saved_before_owners_existed_come_back_shared(tmp_path: Path) -> None:
     """A state file written before labels had owners (schema 1) migrates: its rows are the
     shared namespace's, in their order, and rows of one name can now exist per owner."""
-    from service.auth import scope
-    from service.state.labels import SCHEMA, Labels
+    from service.engine.state.labels import SCHEMA, Labels
+    from service.kernel import scope
 
     path = tmp_path / "state.sqlite3"
     store = StateStore(path)

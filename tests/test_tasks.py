@@ -103,7 +103,7 @@ async def test_unknown_task_and_bad_filters_are_4xx(line: Any) -> None:
 
 
 async def test_limit_and_offset_errors_are_the_documented_text(client: Any) -> None:
-    # One parser for tasks and pipelines (service/handlers/params.py), each route's own wording;
+    # One parser for tasks and pipelines (service/api/params.py), each route's own wording;
     # only ASCII digits: int() alone took " 5", "+5" and "1_0", and "²" passed str.isdigit.
     for query, name, text in [
         ("limit=0", "limit", "0"),
@@ -308,7 +308,7 @@ async def test_metrics_count_tasks_by_status_and_the_queue(fake: Any, upload_dir
 
 
 async def test_finished_tasks_are_pruned_after_the_ttl(make_client: MakeClient) -> None:
-    from service.keys import TASKS
+    from service.api.keys import TASKS
 
     client = await make_client(task_ttl=0.001)
     await add_source(client, "line", line_records(range(1, 5)))

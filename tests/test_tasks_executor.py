@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from service.errors import BadRequest, NotFound, ServiceError, TimedOut
-from service.plugins import progress as plugin_progress
-from service.plugins.progress import LOG_LINES, Reporter
-from service.tasks.executor import LocalExecutor, Ran
-from service.workers import WorkerCrashed, Workers
+from service.engine.tasks.executor import LocalExecutor, Ran
+from service.engine.workers import WorkerCrashed, Workers
+from service.kernel.errors import BadRequest, NotFound, ServiceError, TimedOut
+from service.sdk import progress as plugin_progress
+from service.sdk.progress import LOG_LINES, Reporter
 
 
 def counting(reporter: Reporter, n: int) -> int:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import settings_from_args
-from service.handlers.ui import CONTENT_TYPES, UI_ROOT
+from service.commandline.parser import settings_from_args
+from service.web.dashboard import CONTENT_TYPES, UI_ROOT
 from tests.conftest import MakeClient
 from tests.live import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in UI_ROOT.rglob("*") if p.is_file())
-API_JS = REPO / "service" / "static" / "api.js"
+API_JS = REPO / "service" / "web" / "static" / "api.js"
 
 
 def test_the_dashboard_ships_files() -> None:
@@ -26,7 +26,7 @@ def test_the_dashboard_ships_files() -> None:
 
 
 def test_every_shipped_file_is_package_data() -> None:
-    """setup.py's package_data patterns cover every file under service/ui (else pip drops it)."""
+    """setup.py's package_data patterns cover every file under service/web/ui: pip drops others"""
     tree = ast.parse((REPO / "setup.py").read_text())
     call = next(
         n
@@ -36,7 +36,7 @@ def test_every_shipped_file_is_package_data() -> None:
     package_data = ast.literal_eval(next(k.value for k in call.keywords if k.arg == "package_data"))
     patterns = package_data["service"]
     for path in SHIPPED:
-        relative = path.relative_to(UI_ROOT.parent).as_posix()
+        relative = path.relative_to(REPO / "service").as_posix()
         assert any(
             fnmatch.fnmatch(relative, p) and relative.count("/") == p.count("/") for p in patterns
         ), relative

@@ -17,8 +17,9 @@ import aiohttp
 import pytest
 import requests
 
-from service.uploads import is_temporary
+from service.engine.uploads import is_temporary
 from tests.conftest import MakeClient
+from tests.helpers import until
 from tests.live import live_server
 
 BOUNDARY = "test-boundary-7f3a"
@@ -67,15 +68,6 @@ def tree(root: Path) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and not path.is_symlink()
     }
-
-
-async def wait_until(condition: Any, what: str) -> None:
-    """Poll ``condition`` while the server works on a request this test cannot await."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def temporaries(root: Path) -> list[Path]:
@@ -311,7 +303,7 @@ async def start_partial_upload(
 async def test_aborted_upload_leaves_nothing(client: Any, upload_dir: Path) -> None:
     (upload_dir / "a.csv").write_bytes(b"old")
     _, writer = await start_partial_upload(client, "/service/upload/a.csv", b"z" * 2_000_000)
-    await wait_until(lambda: temporaries(upload_dir), "the upload is being received")
+    await until(lambda: temporaries(upload_dir), "the upload is being received")
 
     listing = await (await client.get("/service/files")).json()
     assert listing == [{"filename": "a.csv", "size": 3}], "in-progress uploads are not listed"
@@ -320,7 +312,7 @@ async def test_aborted_upload_leaves_nothing(client: Any, upload_dir: Path) -> N
     assert (await client.post(f"/service/upload/{temp}", data=form(b"x"))).status == 400
 
     writer.transport.abort()
-    await wait_until(lambda: not temporaries(upload_dir), "the partial file is removed")
+    await until(lambda: not temporaries(upload_dir), "the partial file is removed")
     assert tree(upload_dir) == {"a.csv": b"old"}
 
 
@@ -346,7 +338,7 @@ async def test_replacement_is_atomic(client: Any, upload_dir: Path) -> None:
     content = b"n" * 2_000_000
     body = multipart(content)
     reader, writer = await start_partial_upload(client, "/service/upload/a.csv", content)
-    await wait_until(lambda: temporaries(upload_dir), "the upload is being received")
+    await until(lambda: temporaries(upload_dir), "the upload is being received")
     response = await client.get("/service/files/a.csv")
     assert await response.read() == b"old", "readers see the old file until the new one is whole"
 

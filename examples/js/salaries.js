@@ -8,7 +8,7 @@
  * For an HTTPS server with a self-signed certificate, trust it with Node's own variable:
  *   NODE_EXTRA_CA_CERTS=server.pem node examples/js/salaries.js --url https://127.0.0.1:8080
  *
- * The client is the file the server serves at /api.js (service/static/api.js in this repository).
+ * The client is the file the server serves at /api.js (service/web/static/api.js in this repository).
  */
 "use strict";
 
@@ -16,7 +16,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { parseArgs } = require("node:util");
 
-const { DFFMLHTTPAPI } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI } = require("../../service/web/static/api.js");
 const { runSalaries } = require("./workflow.js");
 
 const DEFAULT_CSV = path.join(__dirname, "..", "data", "salaries.csv");

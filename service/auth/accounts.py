@@ -7,8 +7,8 @@ import json
 import sqlite3
 import time
 
-from service.auth.users import User
-from service.state import StateStore
+from service.engine.state import StateStore
+from service.kernel.users import User
 
 COMPONENT = "auth"
 MIGRATIONS = [

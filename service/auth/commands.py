@@ -17,13 +17,13 @@ from typing import Any
 
 from service.auth import secret
 from service.auth.accounts import Accounts
-from service.auth.duration import Duration
 from service.auth.logins import Logins
 from service.auth.tokens import MAX_TTL, Tokens
-from service.errors import ServiceError
+from service.engine.state import MEMORY, StateError, StateStore
+from service.engine.state.location import StateLocationError, key_path, state_path
+from service.kernel.duration import Duration
+from service.kernel.errors import ServiceError
 from service.settings import Settings
-from service.state import MEMORY, StateError, StateStore
-from service.state.location import StateLocationError, state_path
 
 COMMANDS = ("createsuperuser", "createuser", "createtoken")
 
@@ -109,6 +109,12 @@ def run(ns: argparse.Namespace) -> int:
         return 2
 
 
+def _key_beside(state: str) -> Path:
+    path = key_path(state)
+    assert path is not None  # run() refused a state kept in memory
+    return path
+
+
 def _password(ns: argparse.Namespace) -> str:
     if ns.password_stdin:
         line = sys.stdin.readline()
@@ -133,7 +139,7 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
                 raise CommandError(f"no user {ns.username!r} in {path}")
             key = secret.from_environment(os.environ.get(secret.ENV_SECRET))
             tokens = Tokens(
-                key or secret.load_or_create(ns.token_key_file),
+                key or secret.load_or_create(ns.token_key_file or _key_beside(path)),
                 issuer=ns.token_issuer,
                 audience=ns.token_audience,
                 ttl=float(ns.ttl),

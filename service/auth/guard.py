@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import AbstractResource
 
-from service.auth import names, scope
+from service.auth import names
 from service.auth.audit import QUEUE_MAX, REQUEST, AuditLog
 from service.auth.rules import FORBIDDEN, FORBIDDEN_FOR_USER, Rules
 from service.auth.tokens import Admitted, InvalidToken, Tokens
-from service.auth.users import User, valid_username
-from service.errors import BadRequest, Forbidden, Unauthorized
+from service.kernel import scope
+from service.kernel.errors import BadRequest, Forbidden, Unauthorized
+from service.kernel.users import User, valid_username
 from service.observability.requestid import HEADER as REQUEST_ID_HEADER
 from service.observability.requestid import REQUEST_ID
 

@@ -9,8 +9,8 @@ from service.auth.accounts import Accounts, UserExists
 from service.auth.passwords import Passwords, Throttle, password_problem
 from service.auth.rules import RuleError, user_rules
 from service.auth.tokens import Issued, Tokens
-from service.auth.users import USERNAME, User, valid_username
-from service.errors import BadRequest, Conflict, TooManyAttempts, Unauthorized
+from service.kernel.errors import BadRequest, Conflict, TooManyAttempts, Unauthorized
+from service.kernel.users import USERNAME, User, valid_username
 
 LOGIN_FAILED = "Invalid username or password"
 # Failed logins: per user name (guessing one account's password) and per client address

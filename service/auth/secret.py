@@ -27,6 +27,11 @@ def from_environment(value: str | None) -> bytes | None:
     return secret
 
 
+def ephemeral() -> bytes:
+    """A key for this process alone: its tokens die with it (a state store kept in memory)."""
+    return secrets.token_hex(32).encode("ascii")
+
+
 def load_or_create(path: Path) -> bytes:
     """The key in ``path``; if there is none, a new random one written there with mode 0600.
 

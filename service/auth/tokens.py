@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from service.auth.rules import RuleError, Rules, compiled, user_rules
-from service.auth.users import User
+from service.kernel.users import User
 
 # The GC API standard: access tokens expire in under 24 hours.
 MAX_TTL = 24 * 3600.0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from service.contexts import ContextStore
+from service.engine.cursors import CursorStore
+from service.engine.tasks.manager import TaskManager
+from service.engine.workers import Workers
 from service.observability.metrics import Metrics, Samples
-from service.plugins.base import KINDS
-from service.streaming import CursorStore
-from service.tasks.manager import TaskManager
-from service.workers import Workers
+from service.sdk.base import KINDS
 
 
 def core_gauges(

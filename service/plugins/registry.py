@@ -14,9 +14,17 @@ from typing import Any
 
 from importlib_metadata import entry_points
 
-from service.errors import BadRequest, NotFound
-from service.plugins.base import BASES, KINDS, Kind, Plugin
-from service.plugins.config import describe
+from service.kernel.errors import BadRequest, NotFound
+from service.sdk.base import KINDS, Kind, Model, Plugin, Scorer, Source
+from service.sdk.config import describe
+from service.sdk.modules import Module
+
+_BASES: dict[Kind, Any] = {
+    "source": Source,
+    "model": Model,
+    "scorer": Scorer,
+    "module": Module,
+}
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +80,7 @@ class Registry:
 
     def _add(self, kind: Kind, name: str, loaded: Any) -> None:
         self._listings.pop(kind, None)
-        base: type[Plugin[Any]] = BASES[kind]
+        base: type[Plugin[Any]] = _BASES[kind]
         if not (isinstance(loaded, type) and issubclass(loaded, base)):
             error = f"{loaded!r} is not a subclass of {base.__module__}.{base.__qualname__}"
             log.error("%s plugin %r: %s", kind, name, error)

@@ -7,7 +7,7 @@ const path = require("node:path");
 const vm = require("node:vm");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/web/static/api.js");
 const { startServer } = require("./live-server.js");
 
 const PEOPLE = {
@@ -54,7 +54,7 @@ describe("api.js", () => {
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type"), /^text\/javascript/);
     const code = await response.text();
-    const shipped = fs.readFileSync(path.join(__dirname, "../../service/static/api.js"), "utf8");
+    const shipped = fs.readFileSync(path.join(__dirname, "../../service/web/static/api.js"), "utf8");
     assert.equal(code, shipped);
 
     // A page's global scope: no module object, the page's origin as the default endpoint.

@@ -6,7 +6,7 @@ const { execFileSync } = require("node:child_process");
 const path = require("node:path");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/web/static/api.js");
 const { startServer, REPO } = require("./live-server.js");
 
 const PYTHON = process.env.PYTHON || path.join(REPO, ".venv", "bin", "python");

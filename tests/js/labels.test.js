@@ -4,7 +4,7 @@
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI } = require("../../service/web/static/api.js");
 const { startServer } = require("./live-server.js");
 
 describe("api.js labels", () => {

@@ -5,7 +5,7 @@
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/web/static/api.js");
 const { startServer } = require("./live-server.js");
 
 const CSV = "x,y\n" + Array.from({ length: 20 }, (_, i) => `${i},${i % 3}`).join("\n") + "\n";

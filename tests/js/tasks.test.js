@@ -4,7 +4,7 @@
 const assert = require("node:assert/strict");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/web/static/api.js");
 const { startServer } = require("./live-server.js");
 
 const LINE = { features: ["Years:int:1"], predict: "Salary:float:1" };

@@ -8,7 +8,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { after, before, describe, test } = require("node:test");
 
-const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/static/api.js");
+const { DFFMLHTTPAPI, DFFMLHTTPError } = require("../../service/web/static/api.js");
 const { startServer } = require("./live-server.js");
 
 describe("api.uploadWithProgress without XMLHttpRequest", () => {

@@ -18,8 +18,8 @@ import json
 import re
 from typing import Any, Literal
 
-from service.plugins.base import Function, Job, Module, Tag
-from service.plugins.config import field
+from service.sdk.config import field
+from service.sdk.modules import Function, Job, Module, Tag
 
 PATTERNS = {
     "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),

@@ -16,7 +16,6 @@ import dataclasses
 import importlib
 from typing import Any, ClassVar, Literal
 
-from service.plugins.config import field
 from service.plugins.models.trainable import (
     ConfigT,
     ModelConfig,
@@ -24,7 +23,8 @@ from service.plugins.models.trainable import (
     Row,
     TrainableModel,
 )
-from service.plugins.progress import progress
+from service.sdk.config import field
+from service.sdk.progress import progress
 
 FORMAT = "dffml-service-http/scikit/1"
 

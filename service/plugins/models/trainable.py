@@ -2,7 +2,7 @@
 worker thread, predicting in batches, and saving to / loading from ``location``.
 
 A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker process the
-server can kill, or a thread where it lends none: see :mod:`service.plugins.offload`),
+server can kill, or a thread where it lends none: see :mod:`service.sdk.offload`),
 ``predict_rows`` (fitted state + rows → (value, confidence) pairs), ``encode`` and ``decode``
 (fitted state ↔ bytes of its saved file). The state lives on the configured model, so every
 context of one label predicts with the same training, and a new training replaces it whole
@@ -23,15 +23,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
-from service import safefs
-from service.errors import BadRequest, NotFound
-from service.plugins import offload
-from service.plugins.base import Model, ModelContext, Record
-from service.plugins.config import field
-from service.plugins.feature import Feature, finite_float
+from service.kernel import safefs
+from service.kernel.errors import BadRequest, NotFound
+from service.kernel.sandbox import save_temp_name
 from service.plugins.models import worker_side
-from service.plugins.progress import progress
-from service.sandbox import save_temp_name
+from service.sdk import offload
+from service.sdk.base import Model, ModelContext
+from service.sdk.config import field
+from service.sdk.feature import Feature, finite_float
+from service.sdk.progress import progress
+from service.sdk.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +395,7 @@ def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a torn write; the location's
-    directories are made and entered without following links (service/safefs.py)."""
+    directories are made and entered without following links (service/kernel/safefs.py)."""
     safefs.write_atomically(
         path, lambda out: out.write(data), save_temp_name(path.name), create_dirs=True
     )

@@ -1,5 +1,5 @@
 """The built-in models' work where the server's executor runs it: a local worker process or a
-Dask worker (see :mod:`service.plugins.offload`).
+Dask worker (see :mod:`service.sdk.offload`).
 
 These functions are pickled to the worker by reference, with the model's class, its config
 and (to predict) its fitted state; errors come back as the errors the in-server path raises,
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from service import safefs
-from service.errors import BadRequest, ServiceError
+from service.kernel import safefs
+from service.kernel.errors import BadRequest, ServiceError
 
 if TYPE_CHECKING:
     from service.plugins.models.trainable import Prediction, Row, TrainableModel
@@ -28,7 +28,7 @@ def fit(
     roots: tuple[Path, ...] = (),
 ) -> StateT:
     """Train (and save to ``location``) on the worker. ``roots``: the upload dirs, below which
-    the model is saved without following links (service/safefs.py)."""
+    the model is saved without following links (service/kernel/safefs.py)."""
     safefs.register_roots(roots)
     return train(cls(config), rows, targets)
 

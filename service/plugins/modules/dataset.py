@@ -8,9 +8,9 @@ import random
 import statistics
 from typing import Any
 
-from service.plugins.base import Function, Job, Module, Tag
-from service.plugins.config import field
 from service.plugins.modules.tabular import Table, number, output_name, read_csv, write_csv
+from service.sdk.config import field
+from service.sdk.modules import Function, Job, Module, Tag
 
 ROWS = Tag("rows", "int", "data rows in the file")
 

@@ -31,19 +31,12 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 
-from service.errors import BadRequest
-from service.plugins.base import (
-    Function,
-    Job,
-    Module,
-    ModuleContext,
-    ModuleServices,
-    Record,
-    Tag,
-)
-from service.plugins.config import field
+from service.kernel.errors import BadRequest
+from service.kernel.sandbox import save_temp_name
 from service.plugins.modules.tabular import number, output_name, read_csv, write_csv
-from service.sandbox import save_temp_name
+from service.sdk.config import field
+from service.sdk.modules import Function, Job, Module, ModuleContext, ModuleServices, Tag
+from service.sdk.records import Record
 
 Goal = Literal["flip", "increase", "decrease"]
 

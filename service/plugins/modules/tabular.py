@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from service.plugins.base import Job
+from service.sdk.modules import Job
 
 
 @dataclasses.dataclass

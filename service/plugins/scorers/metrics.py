@@ -12,10 +12,11 @@ from abc import abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.errors import BadRequest
-from service.plugins.base import ModelContext, Record, Scorer, ScorerContext
-from service.plugins.config import EmptyConfig
-from service.plugins.feature import finite_float
+from service.kernel.errors import BadRequest
+from service.sdk.base import ModelContext, Scorer, ScorerContext
+from service.sdk.config import EmptyConfig
+from service.sdk.feature import finite_float
+from service.sdk.records import Record
 
 
 async def pairs(

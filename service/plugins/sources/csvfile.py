@@ -11,12 +11,12 @@ from typing import IO, Any
 
 import orjson
 
-from service import safefs
-from service.errors import BadRequest
-from service.plugins.base import Record
-from service.plugins.config import field
+from service.kernel import safefs
+from service.kernel.errors import BadRequest
 from service.plugins.sources.filebacked import SpoolSource
 from service.plugins.sources.spool import RecordSpool, encode_row
+from service.sdk.config import field
+from service.sdk.records import Record
 
 # Rows parsed between two writes to the spool.
 PARSE_BATCH = 4096

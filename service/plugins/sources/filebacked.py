@@ -27,12 +27,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, TypeVar
 
-from service import safefs
-from service.errors import BadRequest, Conflict, InsufficientStorage, ServiceError
-from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
+from service.kernel import safefs
+from service.kernel.errors import BadRequest, Conflict, InsufficientStorage, ServiceError
+from service.kernel.sandbox import save_temp_name
 from service.plugins.sources.spool import RecordSpool
-from service.sandbox import save_temp_name
-from service.streaming import POSITION_BYTES, Reader
+from service.sdk.base import Source, SourceContext
+from service.sdk.readers import POSITION_BYTES, Reader
+from service.sdk.records import EncodedRecords, Record, RecordChunk
 
 
 class FileSourceConfig(Protocol):

@@ -9,12 +9,12 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from service import safefs
-from service.errors import BadRequest
-from service.plugins.base import EncodedRecords, Record
-from service.plugins.config import field
+from service.kernel import safefs
+from service.kernel.errors import BadRequest
 from service.plugins.sources.filebacked import SpoolSource
 from service.plugins.sources.spool import RecordSpool
+from service.sdk.config import field
+from service.sdk.records import EncodedRecords, Record
 
 # Records encoded between two writes to the spool.
 ENCODE_BATCH = 4096

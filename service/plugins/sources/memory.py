@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
-from service.plugins.base import Record, Source, SourceContext
-from service.plugins.config import field
-from service.streaming import POSITION_BYTES
+from service.sdk.base import Source, SourceContext
+from service.sdk.config import field
+from service.sdk.readers import POSITION_BYTES
+from service.sdk.records import Record
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-from service.errors import InsufficientStorage, NotFound
-from service.plugins.base import EncodedRecords, Record, key_end
+from service.kernel.errors import InsufficientStorage, NotFound
+from service.sdk.records import EncodedRecords, Record, key_end
 
 # -spool-max-bytes' default: what updates may add to all spools of the process together.
 DEFAULT_MAX_UPDATE_BYTES = 1024 * 1024 * 1024

@@ -21,11 +21,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from service.errors import BadRequest, NotFound, PathTraversal, Unavailable
-from service.plugins.base import EncodedRecords, Record, RecordChunk, Source, SourceContext
-from service.plugins.config import field
+from service.kernel.errors import BadRequest, NotFound, PathTraversal, Unavailable
 from service.plugins.sources.sqlitefile import check_file, descriptors, inode, opened
-from service.streaming import POSITION_BYTES, Reader
+from service.sdk.base import Source, SourceContext
+from service.sdk.config import field
+from service.sdk.readers import POSITION_BYTES, Reader
+from service.sdk.records import EncodedRecords, Record, RecordChunk
 
 T = TypeVar("T")
 # Rows fetched per step when a consumer iterates records() (models, scorers).

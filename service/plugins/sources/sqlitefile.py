@@ -2,7 +2,7 @@
 checked (docs/security.md#links-are-judged-when-a-file-is-used).
 
 SQLite opens its database (and journals) by name itself, so the file cannot be reached through
-a directory descriptor as csv and json files are (service/safefs.py). Instead it is checked
+a directory descriptor as csv and json files are (service/kernel/safefs.py). Instead it is checked
 just before the connection opens it and just after, and a descriptor opened meanwhile must be
 the checked file: a directory swapped for a symlink in between makes SQLite open another file,
 and no new descriptor is then the checked inode.
@@ -15,8 +15,8 @@ import os
 import stat
 from pathlib import Path
 
-from service import safefs
-from service.errors import BadRequest, PathTraversal
+from service.kernel import safefs
+from service.kernel.errors import BadRequest, PathTraversal
 
 _FD_DIR = "/proc/self/fd"
 

@@ -1,0 +1,72 @@
+"""``GET /labels``: every label the caller sees by kind (their own and the shared ones), its
+plugin, config and open contexts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service.api.jsonio import json_response
+from service.api.keys import LABELS, STORE
+from service.api.openapi import operation
+from service.sdk.base import KINDS
+
+LABEL = {
+    "type": "object",
+    "properties": {
+        "plugin": {"type": "string"},
+        "config": {},
+        "contexts": {"type": "array", "items": {"type": "string"}},
+        "preloaded": {"type": "boolean"},
+        "error": {"type": "string"},
+        "context_errors": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["plugin", "config", "contexts", "preloaded"],
+}
+
+
+@operation(
+    "Every configured label by kind: plugin, config, open contexts, restore errors",
+    tags=("plugins",),
+    responses={
+        200: {
+            "type": "object",
+            "properties": {
+                kind: {"type": "object", "additionalProperties": LABEL} for kind in KINDS
+            },
+            "required": list(KINDS),
+        }
+    },
+)
+async def list_labels(request: web.Request) -> web.Response:
+    store, labels = request.app[STORE], request.app[LABELS]
+    out: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        contexts: dict[str, list[str]] = {}
+        for ctx_label, label in store.context_labels(kind).items():
+            contexts.setdefault(label, []).append(ctx_label)
+        failed = labels.visible_failed_contexts(kind)
+        section: dict[str, Any] = {}
+        for label, plugin in store.labels(kind).items():
+            info = labels.find(kind, label)
+            entry: dict[str, Any] = {
+                "plugin": plugin,
+                "config": None if info is None else info.config,
+                "contexts": sorted(contexts.get(label, [])),
+                "preloaded": info is not None and info.preloaded,
+            }
+            if label in failed:
+                entry["context_errors"] = failed[label]
+            section[label] = entry
+        for label, info in labels.visible_errors(kind).items():
+            if label not in section:
+                section[label] = {
+                    "plugin": info.plugin,
+                    "config": info.config,
+                    "contexts": sorted(failed.get(label, {})),
+                    "preloaded": False,
+                    "error": info.error,
+                }
+        out[kind] = dict(sorted(section.items()))
+    return json_response(out)

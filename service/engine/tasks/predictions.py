@@ -1,0 +1,88 @@
+"""A predict over a whole source, as a task: predictions go to an NDJSON file, not the store.
+
+``outputs/<task-id>/predictions.ndjson`` in the upload dir, one record (as the predict route
+writes it) a line, so a million predictions never sit in memory or in the state store; the
+task's result names the file and counts the records. A failed or cancelled task removes the
+folder again.
+
+The records are read here (a source lives in the server) and predicted on the executor, a batch
+at a time, where the model can: the built-in models predict in the worker processes of
+``-executor local`` or on Dask workers (``ran_on`` names the worker), as they train there. Other
+models predict in the server as the synchronous route does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import IO, Any
+
+from service.engine import models
+from service.kernel.errors import Conflict
+from service.kernel.jsoncodec import dumps
+from service.kernel.sandbox import Sandbox
+from service.sdk import offload
+from service.sdk.base import ModelContext, SourceContext
+from service.sdk.progress import Reporter
+
+OUTPUTS = "outputs"
+FILENAME = "predictions.ndjson"
+# Predictions written at a time (and reported as progress): one thread hop per batch.
+BATCH = 512
+
+
+async def predict_to_file(
+    *,
+    model: ModelContext,
+    source: SourceContext,
+    sandbox: Sandbox,
+    task_id: str,
+    reporter: Reporter,
+    runner: offload.Runner | None = None,
+) -> dict[str, Any]:
+    folder = await asyncio.to_thread(_new_folder, sandbox, task_id)
+    path = folder / FILENAME
+    count = 0
+    try:
+        file = await asyncio.to_thread(path.open, "wb")
+        try:
+            batch: list[bytes] = []
+            with offload.using(runner):
+                predicted = models.predict(model, models.records_of([source]))
+                async with models.closing(predicted):
+                    async for record in predicted:
+                        batch.append(dumps(record.export()) + b"\n")
+                        if len(batch) == BATCH:
+                            count += await _write(file, batch)
+                            batch = []
+                            reporter.progress(count, None, "records predicted")
+            count += await _write(file, batch)
+            await asyncio.to_thread(file.flush)
+        finally:
+            await asyncio.to_thread(file.close)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise
+    reporter.progress(count, count, "records predicted")
+    return {"file": sandbox.relative(path), "records": count}
+
+
+async def _write(file: IO[bytes], lines: list[bytes]) -> int:
+    if lines:
+        await asyncio.to_thread(file.write, b"".join(lines))
+    return len(lines)
+
+
+def _new_folder(sandbox: Sandbox, task_id: str) -> Path:
+    outputs = sandbox.resolve(OUTPUTS)
+    try:
+        outputs.mkdir(exist_ok=True)
+    except FileExistsError:
+        raise Conflict(
+            f"'{OUTPUTS}' in the upload directory is a file; predictions are written into a"
+            " directory of that name"
+        ) from None
+    folder = outputs / task_id
+    folder.mkdir()
+    return folder

@@ -1,0 +1,1 @@
+"""Metrics, request ids, logs, readiness and the rate limit (docs/observability.md)."""

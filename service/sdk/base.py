@@ -1,0 +1,179 @@
+"""The plugin contracts: what every plugin is, and the source, model and scorer contracts.
+
+Every plugin is a class with a ``CONFIG`` dataclass (see :mod:`service.sdk.config`) and an
+async ``context()``: the server configures a plugin under a label (``Plugin(config)``, entered
+with ``async with``) and then opens contexts of it under context labels. Plugins never see
+aiohttp; they raise :class:`service.kernel.errors.ServiceError` subclasses for bad input.
+Records are :mod:`service.sdk.records`; modules (named functions over files)
+:mod:`service.sdk.modules`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from service.kernel.errors import BadRequest
+from service.sdk.config import EmptyConfig
+from service.sdk.readers import IteratorReader, Reader
+from service.sdk.records import Record, RecordChunk
+
+Kind = Literal["source", "model", "scorer", "module"]
+KINDS: tuple[Kind, ...] = ("source", "model", "scorer", "module")
+
+ConfigT = TypeVar("ConfigT")
+SelfT = TypeVar("SelfT", bound="AsyncResource")
+
+
+class AsyncResource:
+    """Something opened with ``async with`` and closed exactly once by the server."""
+
+    async def __aenter__(self: SelfT) -> SelfT:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class Plugin(AsyncResource, Generic[ConfigT]):
+    """A configured plugin. ``KIND`` is set by each kind's base class below."""
+
+    KIND: ClassVar[Kind]
+    CONFIG: ClassVar[type] = EmptyConfig
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    @abstractmethod
+    def context(self) -> AsyncResource:
+        """A new context of this plugin; the server enters and exits it."""
+
+    async def flush(self, *, discard: bool = False) -> None:
+        """Write what is not saved yet, raising a ServiceError the client is told when that
+        fails (the server calls it before releasing or replacing the label, which is kept
+        then); ``discard``: drop what is unsaved instead. Nothing to do by default."""
+
+    def claims(self) -> Path | None:
+        """A file this plugin alone may write (a read-write csv or json source's): the server
+        refuses a second label claiming the same file. None by default."""
+        return None
+
+    @classmethod
+    def listing_extra(cls) -> dict[str, Any]:
+        """Sections added beside the DFFML config shape in ``/list`` (modules add functions)."""
+        return {}
+
+
+class SourceContext(AsyncResource, ABC):
+    """Reads (and for read-write sources, writes) records."""
+
+    @abstractmethod
+    async def record(self, key: str) -> Record:
+        """The record with ``key``; an unknown key gives ``Record(key)`` (DFFML semantics)."""
+
+    @abstractmethod
+    def records(self) -> AsyncIterator[Record]:
+        """Every record in source order, streamed: never the whole source in memory at once."""
+
+    def reader(self) -> Reader[RecordChunk]:
+        """Reads ``records()`` chunk by chunk for iterkey paging and streaming.
+
+        Sources that can serve chunks faster (an index, pre-encoded rows) override this.
+        """
+        return IteratorReader(self.records())
+
+    async def update(self, record: Record) -> None:
+        raise BadRequest("Source is read-only")
+
+
+class Source(Plugin[ConfigT]):
+    KIND: ClassVar[Kind] = "source"
+
+    @abstractmethod
+    def context(self) -> SourceContext: ...
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+class ModelContext(AsyncResource, ABC):
+    @abstractmethod
+    async def train(self, records: AsyncIterator[Record]) -> None:
+        """Learn from ``records``; blocking work goes to a worker, never the event loop.
+
+        The server never runs two trainings of one context at once (see ``training_lock``).
+        """
+
+    @abstractmethod
+    def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        """Yield each record with ``prediction`` filled in, as a new Record (never mutate
+        the records given: they may belong to a source)."""
+
+    async def predict_batch(self, records: list[Record]) -> list[Record]:
+        """Predictions for records already in memory (a request body), in order. The default
+        goes through ``predict``; models may answer directly, sparing the hot path the
+        async-iterator machinery."""
+        return [record async for record in self.predict(_iterate(records))]
+
+    @property
+    def trained(self) -> bool:
+        """False while there is nothing to predict with: the server then refuses predict and
+        score with 400 ``Model not trained``. Models without learned state keep the default."""
+        return True
+
+    @property
+    def natural_scorer(self) -> str | None:
+        """The scorer plugin ``POST /model/{ctx}/accuracy`` uses for this model (``r2`` for
+        regressors, ``clf`` for classifiers), or None when the model has none."""
+        return None
+
+    @functools.cached_property
+    def training_lock(self) -> asyncio.Lock:
+        """Held by the server around ``train`` so trainings of one context run one at a time."""
+        return asyncio.Lock()
+
+
+async def _iterate(records: list[Record]) -> AsyncIterator[Record]:
+    for record in records:
+        yield record
+
+
+class Model(Plugin[ConfigT]):
+    KIND: ClassVar[Kind] = "model"
+
+    @abstractmethod
+    def context(self) -> ModelContext: ...
+
+
+# --- scorers -------------------------------------------------------------------------------
+
+
+class ScorerContext(AsyncResource, ABC):
+    @abstractmethod
+    async def score(self, model: ModelContext, records: AsyncIterator[Record]) -> float:
+        """How well ``model`` predicts ``records``."""
+
+
+class Scorer(Plugin[ConfigT]):
+    KIND: ClassVar[Kind] = "scorer"
+
+    @abstractmethod
+    def context(self) -> ScorerContext: ...
+
+
+# --- modules -------------------------------------------------------------------------------
+#
+# A module (MLsploit's idea) is a set of named functions. A function runs with typed options over
+# files in the upload dir and writes new files, each tagged with values it reports, plus logs.
+# The server validates everything a client sends against the declarations below before any
+# function code runs, and runs the code in a worker process it can stop.
