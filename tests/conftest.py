@@ -169,3 +169,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = XDIST_GROUPS.get(item.path.stem)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The long groups first: xdist hands out work in this order, so the many short tests fill
+    # the other worker while a group runs instead of leaving one worker alone with it at the end.
+    items.sort(key=lambda item: item.path.stem not in XDIST_GROUPS)

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.browser import chromium
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, create_user, live_server
 from tests.ui_page import (
     WAIT,
     Page,
@@ -251,22 +251,8 @@ SECRET = {"DFFML_SERVICE_HTTP_SECRET_KEY": "ui-test-secret-" + "k" * 32}
 
 def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) -> None:
     """-auth token: nothing but the login form until signed in, then the same work as above."""
-    import subprocess
-    import sys
 
-    made = subprocess.run(
-        [
-            *(sys.executable, "-m", "service", "createuser", "-username", "ann"),
-            *("-upload-dir", "data", "-password-stdin"),
-        ],
-        cwd=tmp_path,
-        input="ann-password-1\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **SECRET},
-    )
+    made = create_user("ann", "ann-password-1", tmp_path, env=SECRET)
     assert made.returncode == 0, made.stderr
     args = ("-insecure", "-upload-dir", "data", "-auth", "token")
     with live_server(*args, cwd=tmp_path, env=SECRET) as server:
