@@ -161,6 +161,8 @@ XDIST_GROUPS = {
     "test_fuzz_routes": "fuzz",
     "test_schemathesis": "fuzz",
     "test_wheel": "wheel",
+    # each of its tests already runs two node processes (and their servers) at a time
+    "test_js_standalone": "node",
 }
 
 

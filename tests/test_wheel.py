@@ -51,7 +51,7 @@ def wheel_files(wheel: Path) -> set[str]:
         return {name for name in archive.namelist() if name.startswith("service/")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A copy of what the sdist is built from, so build/ and *.egg-info never land in the checkout.
     tree = tmp_path_factory.mktemp("tree")
@@ -105,7 +105,7 @@ def test_a_package_folder_without_init_is_caught(tmp_path: Path) -> None:
     assert "service/observability/middleware.py" in missing
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment with the wheel and its ``dask`` extra, from the registry."""
     env_dir = tmp_path_factory.mktemp("venv")
