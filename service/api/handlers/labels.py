@@ -59,9 +59,7 @@ async def list_labels(request: web.Request) -> web.Response:
                 "preloaded": info is not None and info.preloaded,
             }
             if kind == "model":
-                entry["trained"] = [
-                    ctx for ctx in entry["contexts"] if store.model(ctx).trained
-                ]
+                entry["trained"] = [ctx for ctx in entry["contexts"] if store.model(ctx).trained]
             if label in failed:
                 entry["context_errors"] = failed[label]
             section[label] = entry

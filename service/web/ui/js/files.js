@@ -21,8 +21,14 @@ const PREVIEWS = [
 const PREVIEW_MAX_BYTES = 2 * 1024 * 1024;
 const PREVIEW_ROWS = 20;
 
+// JSON reports the modules write (statistics, attack results): read, not records.
+const REPORTS = /\.(describe|evasion)\.json$/i;
+
 /* The source plugin that reads name, or null when no source reads it. */
 export function sourceFor(name) {
+  if (REPORTS.test(name)) {
+    return null;
+  }
   return SOURCES.find(([pattern]) => pattern.test(name))?.[1] || null;
 }
 
@@ -159,10 +165,10 @@ export function previewOf(kind, text, name) {
     }
     const lines = pretty.split("\n");
     const cut = lines.length > 200 ? `${lines.slice(0, 200).join("\n")}\n… (${lines.length - 200} more lines)` : pretty;
-    return h("pre", { class: "log", tabindex: "0", "aria-label": `Contents of ${name}` }, cut);
+    return h("pre", { class: "log", role: "region", tabindex: "0", "aria-label": `Contents of ${name}` }, cut);
   }
   const lines = text.split("\n");
-  return h("pre", { class: "log", tabindex: "0", "aria-label": `Contents of ${name}` }, lines.slice(0, 200).join("\n"));
+  return h("pre", { class: "log", role: "region", tabindex: "0", "aria-label": `Contents of ${name}` }, lines.slice(0, 200).join("\n"));
 }
 
 /*

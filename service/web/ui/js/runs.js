@@ -57,7 +57,7 @@ export function runView(app, run, { pipelineName = "" } = {}) {
     if (!rows.has(job.task)) {
       const status = h("span", { class: "badge" });
       const outputs = h("ul", { class: "outputs" });
-      const log = h("pre", { class: "log", tabindex: "0", "aria-label": `Log of job ${job.task}` });
+      const log = h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": `Log of job ${job.task}` });
       const tr = h(
         "tr",
         { "data-job": job.id, "data-task": String(job.task) },

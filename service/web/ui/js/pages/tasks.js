@@ -144,13 +144,15 @@ function tasksPage(app) {
   }
 
   function showDetail(task) {
-    detail.replaceChildren(
+    // Only what there is: a null here would be shown as the text "null".
+    const parts = [
       h("h3", {}, `Task ${task.task_id}`),
       h("p", {}, `${task.kind} of ${task.target}: ${task.status}${task.ran_on ? `, ran on ${task.ran_on}` : ""}`),
       h("p", { class: "muted" }, `created ${when(task.created)}, started ${when(task.started) || "—"}, finished ${when(task.finished) || "—"}`),
       task.error ? h("p", { class: "error" }, task.error) : null,
       task.status === "SUCCESS" || task.result !== null ? resultOf(task.result) : null,
-    );
+    ];
+    detail.replaceChildren(...parts.filter(Boolean));
   }
 
   function filters() {
@@ -174,6 +176,7 @@ function tasksPage(app) {
     seen = mark(tasks, total);
     unfollow();
     body.replaceChildren(...tasks.map(row));
+    table.hidden = !tasks.length;
     summary.textContent = total
       ? `${total} task${total === 1 ? "" : "s"}${total > tasks.length ? `, the newest ${tasks.length} shown` : ""}.`
       : "No tasks yet: train a model on the Models page.";
