@@ -17,8 +17,8 @@ export function mount(root, app) {
     h(
       "div",
       { class: "pair" },
-      h("div", { class: "stack" }, uploadCard(app), filesCard(app)),
-      h("div", { class: "stack" }, previewCard(app), sourceCard(app)),
+      h("div", { class: "column" }, uploadCard(app), filesCard(app)),
+      h("div", { class: "column" }, previewCard(app), sourceCard(app)),
     ),
   );
 }

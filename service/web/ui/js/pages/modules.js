@@ -95,7 +95,8 @@ function runCards(app) {
             act(download, rowError, async () => saveBlob(await app.api.download(name), name.split("/").pop())),
           );
           const size = typeof f.size === "number" ? ` (${formatBytes(f.size)})` : "";
-          return h("li", { "data-file": name }, h("span", { class: "name" }, `${name}${size}`), download, rowError);
+          // The folder is named above: each file by its own name.
+          return h("li", { "data-file": name }, h("span", { class: "name", title: name }, `${name.split("/").pop()}${size}`), download, rowError);
         }),
       ),
       result.logs && result.logs.length ? h("pre", { class: "log" }, result.logs.join("\n")) : null,
