@@ -91,6 +91,7 @@ async def upload(request: web.Request) -> web.Response:
                 "required": ["filename", "size"],
             },
         },
+        400: "details is not true or false",
         501: NO_UPLOADS,
     },
 )
