@@ -112,5 +112,6 @@ export function describeTable(summary) {
 /* An evasion output's tags ({rows, evaded, success_rate}) as a sentence. */
 export function evasionLine(tags) {
   const rate = Number(tags.success_rate);
-  return `Success rate ${(100 * rate).toFixed(1)} %: ${tags.evaded} of ${tags.rows} rows evaded.`;
+  // A no-break space keeps the number and its % on one line.
+  return `Success rate ${(100 * rate).toFixed(1)}\u00a0%: ${tags.evaded} of ${tags.rows} rows evaded.`;
 }
