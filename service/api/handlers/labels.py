@@ -1,5 +1,5 @@
 """``GET /labels``: every label the caller sees by kind (their own and the shared ones), its
-plugin, config and open contexts."""
+plugin, config and open contexts (and, for models, which of those are trained)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ LABEL = {
         "config": {},
         "contexts": {"type": "array", "items": {"type": "string"}},
         "preloaded": {"type": "boolean"},
+        # Models only: the open contexts with something to predict with.
+        "trained": {"type": "array", "items": {"type": "string"}},
         "error": {"type": "string"},
         "context_errors": {"type": "object", "additionalProperties": {"type": "string"}},
     },
@@ -56,6 +58,8 @@ async def list_labels(request: web.Request) -> web.Response:
                 "contexts": sorted(contexts.get(label, [])),
                 "preloaded": info is not None and info.preloaded,
             }
+            if kind == "model":
+                entry["trained"] = [ctx for ctx in entry["contexts"] if store.model(ctx).trained]
             if label in failed:
                 entry["context_errors"] = failed[label]
             section[label] = entry
