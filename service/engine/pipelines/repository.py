@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from typing import Any
 
 from service.engine.pipelines.model import FINAL, INTERRUPTED, Job, Pipeline, Run, Task, now
-from service.engine.state import StateStore
+from service.engine.state import Connection, Row, StateStore
 from service.kernel import scope
 
 COMPONENT = "pipelines"
@@ -104,7 +103,7 @@ class Repository:
 
         mine = _mine()
 
-        def delete(conn: sqlite3.Connection) -> str:
+        def delete(conn: Connection) -> str:
             found = conn.execute(
                 f"SELECT 1 FROM pipelines WHERE id = ? AND {_MINE}", (pipeline_id, *mine)
             ).fetchone()
@@ -139,7 +138,7 @@ class Repository:
 
         owner = scope.namespace()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             # The pipeline may have been deleted since it was read: no run of a ghost.
             if not conn.execute("SELECT 1 FROM pipelines WHERE id = ?", (pipeline.id,)).fetchone():
                 raise LookupError(pipeline.id)
@@ -239,7 +238,7 @@ class Repository:
     async def interrupt_all(self) -> int:
         """At start-up: whatever was running when the server stopped failed; say so."""
 
-        def interrupt(conn: sqlite3.Connection) -> int:
+        def interrupt(conn: Connection) -> int:
             runs = conn.execute(
                 "SELECT id FROM pipeline_runs WHERE status IN (?, ?)", _ACTIVE
             ).fetchall()
@@ -278,7 +277,8 @@ class Repository:
 
 # Under -auth token a user's pipelines, runs and jobs are theirs: another user's answer 404 as
 # if they did not exist. The shared namespace (-auth none, the operator, admins) sees them all.
-_MINE = "(? IS NULL OR owner IS ?)"
+# (The cast gives PostgreSQL the type of a parameter that may be NULL.)
+_MINE = "(CAST(? AS TEXT) IS NULL OR owner = ?)"
 
 
 def _mine() -> tuple[str | None, str | None]:
@@ -306,11 +306,11 @@ def _tasks(text: str) -> tuple[Task, ...]:
     return tuple(Task(t["module"], t["function"], t["options"]) for t in json.loads(text))
 
 
-def _pipeline(row: sqlite3.Row) -> Pipeline:
+def _pipeline(row: Row) -> Pipeline:
     return Pipeline(row["id"], row["name"], _tasks(row["tasks"]), row["created"])
 
 
-def _run(row: sqlite3.Row, jobs: list[Job]) -> Run:
+def _run(row: Row, jobs: list[Job]) -> Run:
     return Run(
         id=row["id"],
         pipeline=row["pipeline"],
@@ -325,7 +325,7 @@ def _run(row: sqlite3.Row, jobs: list[Job]) -> Run:
     )
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Row) -> Job:
     return Job(
         id=row["id"],
         run=row["run"],

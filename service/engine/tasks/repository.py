@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from typing import Any
 
 import orjson
 
-from service.engine.state import StateStore
+from service.engine.state import Connection, Row, StateStore
 from service.engine.tasks.task import INTERRUPTED, Progress, Task, iso, now, parse_iso
 
 SCHEMA = [
@@ -38,6 +37,9 @@ _COLUMNS = (
     "task_id, kind, target, status, progress, created, started, finished, result, error,"
     " error_status, ran_on, owner"
 )
+_UPDATE = ", ".join(
+    f"{column} = excluded.{column}" for column in _COLUMNS.replace(" ", "").split(",")[1:]
+)
 
 
 class TaskRepository:
@@ -51,8 +53,8 @@ class TaskRepository:
     async def save(self, task: Task) -> None:
         """Insert or replace the whole row (tasks change a few times in their life)."""
         await self._store.execute(
-            f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" ON CONFLICT (task_id) DO UPDATE SET {_UPDATE}",
             _row(task),
         )
 
@@ -74,7 +76,7 @@ class TaskRepository:
         """Newest first; and how many match in all."""
         where, params = _where(status=status, kind=kind, owner=owner)
 
-        def query(conn: sqlite3.Connection) -> tuple[list[Task], int]:
+        def query(conn: Connection) -> tuple[list[Task], int]:
             total = conn.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()[0]
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM tasks{where}"
@@ -97,14 +99,15 @@ class TaskRepository:
         """Delete finished tasks that finished before ``older_than``, and the oldest finished
         ones beyond ``keep_at_most``; how many went."""
 
-        def prune(conn: sqlite3.Connection) -> int:
+        def prune(conn: Connection) -> int:
             gone = conn.execute(
                 "DELETE FROM tasks WHERE finished IS NOT NULL AND finished < ?",
                 (iso(older_than),),
             ).rowcount
             gone += conn.execute(
-                "DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM tasks"
-                " WHERE finished IS NOT NULL ORDER BY finished DESC LIMIT -1 OFFSET ?)",
+                "DELETE FROM tasks WHERE finished IS NOT NULL AND task_id NOT IN"
+                " (SELECT task_id FROM tasks WHERE finished IS NOT NULL"
+                " ORDER BY finished DESC, task_id DESC LIMIT ?)",
                 (keep_at_most,),
             ).rowcount
             return int(gone)
@@ -140,7 +143,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _task(row: sqlite3.Row) -> Task:
+def _task(row: Row) -> Task:
     progress = orjson.loads(row["progress"])
     created = parse_iso(row["created"])
     assert created is not None

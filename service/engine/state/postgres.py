@@ -1,0 +1,152 @@
+"""The shared backend: a PostgreSQL database (``-state postgresql://…``) several hosts use at once.
+
+Why psycopg 3 in the store's thread rather than an async driver: the store already runs every
+statement in one thread of its own (service/engine/state/store.py), and repositories hand it
+plain functions of a connection that run inside one transaction; a synchronous connection keeps
+that contract, and the same code, for both databases.
+
+Writers from every host take one lock (a transaction-scoped advisory lock) before their first
+statement, so a write transaction here behaves like SQLite's ``BEGIN IMMEDIATE``: read-then-
+write checks (a pipeline still exists, a user name is free, no run is in progress) are never
+interleaved with another host's. State writes are few and small; one at a time costs nothing.
+
+A connection the server lost (PostgreSQL restarted, a network cut) is replaced on the next call;
+the call that found it broken fails and its caller's request answers an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import RowMaker
+
+from service.engine.state import dialect
+from service.engine.state.backend import Connection, ConstraintError, StateError, redact
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Any 64-bit number the server's writers agree on: "dffml-st" in ASCII.
+WRITE_LOCK = 0x6466_666D_6C2D_7374
+CONNECT_TIMEOUT_S = 10
+
+
+class _Row(tuple[Any, ...]):
+    """A row read by position or by column name, as sqlite3.Row is."""
+
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(self._index[key])
+        return super().__getitem__(key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[_Row]:
+    names = [column.name for column in cursor.description or ()]
+    index = {name: position for position, name in enumerate(names)}
+
+    def make(values: Sequence[Any]) -> _Row:
+        row = _Row(values)
+        row._index = index
+        return row
+
+    return make
+
+
+class PostgresConnection:
+    """What a transaction function is given: SQL in SQLite's dialect, translated."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[_Row]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[_Row]:
+        cursor = self.raw.cursor()
+        try:
+            # Always with a parameter tuple: psycopg then reads %% as the escaped % it is.
+            cursor.execute(dialect.postgresql(sql), tuple(params))
+        except psycopg.errors.IntegrityError as exc:
+            raise ConstraintError(str(exc)) from exc
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor[_Row]:
+        cursor = self.raw.cursor()
+        try:
+            cursor.executemany(dialect.postgresql(sql), [tuple(row) for row in rows])
+        except psycopg.errors.IntegrityError as exc:
+            raise ConstraintError(str(exc)) from exc
+        return cursor
+
+
+class PostgresBackend:
+    dialect = "postgresql"
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    in_memory = False
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: PostgresConnection | None = None
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    def connect(self) -> None:
+        try:
+            raw = psycopg.connect(
+                self.url,
+                autocommit=True,
+                row_factory=_row_factory,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                application_name="dffml-service-http",
+            )
+        except psycopg.Error as exc:
+            raise StateError(f"cannot connect to {self.describe()}: {_first_line(exc)}") from None
+        self._conn = PostgresConnection(raw)
+
+    def connection(self) -> PostgresConnection:
+        if self._conn is None:
+            raise RuntimeError("the state store is not open")
+        if self._conn.raw.broken or self._conn.raw.closed:
+            log.warning("state store: the connection to %s was lost; reconnecting", self.describe())
+            self._conn.raw.close()
+            self._conn = None
+            self.connect()
+            assert self._conn is not None
+        return self._conn
+
+    def transaction(self, fn: Callable[[Connection], T]) -> T:
+        conn = self.connection()
+        with conn.raw.transaction():
+            conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            return fn(conn)
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.raw.close()
+
+    def size(self) -> int:
+        """Bytes the database takes on the server (every host's state, not only this one's)."""
+        row = self.connection().execute("SELECT pg_database_size(current_database())").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    @staticmethod
+    def complete(statement: str) -> bool:
+        # The migrations are written in the SQL both databases share: SQLite's tokenizer finds
+        # where each statement ends.
+        return sqlite3.complete_statement(statement)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return redact(text.splitlines()[0])
