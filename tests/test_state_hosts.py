@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, live_server, run_cli
 from tests.postgres import PostgresServer, postgres
 
 __all__ = ["postgres"]
@@ -161,3 +161,22 @@ def test_two_hosts_on_one_postgresql_store_act_as_one(
         # The bob token logged out before the restart stays refused on both.
         for server in (one, two):
             assert elsewhere.on(server)("GET", "/labels").status_code == 401
+
+
+def test_a_postgresql_state_the_server_cannot_use_stops_it_at_start(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Refused at start (exit 2), the password never shown: a wrong password, and -auth token
+    with no signing key every host could share."""
+    wrong = postgres.url("postgres", password="not-the-password")
+    result = run_cli("server", "-insecure", "-port", "0", "-state", wrong, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "-state: cannot connect to postgresql://dffml:***@127.0.0.1" in result.stderr
+    assert "not-the-password" not in result.stderr
+    state = postgres.new_database()
+    result = run_cli(
+        *("server", "-insecure", "-port", "0", "-state", state, "-auth", "token"), cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert "give every host the same -token-key-file FILE" in result.stderr
+    assert "s3cret" not in result.stderr
