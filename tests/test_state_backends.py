@@ -17,6 +17,7 @@ from service.auth.accounts import Accounts, UserExists
 from service.engine.pipelines import repository as pipelines
 from service.engine.pipelines.model import Task as Step
 from service.engine.state import Connection, StateStore
+from service.engine.state.hosts import GONE_AFTER_S, Hosts
 from service.engine.state.labels import Labels
 from service.engine.tasks.repository import TaskRepository
 from service.engine.tasks.task import INTERRUPTED, Task
@@ -193,3 +194,52 @@ async def test_two_stores_on_one_location_act_as_one(state_location: str) -> Non
         }
     finally:
         await asyncio.gather(first.aclose(), second.aclose())
+
+
+async def test_a_starting_server_fails_only_the_work_of_servers_that_are_gone(
+    state_location: str,
+) -> None:
+    """On SQLite the store is one server's: all unfinished work was cut off by its last stop.
+    On PostgreSQL, a host's unfinished work is left alone while it beats, and failed once it is
+    gone (unseen for GONE_AFTER_S)."""
+    stores = [StateStore(state_location) for _ in range(2)]
+    for store in stores:
+        _register(store)
+        Hosts.register(store)
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        hosts = [Hosts(store) for store in stores]
+        for each in hosts:
+            await each.beat()
+        tasks = [TaskRepository(store, each) for store, each in zip(stores, hosts, strict=True)]
+        runs = [
+            pipelines.Repository(store, each) for store, each in zip(stores, hosts, strict=True)
+        ]
+        for n, repo in enumerate(tasks):
+            await repo.save(_task(f"t{n}", n, status="RUNNING"))
+        made = [
+            await repo.add_run(await repo.add_pipeline("p", [Step("m", "f", {})]), [])
+            for repo in runs
+        ]
+
+        first = tasks[0]
+        if stores[0].dialect == "sqlite":
+            assert await first.interrupt_unfinished() == 2
+            assert await runs[0].interrupt_all() == 2
+            return
+        assert await first.interrupt_unfinished() == 0  # the other host still beats
+        assert await runs[0].interrupt_all() == 0
+        # The second host stops beating (killed): once unseen for GONE_AFTER_S it is gone.
+        await stores[0].execute(
+            "UPDATE state_hosts SET seen = seen - ? WHERE id = ?", (GONE_AFTER_S + 1, hosts[1].id)
+        )
+        assert await first.interrupt_unfinished() == 1
+        assert await runs[0].interrupt_all() == 1
+        statuses = [(await first.get(f"t{n}")).status for n in range(2)]  # type: ignore[union-attr]
+        assert statuses == ["RUNNING", "FAILURE"]
+        assert [(await runs[0].run(run.id)).status for run in made] == ["PENDING", "FAILED"]  # type: ignore[union-attr]
+        # A host that leaves at a clean stop is gone at once.
+        await hosts[0].leave()
+        assert await tasks[1].interrupt_unfinished() == 1
+    finally:
+        await asyncio.gather(*(store.aclose() for store in stores))

@@ -12,6 +12,7 @@ from typing import Any
 
 from service.engine.pipelines.model import FINAL, INTERRUPTED, Job, Pipeline, Run, Task, now
 from service.engine.state import Connection, Row, StateStore
+from service.engine.state.hosts import Hosts, not_alive
 from service.kernel import scope
 
 COMPONENT = "pipelines"
@@ -52,7 +53,9 @@ MIGRATIONS = [
         error TEXT,
         UNIQUE (run, task)
     );
-    """
+    """,
+    # 2: the server that drives the run (service/engine/state/hosts.py).
+    "ALTER TABLE pipeline_runs ADD COLUMN host TEXT;",
 ]
 
 _ACTIVE = ("PENDING", "RUNNING")
@@ -67,8 +70,11 @@ def register(store: StateStore) -> None:
 
 
 class Repository:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, hosts: Hosts | None = None) -> None:
+        """``hosts``: the servers sharing ``store``; without, the store is this server's."""
         self._store = store
+        self._hosts = hosts
+        self._host = None if hosts is None else hosts.id
 
     # --- pipelines -------------------------------------------------------------------------
 
@@ -143,8 +149,9 @@ class Repository:
             if not conn.execute("SELECT 1 FROM pipelines WHERE id = ?", (pipeline.id,)).fetchone():
                 raise LookupError(pipeline.id)
             conn.execute(
-                "INSERT INTO pipeline_runs (id, pipeline, files, tasks, status, created, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pipeline_runs"
+                " (id, pipeline, files, tasks, status, created, owner, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.pipeline,
@@ -153,6 +160,7 @@ class Repository:
                     run.status,
                     run.created,
                     owner,
+                    self._host,
                 ),
             )
             conn.executemany(
@@ -210,9 +218,9 @@ class Repository:
 
     async def save_run(self, run: Run) -> None:
         await self._store.execute(
-            "UPDATE pipeline_runs SET status = ?, started = ?, finished = ?, error = ?"
-            " WHERE id = ?",
-            (run.status, run.started, run.finished, run.error, run.id),
+            "UPDATE pipeline_runs SET status = ?, started = ?, finished = ?, error = ?,"
+            " host = ? WHERE id = ?",
+            (run.status, run.started, run.finished, run.error, self._host, run.id),
         )
 
     async def save_jobs(self, jobs: list[Job]) -> None:
@@ -236,11 +244,14 @@ class Repository:
         )
 
     async def interrupt_all(self) -> int:
-        """At start-up: whatever was running when the server stopped failed; say so."""
+        """At start-up: whatever was running when the server stopped failed; say so. (With a
+        shared store, what servers that are gone were running.)"""
+        gone, hosts = not_alive(None if self._hosts is None else await self._hosts.alive())
 
         def interrupt(conn: Connection) -> int:
             runs = conn.execute(
-                "SELECT id FROM pipeline_runs WHERE status IN (?, ?)", _ACTIVE
+                f"SELECT id FROM pipeline_runs WHERE status IN (?, ?) AND {gone}",
+                (*_ACTIVE, *hosts),
             ).fetchall()
             stamp = now()
             for (run_id,) in runs:

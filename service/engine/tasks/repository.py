@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from service.engine.state import Connection, Row, StateStore
+from service.engine.state.hosts import Hosts, not_alive
 from service.engine.tasks.task import INTERRUPTED, Progress, Task, iso, now, parse_iso
 
 SCHEMA = [
@@ -31,11 +32,13 @@ SCHEMA = [
     CREATE INDEX tasks_status ON tasks (status, created);
     CREATE INDEX tasks_finished ON tasks (finished);
     """,
+    # 2: the server that last saved the task (service/engine/state/hosts.py).
+    "ALTER TABLE tasks ADD COLUMN host TEXT;",
 ]
 
 _COLUMNS = (
     "task_id, kind, target, status, progress, created, started, finished, result, error,"
-    " error_status, ran_on, owner"
+    " error_status, ran_on, owner, host"
 )
 _UPDATE = ", ".join(
     f"{column} = excluded.{column}" for column in _COLUMNS.replace(" ", "").split(",")[1:]
@@ -43,8 +46,10 @@ _UPDATE = ", ".join(
 
 
 class TaskRepository:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, hosts: Hosts | None = None) -> None:
+        """``hosts``: the servers sharing ``store``; without, the store is this server's."""
         self._store = store
+        self._hosts = hosts
 
     @staticmethod
     def register(store: StateStore) -> None:
@@ -53,9 +58,9 @@ class TaskRepository:
     async def save(self, task: Task) -> None:
         """Insert or replace the whole row (tasks change a few times in their life)."""
         await self._store.execute(
-            f"INSERT INTO tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (task_id) DO UPDATE SET {_UPDATE}",
-            _row(task),
+            (*_row(task), None if self._hosts is None else self._hosts.id),
         )
 
     async def get(self, task_id: str) -> Task | None:
@@ -88,11 +93,13 @@ class TaskRepository:
         return await self._store.transaction(query)
 
     async def interrupt_unfinished(self) -> int:
-        """At start: tasks PENDING or RUNNING when the server stopped become FAILURE."""
+        """At start: tasks PENDING or RUNNING when the server stopped become FAILURE (with a
+        shared store, those of servers that are gone)."""
+        gone, hosts = not_alive(None if self._hosts is None else await self._hosts.alive())
         return await self._store.execute(
             "UPDATE tasks SET status = 'FAILURE', error = ?, error_status = 503,"
-            " finished = ? WHERE status IN ('PENDING', 'RUNNING')",
-            (INTERRUPTED, iso(now())),
+            f" finished = ? WHERE status IN ('PENDING', 'RUNNING') AND {gone}",
+            (INTERRUPTED, iso(now()), *hosts),
         )
 
     async def prune(self, *, older_than: datetime.datetime, keep_at_most: int) -> int:
