@@ -23,7 +23,7 @@ from service.engine.tasks.repository import TaskRepository
 from service.engine.tasks.task import INTERRUPTED, Task
 from service.kernel import scope
 from service.kernel.users import User
-from tests.postgres import postgres, state_location
+from tests.postgres import PostgresServer, postgres, state_location
 
 __all__ = ["postgres", "state_location"]
 
@@ -243,3 +243,33 @@ async def test_a_starting_server_fails_only_the_work_of_servers_that_are_gone(
         assert await tasks[1].interrupt_unfinished() == 1
     finally:
         await asyncio.gather(*(store.aclose() for store in stores))
+
+
+async def test_a_connection_postgresql_dropped_is_replaced_on_the_next_call(
+    postgres: PostgresServer,
+) -> None:
+    """PostgreSQL ends the store's connection (a restart, an administrator): the next read
+    and the next write run on a new connection, and nothing is lost or doubled."""
+    import psycopg
+
+    location = postgres.new_database()
+    store = StateStore(location)
+    _register(store)
+    await store.open()
+    try:
+        accounts = Accounts(store)
+        await accounts.create(User("ann"), "hash")
+        for call in ("read", "write"):
+            with psycopg.connect(location, autocommit=True) as admin:
+                ended = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'dffml-service-http' AND pid <> pg_backend_pid()"
+                ).fetchall()
+            assert ended == [(True,)]
+            if call == "read":
+                assert await accounts.count() == 1
+            else:
+                await accounts.create(User(f"bob-{call}"), "hash")
+        assert await accounts.count() == 2
+    finally:
+        await store.aclose()

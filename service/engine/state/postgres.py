@@ -10,8 +10,9 @@ statement, so a write transaction here behaves like SQLite's ``BEGIN IMMEDIATE``
 write checks (a pipeline still exists, a user name is free, no run is in progress) are never
 interleaved with another host's. State writes are few and small; one at a time costs nothing.
 
-A connection the server lost (PostgreSQL restarted, a network cut) is replaced on the next call;
-the call that found it broken fails and its caller's request answers an error.
+A connection the server dropped (PostgreSQL restarted, an administrator ended it) is replaced
+by the next call: a read runs again, a write transaction finds it at its first statement, before
+any of the caller's work. Only a transaction the connection is lost in the middle of fails.
 """
 
 from __future__ import annotations
@@ -125,10 +126,43 @@ class PostgresBackend:
         return self._conn
 
     def transaction(self, fn: Callable[[Connection], T]) -> T:
-        conn = self.connection()
-        with conn.raw.transaction():
-            conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            return fn(conn)
+        conn = self._begin()
+        try:
+            result = fn(conn)
+        except BaseException:
+            if not conn.raw.broken:
+                conn.raw.execute("ROLLBACK")
+            raise
+        conn.raw.execute("COMMIT")
+        return result
+
+    def read(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[_Row]:
+        """One statement outside a transaction, run again on a new connection if the server
+        had dropped the old one (a read changes nothing: running it twice is safe)."""
+        try:
+            return self.connection().execute(sql, params)
+        except psycopg.OperationalError:
+            if self._conn is None or not self._conn.raw.broken:
+                raise
+            return self.connection().execute(sql, params)
+
+    def _begin(self) -> PostgresConnection:
+        """A connection in a write transaction holding the writers' lock. A connection the
+        server dropped since the last call (PostgreSQL restarted) is found here, before any of
+        the caller's work, and replaced."""
+        for attempt in (1, 2):
+            conn = self.connection()
+            try:
+                conn.raw.execute("BEGIN")
+                conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                return conn
+            except psycopg.Error:
+                if conn.raw.broken and attempt == 1:
+                    continue
+                if not conn.raw.broken:
+                    conn.raw.execute("ROLLBACK")
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

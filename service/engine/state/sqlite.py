@@ -101,6 +101,9 @@ class SqliteBackend:
         conn.raw.execute("COMMIT")
         return result
 
+    def read(self, sql: str, params: Sequence[Any]) -> Cursor:
+        return self.connection().execute(sql, params)
+
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:

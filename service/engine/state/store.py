@@ -57,6 +57,8 @@ class _Backend(Protocol):
 
     def connection(self) -> Connection: ...
 
+    def read(self, sql: str, params: Sequence[Any]) -> Cursor: ...
+
     def transaction(self, fn: Callable[[Connection], T]) -> T: ...
 
     def close(self) -> None: ...
@@ -181,7 +183,7 @@ class StateStore:
         return await asyncio.shield(future)
 
     def _read(self, sql: str, params: Params) -> Cursor:
-        return self._backend.connection().execute(sql, params)
+        return self._backend.read(sql, params)
 
     def _open(self) -> None:
         try:
