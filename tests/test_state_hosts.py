@@ -111,6 +111,14 @@ def test_two_hosts_on_one_postgresql_store_act_as_one(
         )[0]
         assert refused.json() == {"error": "Invalid or expired token"}
         assert bob_two("GET", "/labels").status_code == 200  # bob's other session is his own
+        # createtoken on the shared store signs with the hosts' shared key.
+        made = run_cli(
+            *("createtoken", "-username", "bob", "-state", state),
+            *("-token-key-file", "shared.jwt-key"),
+            cwd=tmp_path,
+        )
+        assert made.returncode == 0, made.stderr
+        assert As(two, "", made.stdout.strip())("GET", "/labels").status_code == 200
 
         # Labels configured on one host: a file in the shared upload dir, a module.
         admin = As(one, "admin")
