@@ -67,8 +67,9 @@ def _as_server_user(command: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a server; stop it and delete its files at the end."""
+def postgres_server(*, fsync: bool = False) -> Iterator[PostgresServer]:
+    """Start a server; stop it and delete its files at the end. Without ``fsync`` it never
+    waits for the disk (tests need no durability; benchmarks ask for it)."""
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     assert initdb, "PostgreSQL is not installed: run scripts/system-deps"
     assert pg_ctl, "PostgreSQL is not installed: run scripts/system-deps"
@@ -108,9 +109,10 @@ def postgres_server() -> Iterator[PostgresServer]:
             port = _free_port()
             options = (
                 f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root}"
-                " -c fsync=off -c full_page_writes=off -c shared_buffers=16MB"
-                " -c max_connections=50"
+                " -c shared_buffers=16MB -c max_connections=50"
             )
+            if not fsync:
+                options += " -c fsync=off -c full_page_writes=off"
             result = subprocess.run(
                 _as_server_user(
                     [

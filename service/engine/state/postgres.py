@@ -153,8 +153,8 @@ class PostgresBackend:
         for attempt in (1, 2):
             conn = self.connection()
             try:
-                conn.raw.execute("BEGIN")
-                conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                # One round trip: without parameters psycopg sends both statements at once.
+                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK:d})")
                 return conn
             except psycopg.Error:
                 if conn.raw.broken and attempt == 1:
