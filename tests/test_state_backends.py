@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -271,5 +272,41 @@ async def test_a_connection_postgresql_dropped_is_replaced_on_the_next_call(
             else:
                 await accounts.create(User(f"bob-{call}"), "hash")
         assert await accounts.count() == 2
+    finally:
+        await store.aclose()
+
+
+async def test_a_writer_stuck_holding_the_lock_makes_others_fail_not_hang(
+    state_location: str,
+) -> None:
+    """Another host (here a bare connection) holds the writers' lock: a write waits the busy
+    timeout, then fails; reads go on; once the lock is free, writes succeed."""
+    import sqlite3
+
+    import psycopg
+
+    from service.engine.state.postgres import WRITE_LOCK
+
+    store = StateStore(state_location)
+    _register(store)
+    await store.open()
+    accounts = Accounts(store)
+    try:
+        if store.dialect == "sqlite":
+            blocker: Any = sqlite3.connect(state_location, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+        else:
+            blocker = psycopg.connect(state_location, autocommit=True)
+            blocker.execute("BEGIN")
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        try:
+            with pytest.raises(Exception, match=r"locked|lock timeout"):
+                await accounts.create(User("ann"), "hash")
+            assert await accounts.count() == 0
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await accounts.create(User("ann"), "hash")
+        assert await accounts.count() == 1
     finally:
         await store.aclose()

@@ -27,6 +27,7 @@ from psycopg.rows import RowMaker
 
 from service.engine.state import dialect
 from service.engine.state.backend import Connection, ConstraintError, StateError, redact
+from service.engine.state.sqlite import BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ T = TypeVar("T")
 # Any 64-bit number the server's writers agree on: "dffml-st" in ASCII.
 WRITE_LOCK = 0x6466_666D_6C2D_7374
 CONNECT_TIMEOUT_S = 10
+# How long a writer waits for another's lock before its call fails, as SQLite's busy timeout:
+# a host stuck in a transaction makes the others answer errors, never hang.
+LOCK_TIMEOUT_MS = BUSY_TIMEOUT_MS
 
 
 class _Row(tuple[Any, ...]):
@@ -111,6 +115,11 @@ class PostgresBackend:
                 application_name="dffml-service-http",
             )
         except psycopg.Error as exc:
+            raise StateError(f"cannot connect to {self.describe()}: {_first_line(exc)}") from None
+        try:
+            raw.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS:d}")
+        except psycopg.Error as exc:
+            raw.close()
             raise StateError(f"cannot connect to {self.describe()}: {_first_line(exc)}") from None
         self._conn = PostgresConnection(raw)
 
