@@ -188,3 +188,34 @@ def test_a_postgresql_state_the_server_cannot_use_stops_it_at_start(
     assert result.returncode == 2, result.stderr
     assert "give every host the same -token-key-file FILE" in result.stderr
     assert "s3cret" not in result.stderr
+
+
+def test_while_postgresql_is_unreachable_requests_answer_503_then_recover(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The database refuses connections and drops the server's: what needs the store answers
+    503 (never a 500, nothing hangs); once it is back, the server reconnects by itself."""
+    import psycopg
+
+    state = postgres.new_database()
+    name = state.rsplit("/", 1)[1]
+    (tmp_path / "data").mkdir()
+    with (
+        live_server(*("-insecure", "-upload-dir", "data", "-state", state), cwd=tmp_path) as server,
+        psycopg.connect(postgres.url(), autocommit=True) as admin,
+    ):
+        url = f"{server.url}/pipelines"
+        assert requests.get(url, timeout=30).json()["total"] == 0
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        answer = requests.get(url, timeout=60)
+        assert (answer.status_code, answer.json()) == (
+            503,
+            {"error": "State store unavailable: try again later"},
+        )
+        assert requests.get(f"{server.url}/health", timeout=30).status_code == 200
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        assert requests.get(url, timeout=30).json()["total"] == 0
+        assert "Traceback" not in server.stderr()

@@ -6,7 +6,21 @@ its own tables through a repository module of its own and registers their schema
 :meth:`StateStore.register_schema`. Transaction functions are given a :class:`Connection`.
 """
 
-from service.engine.state.backend import Connection, ConstraintError, Row, StateError
+from service.engine.state.backend import (
+    Connection,
+    ConstraintError,
+    Row,
+    StateError,
+    StateUnavailable,
+)
 from service.engine.state.store import MEMORY, StateStore
 
-__all__ = ["MEMORY", "Connection", "ConstraintError", "Row", "StateError", "StateStore"]
+__all__ = [
+    "MEMORY",
+    "Connection",
+    "ConstraintError",
+    "Row",
+    "StateError",
+    "StateStore",
+    "StateUnavailable",
+]

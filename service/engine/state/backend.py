@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from service.kernel.errors import Unavailable
+
 # -state values the PostgreSQL backend serves (libpq's URI schemes).
 SCHEMES = ("postgresql://", "postgres://")
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -30,6 +32,14 @@ def redact(url: str) -> str:
 
 class StateError(Exception):
     """The state store cannot be used (unreadable, not a database, unreachable, newer)."""
+
+
+class StateUnavailable(Unavailable):
+    """The database cannot answer now (unreachable, another writer holds the lock past the
+    busy timeout): 503, the client may retry."""
+
+    def __init__(self) -> None:
+        super().__init__("State store unavailable: try again later")
 
 
 class ConstraintError(Exception):

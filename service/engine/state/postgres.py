@@ -107,31 +107,35 @@ class PostgresBackend:
 
     def connect(self) -> None:
         try:
-            raw = psycopg.connect(
-                self.url,
-                autocommit=True,
-                row_factory=_row_factory,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                application_name="dffml-service-http",
-            )
+            self._conn = self._new()
         except psycopg.Error as exc:
             raise StateError(f"cannot connect to {self.describe()}: {_first_line(exc)}") from None
+
+    def _new(self) -> PostgresConnection:
+        raw = psycopg.connect(
+            self.url,
+            autocommit=True,
+            row_factory=_row_factory,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="dffml-service-http",
+        )
         try:
             raw.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS:d}")
-        except psycopg.Error as exc:
+        except BaseException:
             raw.close()
-            raise StateError(f"cannot connect to {self.describe()}: {_first_line(exc)}") from None
-        self._conn = PostgresConnection(raw)
+            raise
+        return PostgresConnection(raw)
 
     def connection(self) -> PostgresConnection:
+        """The open connection; one the server dropped is replaced first. While PostgreSQL
+        cannot be reached this raises psycopg's OperationalError (the store answers 503) and
+        the next call tries again."""
         if self._conn is None:
             raise RuntimeError("the state store is not open")
         if self._conn.raw.broken or self._conn.raw.closed:
             log.warning("state store: the connection to %s was lost; reconnecting", self.describe())
             self._conn.raw.close()
-            self._conn = None
-            self.connect()
-            assert self._conn is not None
+            self._conn = self._new()
         return self._conn
 
     def transaction(self, fn: Callable[[Connection], T]) -> T:
@@ -144,6 +148,11 @@ class PostgresBackend:
             raise
         conn.raw.execute("COMMIT")
         return result
+
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        """Unreachable, dropped mid-transaction, or the writers' lock past lock_timeout."""
+        return isinstance(exc, psycopg.OperationalError)
 
     def read(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[_Row]:
         """One statement outside a transaction, run again on a new connection if the server

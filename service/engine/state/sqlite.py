@@ -101,6 +101,11 @@ class SqliteBackend:
         conn.raw.execute("COMMIT")
         return result
 
+    @staticmethod
+    def unavailable(exc: BaseException) -> bool:
+        """Another process held the write lock past the busy timeout."""
+        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
     def read(self, sql: str, params: Sequence[Any]) -> Cursor:
         return self.connection().execute(sql, params)
 

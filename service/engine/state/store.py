@@ -28,7 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from service.engine.state.backend import Connection, Cursor, Row, StateError, is_url
+from service.engine.state.backend import (
+    Connection,
+    Cursor,
+    Row,
+    StateError,
+    StateUnavailable,
+    is_url,
+)
 from service.engine.state.sqlite import MEMORY, SqliteBackend
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,8 @@ class _Backend(Protocol):
     def close(self) -> None: ...
 
     def size(self) -> int: ...
+
+    def unavailable(self, exc: BaseException) -> bool: ...
 
     def complete(self, statement: str) -> bool: ...
 
@@ -180,7 +189,13 @@ class StateStore:
         # Shielded: a cancelled caller (a client that went away) must not leave a transaction
         # half-observed; the call finishes in the thread either way.
         future = loop.run_in_executor(self._thread, fn)
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except Exception as exc:
+            if self._backend.unavailable(exc):
+                log.warning("state store %s unavailable: %s", self.describe(), _first_line(exc))
+                raise StateUnavailable from exc
+            raise
 
     def _read(self, sql: str, params: Params) -> Cursor:
         return self._backend.read(sql, params)
