@@ -18,6 +18,7 @@ from service.auth.guard import Guard
 from service.auth.logins import Logins
 from service.auth.rules import Rules
 from service.auth.tokens import LEEWAY, Tokens, load_jwks
+from service.engine.state import StateUnavailable
 from service.engine.state.location import StateLocationError, key_path, state_path
 from service.kernel.errors import SetupError
 from service.observability.ratelimit import RateLimit
@@ -135,9 +136,12 @@ async def _follow_other_hosts(logins: Logins) -> None:
         try:
             revoked = await logins.accounts.revoked()
             changes = await logins.accounts.password_changes()
+        except StateUnavailable:
+            # The database is unreachable for now (the store logged it): this host keeps what
+            # it knows and reads again later.
+            continue
         except Exception:
-            # The database is unreachable for now: this host keeps what it knows and retries.
-            log.warning("cannot read revocations from the shared state store", exc_info=True)
+            log.exception("cannot read revocations from the shared state store")
             continue
         now = tokens.clock()
         new_revoked = {

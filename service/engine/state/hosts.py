@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
+from service.engine.state.backend import StateUnavailable
 from service.engine.state.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,11 @@ class Hosts:
                     swept = await sweep()
                     if swept:
                         log.warning("%d task(s) or run(s) of a server gone: marked failed", swept)
+            except StateUnavailable:
+                # The database is unreachable for now (the store logged it): beat again later.
+                continue
             except Exception:
-                # The database is unreachable for now: beat again later.
-                log.warning("cannot beat in the shared state store", exc_info=True)
+                log.exception("cannot beat in the shared state store")
 
 
 def not_alive(alive: list[str] | None) -> tuple[str, tuple[str, ...]]:
