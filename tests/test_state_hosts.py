@@ -10,8 +10,6 @@ storage the docs ask for, and one -token-key-file.
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import requests
 
+from tests import live
 from tests.live import LiveServer, live_server, run_cli
 from tests.postgres import PostgresServer, postgres
 
@@ -29,18 +28,7 @@ SPLIT = {"module": "ds", "function": "split", "options": {"ratio": 0.75}}
 
 
 def create_user(command: str, name: str, state: str, cwd: Path) -> None:
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "service", command, "-username", name),
-            *("-state", state, "-password-stdin"),
-        ],
-        cwd=cwd,
-        input=PASSWORDS[name] + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = live.create_user(name, PASSWORDS[name], cwd, "-state", state, command=command)
     assert result.returncode == 0, result.stderr
     assert "***" in result.stdout  # it names the store, never its password
     assert "s3cret" not in result.stdout
