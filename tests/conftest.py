@@ -163,6 +163,10 @@ XDIST_GROUPS = {
     "test_wheel": "wheel",
     # each of its tests already runs two node processes (and their servers) at a time
     "test_js_standalone": "node",
+    # One PostgreSQL server (tests/postgres.py) for all of them, on one worker.
+    "test_state": "postgres",
+    "test_state_backends": "postgres",
+    "test_state_hosts": "postgres",
 }
 
 

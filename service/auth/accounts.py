@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 
-from service.engine.state import StateStore
+from service.engine.state import Connection, ConstraintError, StateStore
 from service.kernel.users import User
 
 COMPONENT = "auth"
@@ -63,7 +62,7 @@ class Accounts:
     async def create(self, user: User, password_hash: str) -> None:
         now = time.time()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             try:
                 conn.execute(
                     "INSERT INTO auth_users"
@@ -71,7 +70,7 @@ class Accounts:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (user.name, password_hash, int(user.admin), now, now, json.dumps(user.rules)),
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintError:
                 raise UserExists(user.name) from None
 
         await self.store.transaction(insert)
@@ -90,7 +89,9 @@ class Accounts:
 
     async def revoke(self, jti: str, expires: float) -> None:
         await self.store.execute(
-            "INSERT OR REPLACE INTO auth_revoked (jti, expires) VALUES (?, ?)", (jti, expires)
+            "INSERT INTO auth_revoked (jti, expires) VALUES (?, ?)"
+            " ON CONFLICT (jti) DO UPDATE SET expires = excluded.expires",
+            (jti, expires),
         )
 
     async def revoked(self) -> dict[str, float]:

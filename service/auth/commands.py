@@ -136,7 +136,7 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
         if ns.command == "createtoken":
             account = await accounts.get(ns.username)
             if account is None:
-                raise CommandError(f"no user {ns.username!r} in {path}")
+                raise CommandError(f"no user {ns.username!r} in {store.describe()}")
             key = secret.from_environment(os.environ.get(secret.ENV_SECRET))
             tokens = Tokens(
                 key or secret.load_or_create(ns.token_key_file or _key_beside(path)),
@@ -156,7 +156,7 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
             raise CommandError(exc.message) from None
         role = "admin" if user.admin else "user"
         ruled = f" with {len(user.rules)} rule(s) of its own" if user.rules else ""
-        print(f"created {role} {user.name}{ruled} in {path}")
+        print(f"created {role} {user.name}{ruled} in {store.describe()}")
         return 0
     finally:
         await store.aclose()

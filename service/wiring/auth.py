@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
@@ -15,7 +17,8 @@ from service.auth.audit import AuditLog
 from service.auth.guard import Guard
 from service.auth.logins import Logins
 from service.auth.rules import Rules
-from service.auth.tokens import Tokens, load_jwks
+from service.auth.tokens import LEEWAY, Tokens, load_jwks
+from service.engine.state import StateUnavailable
 from service.engine.state.location import StateLocationError, key_path, state_path
 from service.kernel.errors import SetupError
 from service.observability.ratelimit import RateLimit
@@ -23,6 +26,11 @@ from service.routes import UI_ROUTES
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# With a state store several hosts share (-state postgresql://…), how often each host reads the
+# revocations and password changes the others made (docs/scaling.md): a logout or a password
+# change on one host is refused by every other within this many seconds.
+SHARED_REVOCATIONS_EVERY_S = 2.0
 
 
 class AuthSetupError(SetupError):
@@ -103,10 +111,49 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
             detail = exc.strerror or exc
             raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
     logins = app[AUTH].logins
+    follow: asyncio.Task[None] | None = None
     if logins is not None:  # the state store is open by now (its cleanup context came first)
         await logins.restore()
+        if app[STATE].dialect == "postgresql":
+            follow = asyncio.create_task(_follow_other_hosts(logins))
     try:
         yield
     finally:
+        if follow is not None:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
         if audit is not None:
             await asyncio.to_thread(audit.close)
+
+
+async def _follow_other_hosts(logins: Logins) -> None:
+    """Take up the revocations and password changes other hosts wrote to the shared store.
+    Only what is new is applied: applying clears the tokens' admission cache."""
+    tokens = logins.tokens
+    while True:
+        await asyncio.sleep(SHARED_REVOCATIONS_EVERY_S)
+        try:
+            revoked = await logins.accounts.revoked()
+            changes = await logins.accounts.password_changes()
+        except StateUnavailable:
+            # The database is unreachable for now (the store logged it): this host keeps what
+            # it knows and reads again later.
+            continue
+        except Exception:
+            log.exception("cannot read revocations from the shared state store")
+            continue
+        now = tokens.clock()
+        new_revoked = {
+            jti: at
+            for jti, at in revoked.items()
+            # A revocation of a token that has expired anyway the tokens forget: not new.
+            if jti not in tokens.revoked and at + LEEWAY > now
+        }
+        new_changes = {
+            name: math.floor(at)
+            for name, at in changes.items()
+            if tokens.not_before.get(name) != math.floor(at)
+        }
+        if new_revoked or new_changes:
+            tokens.restore(new_revoked, new_changes)
