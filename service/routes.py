@@ -8,6 +8,7 @@ from service.api.handlers import (
     auth,
     docs,
     health,
+    inference,
     labels,
     metrics,
     models,
@@ -78,6 +79,25 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/auth/me", auth.me),
     web.post("/auth/logout", auth.logout),
     web.post("/auth/password", auth.password),
+]
+
+# The Open Inference Protocol (KServe V2 REST, docs/inference.md): a protocol of its own, with
+# its own version in its paths, so no /v1 alias. Each opened model context is a model.
+_V2_MODEL = "/v2/models/{name}"
+_V2_VERSION = _V2_MODEL + "/versions/{version}"
+INFERENCE_ROUTES: list[web.RouteDef] = [
+    web.get("/v2", inference.server_metadata),
+    web.get("/v2/health/live", inference.server_live),
+    web.get("/v2/health/ready", inference.server_ready),
+    *(
+        route
+        for prefix in (_V2_MODEL, _V2_VERSION)
+        for route in (
+            web.get(prefix, inference.model_metadata),
+            web.get(prefix + "/ready", inference.model_ready),
+            web.post(prefix + "/infer", inference.infer),
+        )
+    ),
 ]
 
 # The API docs pages (issue 15, docs/openapi.md): HTML over /openapi.json, files shipped in the

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from service.kernel.errors import BadRequest
 from service.sdk.config import EmptyConfig
+from service.sdk.feature import Signature
 from service.sdk.readers import IteratorReader, Reader
 from service.sdk.records import Record, RecordChunk
 
@@ -135,6 +136,13 @@ class ModelContext(AsyncResource, ABC):
     def natural_scorer(self) -> str | None:
         """The scorer plugin ``POST /model/{ctx}/accuracy`` uses for this model (``r2`` for
         regressors, ``clf`` for classifiers), or None when the model has none."""
+        return None
+
+    @property
+    def signature(self) -> Signature | None:
+        """The features the model reads and the one it predicts, when its config declares
+        them (the Open Inference Protocol's metadata, docs/inference.md); None: the model
+        takes whatever features it is given, and its tensors are named by the client."""
         return None
 
     @functools.cached_property

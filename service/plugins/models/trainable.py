@@ -30,7 +30,7 @@ from service.plugins.models import worker_side
 from service.sdk import offload
 from service.sdk.base import Model, ModelContext
 from service.sdk.config import field
-from service.sdk.feature import Feature, finite_float
+from service.sdk.feature import Feature, Signature, finite_float
 from service.sdk.progress import progress
 from service.sdk.records import Record
 
@@ -207,6 +207,11 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
     @property
     def natural_scorer(self) -> str:
         return "clf" if self.parent.CLASSIFIER else "r2"
+
+    @property
+    def signature(self) -> Signature:
+        config = self.parent.config
+        return Signature(tuple(config.features), config.predict)
 
     async def train(self, records: AsyncIterator[Record]) -> None:
         parent = self.parent
