@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from service.api.keys import (
+    BATCHING,
     CURSORS,
     EXECUTOR,
     LABELS,
@@ -27,6 +28,7 @@ from service.api.keys import (
     WORKERS,
 )
 from service.contexts import ContextStore
+from service.engine.batching import Batching, Policy
 from service.engine.cursors import CursorStore, running
 from service.engine.state import StateError, StateStore
 from service.engine.state.labels import Labels
@@ -54,6 +56,9 @@ def install(app: web.Application) -> None:
         else None
     )
     app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
+    app[BATCHING] = Batching(
+        Policy(settings.max_batch_size, settings.max_batch_time, settings.max_batch_queue)
+    )
     # The update spools' disk budget is one per process (service/plugins/sources/spool.py).
     spool.BUDGET.limit = settings.spool_max_bytes
     sandbox = app[SANDBOX]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.api.jsonio import json_response, read_body
-from service.api.keys import READINESS, STORE
+from service.api.keys import BATCHING, READINESS, STORE
 from service.api.openapi import Body, Response, operation
 from service.api.openapi.shapes import NO_MODEL
 from service.engine.inference import protocol
@@ -167,7 +167,7 @@ async def infer(request: web.Request) -> web.Response:
     name, model = _model(request)
     body = await read_body(request)
     header, binary = protocol.split_body(body, request.headers.get(protocol.HEADER_LENGTH))
-    answer = await protocol.infer(name, model, header, binary)
+    answer = await protocol.infer(name, model, header, binary, request.app[BATCHING].predict)
     length = answer.header_length
     if length is None:
         return web.Response(body=answer.header, content_type="application/json")

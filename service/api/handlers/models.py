@@ -11,7 +11,7 @@ from service.api import params
 from service.api.handlers.sources import page_response
 from service.api.handlers.tasks import async_predict
 from service.api.jsonio import OK, ok, read_json, read_json_list, read_json_object
-from service.api.keys import CURSORS, EXECUTOR, REGISTRY, STORE
+from service.api.keys import BATCHING, CURSORS, EXECUTOR, REGISTRY, STORE
 from service.api.openapi import OK_SCHEMA, Body, operation
 from service.api.openapi.schemas import ref
 from service.api.openapi.shapes import BAD_CHUNK, CHUNK, NO_ITERKEY, NO_MODEL, NO_SOURCE
@@ -103,7 +103,8 @@ async def predict(request: web.Request) -> web.Response:
     if source_label is None:
         body = models.records_in_body(await read_json_object(request))
         if chunk_size == 0:
-            return page_response(await models.predict_list(model, body), None)
+            # Batched with other requests' records when -max-batch-size/-max-batch-time say so.
+            return page_response(await request.app[BATCHING].predict(model, body), None)
         reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
         source = store.source(source_label)

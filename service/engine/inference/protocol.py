@@ -14,6 +14,7 @@ predictions become tensors (docs/inference.md):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -104,14 +105,24 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
     return header, body[size:]
 
 
-async def infer(name: str, model: ModelContext, header: dict[str, Any], binary: bytes) -> Answer:
+Predict = Callable[[ModelContext, list[Record]], Awaitable[list[Record]]]
+
+
+async def infer(
+    name: str,
+    model: ModelContext,
+    header: dict[str, Any],
+    binary: bytes,
+    predict: Predict = models.predict_list,
+) -> Answer:
+    """``predict``: how the records are predicted (the batching queue's, when it is on)."""
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
     tensors = read_inputs(header, binary)
     wanted = _requested(header)
     records = to_records(tensors, model.signature)
-    predicted = await models.predict_list(model, records)
+    predicted = await predict(model, records)
     outputs = to_outputs(predicted, model.signature)
     if wanted is not None:
         unknown = sorted(set(wanted) - set(outputs))
