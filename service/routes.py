@@ -19,6 +19,7 @@ from service.api.handlers import (
     sources,
     tasks,
     uploads,
+    versions,
 )
 from service.web import dashboard as ui
 
@@ -43,6 +44,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),
     web.delete("/source/{ctx}/records/{iterkey}", sources.records_release),
     web.post("/model/{ctx}/train", models.train),
+    # Versions and aliases of models with a location (docs/inference.md#versions).
+    web.get("/model/{ctx}/versions", versions.list_versions),
+    web.post("/model/{ctx}/aliases/{alias}", versions.set_alias),
     web.post("/model/{ctx}/accuracy", models.accuracy),
     web.post("/model/{ctx}/predict/{chunk_size}", models.predict),
     web.get("/model/{ctx}/predict/{iterkey}/{chunk_size}", models.predict_next),

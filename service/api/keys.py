@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from service.engine.tasks.executor import Executor
     from service.engine.tasks.manager import TaskManager
     from service.engine.uploads import UploadDir
+    from service.engine.versions import Versions
     from service.engine.workers import Workers
     from service.kernel.sandbox import Sandbox
     from service.observability.metrics import Metrics
@@ -49,6 +50,8 @@ OPENAPI: web.AppKey[ApiSpec] = web.AppKey("openapi")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 # Adaptive batching of predictions per model context (service/engine/batching/).
 BATCHING: web.AppKey[Batching] = web.AppKey("batching")
+# Numbered versions and aliases of models with a location (service/engine/versions/).
+VERSIONS: web.AppKey[Versions] = web.AppKey("versions")
 # /health/ready: hold() it while start-up work that runs after the app started is unfinished.
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 # Async work (?async=1): tasks, their progress and results .

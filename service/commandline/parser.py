@@ -261,6 +261,8 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-task-queue must be at least 1")
     if ns.task_workers < 1:
         raise UsageError("-task-workers must be at least 1")
+    if ns.keep_versions < 0:
+        raise UsageError("-keep-versions must be 0 or more")
     if ns.max_batch_size < 0 or ns.max_batch_queue < 1:
         raise UsageError("-max-batch-size must be 0 or more, -max-batch-queue at least 1")
     if not (0 <= ns.max_batch_time < float("inf")):

@@ -25,6 +25,7 @@ from service.api.keys import (
     STORE,
     TASKS,
     UPLOADS,
+    VERSIONS,
     WORKERS,
 )
 from service.contexts import ContextStore
@@ -38,6 +39,7 @@ from service.engine.tasks.executor import Executor, LocalExecutor
 from service.engine.tasks.manager import TaskManager
 from service.engine.tasks.repository import TaskRepository
 from service.engine.uploads import UploadDir
+from service.engine.versions import Versions
 from service.engine.workers import Workers
 from service.kernel.errors import SetupError
 from service.kernel.sandbox import Sandbox, sweep_temporaries
@@ -56,6 +58,7 @@ def install(app: web.Application) -> None:
         else None
     )
     app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
+    app[VERSIONS] = Versions(settings.keep_versions)
     app[BATCHING] = Batching(
         Policy(settings.max_batch_size, settings.max_batch_time, settings.max_batch_queue)
     )

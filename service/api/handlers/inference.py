@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service.api.jsonio import json_response, read_body
-from service.api.keys import BATCHING, READINESS, STORE
+from service.api.keys import BATCHING, READINESS, STORE, VERSIONS
 from service.api.openapi import Body, Response, operation
 from service.api.openapi.shapes import NO_MODEL
 from service.engine.inference import protocol
@@ -127,7 +127,7 @@ async def server_ready(request: web.Request) -> web.Response:
     responses={200: MODEL_METADATA, 404: NO_MODEL + ", or no such version"},
 )
 async def model_metadata(request: web.Request) -> web.Response:
-    return json_response(protocol.model_metadata(*_model(request)))
+    return json_response(protocol.model_metadata(*await _model(request), await _versions(request)))
 
 
 @operation(
@@ -144,7 +144,7 @@ async def model_metadata(request: web.Request) -> web.Response:
     },
 )
 async def model_ready(request: web.Request) -> web.Response:
-    return json_response(protocol.model_ready(*_model(request)))
+    return json_response(protocol.model_ready(*await _model(request)))
 
 
 @operation(
@@ -164,10 +164,17 @@ async def model_ready(request: web.Request) -> web.Response:
     },
 )
 async def infer(request: web.Request) -> web.Response:
-    name, model = _model(request)
+    name, model = await _model(request)
     body = await read_body(request)
     header, binary = protocol.split_body(body, request.headers.get(protocol.HEADER_LENGTH))
-    answer = await protocol.infer(name, model, header, binary, request.app[BATCHING].predict)
+    answer = await protocol.infer(
+        name,
+        model,
+        header,
+        binary,
+        request.app[BATCHING].predict,
+        request.match_info.get("version"),
+    )
     length = answer.header_length
     if length is None:
         return web.Response(body=answer.header, content_type="application/json")
@@ -176,8 +183,16 @@ async def infer(request: web.Request) -> web.Response:
     return response
 
 
-def _model(request: web.Request) -> tuple[str, ModelContext]:
+async def _model(request: web.Request) -> tuple[str, ModelContext]:
+    """The model and, with /versions/{version}, that version of it (a number or an alias)."""
     name = request.match_info["name"]
     model = request.app[STORE].model(name)
-    protocol.check_version(name, request.match_info.get("version"))
+    version = request.match_info.get("version")
+    if version is not None:
+        model = await request.app[VERSIONS].pinned(model, version)
     return name, model
+
+
+async def _versions(request: web.Request) -> list[str]:
+    model = request.app[STORE].model(request.match_info["name"])
+    return [str(n) for n in await request.app[VERSIONS].version_numbers(model)]

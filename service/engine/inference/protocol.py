@@ -22,7 +22,7 @@ import orjson
 from service import __version__
 from service.engine import models
 from service.engine.inference.tensors import Tensor, datatype_for, datatype_of, read_inputs
-from service.kernel.errors import BadRequest, NotFound, Unavailable
+from service.kernel.errors import BadRequest, Unavailable
 from service.kernel.jsoncodec import dumps, type_name
 from service.sdk.base import ModelContext
 from service.sdk.feature import Feature, Signature
@@ -39,15 +39,10 @@ def server_metadata() -> dict[str, Any]:
     return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
 
-def check_version(name: str, version: str | None) -> None:
-    """Models here have one version each until versions are kept: only that one, ``1``."""
-    if version is not None and version != "1":
-        raise NotFound(f"Model {name!r} has no version {version!r}")
-
-
-def model_metadata(name: str, model: ModelContext) -> dict[str, Any]:
+def model_metadata(name: str, model: ModelContext, versions: list[str]) -> dict[str, Any]:
+    """``versions``: those kept of the model (docs/inference.md#versions)."""
     signature = model.signature
-    out: dict[str, Any] = {"name": name, "versions": ["1"], "platform": SERVER_NAME}
+    out: dict[str, Any] = {"name": name, "versions": versions, "platform": SERVER_NAME}
     if signature is None:
         # Tensors are named by the client; the model answers whatever it predicts.
         out["inputs"], out["outputs"] = [], []
@@ -114,8 +109,10 @@ async def infer(
     header: dict[str, Any],
     binary: bytes,
     predict: Predict = models.predict_list,
+    version: str | None = None,
 ) -> Answer:
-    """``predict``: how the records are predicted (the batching queue's, when it is on)."""
+    """``predict``: how the records are predicted (the batching queue's, when it is on);
+    ``version``: the one the path named, echoed."""
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest("'id' must be a string")
@@ -135,7 +132,9 @@ async def infer(
         binary_default = _parameter(header, "binary_data_output")
         chosen = [dataclasses.replace(t, binary=binary_default) for t in outputs.values()]
     raw = b"".join(t.raw() for t in chosen if t.binary)
-    body: dict[str, Any] = {"model_name": name, "model_version": "1"}
+    body: dict[str, Any] = {"model_name": name}
+    if version is not None:
+        body["model_version"] = version
     if request_id is not None:
         body["id"] = request_id
     body["outputs"] = [t.header() for t in chosen]
