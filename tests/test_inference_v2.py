@@ -196,6 +196,7 @@ async def test_text_features_and_class_labels_are_bytes_tensors(client: Any) -> 
         ({"inputs": [tensor("Years", "INT64", [1], ["x"])]}, "INT64 elements, got string"),
         ({"inputs": [tensor("Other", "INT64", [1], [1])]}, "shape [N, 1]"),
         ({"inputs": [tensor("Years", "INT64", [1, 2], [1, 2])]}, "has length 1"),
+        ({"inputs": [tensor("Years", "INT64", [1, 0], [])]}, "has no columns"),
         (
             {"inputs": [tensor("Years", "INT64", [1], [1])], "outputs": [{"name": "nope"}]},
             "no output 'nope'",

@@ -204,6 +204,8 @@ def _by_feature(tensor: Tensor, feature: Feature | None) -> list[Any]:
         width = shape[1]
     else:
         raise BadRequest(f"Input {tensor.name!r}: shape {list(shape)} is not [N] or [N, length]")
+    if width < 1:
+        raise BadRequest(f"Input {tensor.name!r}: shape {list(shape)} has no columns")
     if feature is not None and width != feature.length:
         raise BadRequest(
             f"Input {tensor.name!r}: feature {feature.name!r} has length {feature.length},"
