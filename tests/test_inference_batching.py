@@ -128,3 +128,15 @@ async def test_a_full_queue_answers_503_with_retry_after(make_client: Any) -> No
     last = await expect(await predict(client, four))
     assert len((await expect(await first))["records"]) == 6
     assert len(last["records"]) == 4
+
+
+async def test_a_request_of_a_full_batch_or_more_goes_straight_to_the_model(
+    make_client: Any,
+) -> None:
+    # Larger than the queue itself: it must still be answered, at once.
+    client = await make_client(max_batch_size=4, max_batch_time=60.0, max_batch_queue=4)
+    await trained(client)
+    records = {str(i): {"features": {"Years": i}} for i in range(10)}
+    body = await expect(await predict(client, records))
+    assert len(body["records"]) == 10
+    assert await metric(client, "dffml_batches_total") == 0

@@ -6,7 +6,8 @@ model as soon as N records wait, or once the first of them has waited S seconds 
 waits at most S), one batch of a context at a time. The answers are split back by position
 (``predict_batch`` keeps the order), so they never cross. When the batch fails, each request of
 it is predicted alone, so one bad record fails only its own request. At most ``-max-batch-queue``
-records wait per context; beyond, 503 with ``Retry-After`` (docs/inference.md#batching).
+records wait per context; beyond, 503 with ``Retry-After`` (docs/inference.md#batching). A
+request of ``max_size`` records or more is a batch of its own and goes straight to the model.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class Batching:
 
     async def predict(self, model: ModelContext, records: list[Record]) -> list[Record]:
         """The predictions for ``records``, in order: batched with others' when batching is on."""
-        if not self.policy.on or not records:
+        if not self.policy.on or not records or len(records) >= self.policy.max_size:
+            # A request of a full batch or more is a batch by itself: it never waits.
             return await models.predict_list(model, records)
         models.require_trained(model)
         queue = self._queues.get(model)
@@ -132,7 +134,7 @@ class _Queue:
             self.queued = 0
 
     def _take(self) -> list[_Waiting]:
-        """Whole requests, up to max_size records (a larger request goes alone)."""
+        """Whole requests, up to max_size records."""
         batch: list[_Waiting] = []
         size = 0
         while self._waiting:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import errno
 import re
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ import orjson
 
 from service.contexts import ContextStore
 from service.kernel import safefs
-from service.kernel.errors import BadRequest, NotFound
+from service.kernel.errors import BadRequest, InsufficientStorage, NotFound
 from service.kernel.jsoncodec import dumps
 from service.kernel.sandbox import save_temp_name
 from service.plugins.models.trainable import TrainableModel, TrainableModelContext
@@ -99,7 +100,13 @@ class Versions:
         if parent is None or self.keep == 0:
             return
         async with self._lock:
-            await asyncio.to_thread(self._keep, parent, sources)
+            try:
+                await asyncio.to_thread(self._keep, parent, sources)
+            except OSError as exc:
+                cls = InsufficientStorage if exc.errno == errno.ENOSPC else BadRequest
+                raise cls(
+                    f"Trained and saved, but the version could not be kept: {exc.strerror}"
+                ) from None
 
     def _keep(self, parent: TrainableModel[Any, Any], sources: list[str]) -> None:
         saved = parent.saved_file
