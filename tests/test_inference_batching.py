@@ -140,3 +140,30 @@ async def test_a_request_of_a_full_batch_or_more_goes_straight_to_the_model(
     body = await expect(await predict(client, records))
     assert len(body["records"]) == 10
     assert await metric(client, "dffml_batches_total") == 0
+
+
+async def test_a_models_own_config_overrides_the_servers_batching(make_client: Any) -> None:
+    client = await make_client()  # batching off on the server
+    await add_source(client, "people", line_records(range(8)))
+    own = {**LINE_MODEL, "max_batch_size": 4, "max_batch_time": 60.0}
+    await add_model(client, "slr", "salary", own)
+    await expect(await client.post("/model/salary/train", json=["people"]))
+    answers = await asyncio.gather(
+        *(predict(client, {"a": {"features": {"Years": i}}}) for i in range(4))
+    )
+    for years, response in enumerate(answers):
+        value = (await expect(response))["records"]["a"]["prediction"]["Salary"]["value"]
+        assert value == pytest.approx(10 * years + 10)
+    assert await metric(client, "dffml_batches_total") == 1
+
+    # And 0 turns it off for one model of a server that batches.
+    server_on = await make_client(max_batch_size=4, max_batch_time=60.0)
+    await add_source(server_on, "people", line_records(range(8)))
+    await add_model(server_on, "slr", "salary", {**LINE_MODEL, "max_batch_size": 0})
+    await expect(await server_on.post("/model/salary/train", json=["people"]))
+    await expect(await predict(server_on, {"a": {"features": {"Years": 1}}}))
+    assert await metric(server_on, "dffml_batches_total") == 0
+    bad = await server_on.post(
+        "/configure/model/slr/other", json={**LINE_MODEL, "max_batch_time": -1}
+    )
+    assert "max_batch_time" in (await expect(bad, 400))["error"]

@@ -145,6 +145,12 @@ class ModelContext(AsyncResource, ABC):
         takes whatever features it is given, and its tensors are named by the client."""
         return None
 
+    @property
+    def batch_limits(self) -> tuple[int | None, float | None]:
+        """This model's own ``max_batch_size`` and ``max_batch_time`` when its config sets them
+        (0: no batching for it); None: the server's ``-max-batch-size`` / ``-max-batch-time``."""
+        return None, None
+
     @functools.cached_property
     def training_lock(self) -> asyncio.Lock:
         """Held by the server around ``train`` so trainings of one context run one at a time."""

@@ -66,14 +66,26 @@ class Batching:
 
     async def predict(self, model: ModelContext, records: list[Record]) -> list[Record]:
         """The predictions for ``records``, in order: batched with others' when batching is on."""
-        if not self.policy.on or not records or len(records) >= self.policy.max_size:
+        queue = self._queues.get(model)
+        policy = queue.policy if queue is not None else self.policy_of(model)
+        if not policy.on or not records or len(records) >= policy.max_size:
             # A request of a full batch or more is a batch by itself: it never waits.
             return await models.predict_list(model, records)
         models.require_trained(model)
-        queue = self._queues.get(model)
         if queue is None:
-            queue = self._queues[model] = _Queue(self.policy, self.stats)
+            queue = self._queues[model] = _Queue(policy, self.stats)
         return await queue.put(model, records)
+
+    def policy_of(self, model: ModelContext) -> Policy:
+        """The server's policy, with what the model's own config sets in its place."""
+        size, wait = model.batch_limits
+        if size is None and wait is None:
+            return self.policy
+        return dataclasses.replace(
+            self.policy,
+            max_size=self.policy.max_size if size is None else size,
+            max_time=self.policy.max_time if wait is None else wait,
+        )
 
     def waiting(self) -> int:
         """Records waiting in every queue now."""
