@@ -85,6 +85,8 @@ setup(
             "schemathesis>=3.30",
             # tests/test_fuzz_routes.py: property-based fuzzing of every route (docs/limits.md)
             "hypothesis>=6.100",
+            # the Open Inference Protocol is tested with a real client of it (docs/inference.md)
+            "tritonclient[http]>=2.40",
             # the Dask executor's tests run a LocalCluster and real `dask` scheduler/workers
             *DASK,
         ],

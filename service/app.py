@@ -11,12 +11,13 @@ from aiohttp import web
 from service.api.handlers.uploads import upload
 from service.api.keys import AUTH, METRICS, REGISTRY, SETTINGS
 from service.api.middlewares import errors_middleware
+from service.api.openapi.versions import unprefixed
 from service.kernel.errors import SetupError
 from service.observability.metrics import Metrics
 from service.observability.middleware import observe_middleware
 from service.observability.ratelimit import RateLimit
 from service.plugins.registry import Registry
-from service.routes import API_ROUTES
+from service.routes import API_ROUTES, INFERENCE_ROUTES
 from service.settings import Settings
 from service.wiring import auth, engine, http, observability, pipelines
 
@@ -31,7 +32,8 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     limit = RateLimit.from_settings(settings)
     # Tokens, endpoint rules, allowed hosts, audit log (service/auth/).
     try:
-        guard = auth.build_guard(settings, API_ROUTES, limit) if auth.needed(settings) else None
+        routes = [*API_ROUTES, *unprefixed(INFERENCE_ROUTES)]
+        guard = auth.build_guard(settings, routes, limit) if auth.needed(settings) else None
     except auth.AuthSetupError as exc:
         raise SetupError(str(exc)) from None
     # Every refusal of the handlers, and of the check it makes first, becomes the JSON

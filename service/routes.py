@@ -8,6 +8,7 @@ from service.api.handlers import (
     auth,
     docs,
     health,
+    inference,
     labels,
     metrics,
     models,
@@ -18,6 +19,7 @@ from service.api.handlers import (
     sources,
     tasks,
     uploads,
+    versions,
 )
 from service.web import dashboard as ui
 
@@ -42,6 +44,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/source/{ctx}/records/{iterkey}/{chunk_size}", sources.records_next),
     web.delete("/source/{ctx}/records/{iterkey}", sources.records_release),
     web.post("/model/{ctx}/train", models.train),
+    # Versions and aliases of models with a location (docs/inference.md#versions).
+    web.get("/model/{ctx}/versions", versions.list_versions),
+    web.post("/model/{ctx}/aliases/{alias}", versions.set_alias),
     web.post("/model/{ctx}/accuracy", models.accuracy),
     web.post("/model/{ctx}/predict/{chunk_size}", models.predict),
     web.get("/model/{ctx}/predict/{iterkey}/{chunk_size}", models.predict_next),
@@ -78,6 +83,25 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/auth/me", auth.me),
     web.post("/auth/logout", auth.logout),
     web.post("/auth/password", auth.password),
+]
+
+# The Open Inference Protocol (KServe V2 REST, docs/inference.md): a protocol of its own, with
+# its own version in its paths, so no /v1 alias. Each opened model context is a model.
+_V2_MODEL = "/v2/models/{name}"
+_V2_VERSION = _V2_MODEL + "/versions/{version}"
+INFERENCE_ROUTES: list[web.RouteDef] = [
+    web.get("/v2", inference.server_metadata),
+    web.get("/v2/health/live", inference.server_live),
+    web.get("/v2/health/ready", inference.server_ready),
+    *(
+        route
+        for prefix in (_V2_MODEL, _V2_VERSION)
+        for route in (
+            web.get(prefix, inference.model_metadata),
+            web.get(prefix + "/ready", inference.model_ready),
+            web.post(prefix + "/infer", inference.infer),
+        )
+    ),
 ]
 
 # The API docs pages (issue 15, docs/openapi.md): HTML over /openapi.json, files shipped in the

@@ -111,6 +111,21 @@ class Settings:
         os.cpu_count() or 1, "tasks running at once; the others wait in the queue"
     )
     task_ttl: float = opt(86400.0, "seconds a finished task is kept before it is pruned")
+    keep_versions: int = opt(
+        0,
+        "versions kept per model with a location, each training one more (the oldest that no"
+        " alias names go first; 0, the default: none, the location holds only the model)",
+    )
+    # Adaptive batching of predictions (docs/inference.md#batching): off while either is 0.
+    max_batch_size: int = opt(
+        0, "records a model context predicts in one call at most when batching (0: off)"
+    )
+    max_batch_time: float = opt(
+        0.0, "seconds a prediction waits at most for others to batch with (0: off)"
+    )
+    max_batch_queue: int = opt(
+        1024, "records waiting to be batched per model context; beyond, 503 with Retry-After"
+    )
     # Observability and limits (issue 15; docs/observability.md).
     metrics: str = opt("on", "count requests and serve /metrics: on or off")
     log_format: str = opt("text", "log lines as text or json (one object a line)")

@@ -213,6 +213,10 @@ def test_config_file_preloads_and_the_command_line_wins(
         ),
         (["-port", "x"], {}, "invalid int value: 'x'"),
         (["-max-body-size", "0"], {}, "-max-body-size must be at least 1 byte"),
+        (["-max-batch-time", "-1"], {}, "-max-batch-time must be 0 or a positive number"),
+        (["-max-batch-size", "-1"], {}, "-max-batch-size must be 0 or more"),
+        (["-keep-versions", "-1"], {}, "-keep-versions must be 0 or more"),
+        (["-max-batch-size", "64", "-max-batch-queue", "8"], {}, "at least -max-batch-size"),
         (["-addr", "192.0.2.1"], {}, "cannot listen on 192.0.2.1:0"),  # not a local address
         (["-log", "LOUD"], {}, "-log: unknown level 'LOUD'"),
         (["-static", "missing"], {}, "-static missing: not a directory"),

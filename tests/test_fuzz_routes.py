@@ -1,4 +1,5 @@
-"""Property-based fuzzing of every route in ``API_ROUTES`` against the real CLI.
+"""Property-based fuzzing of every route in ``API_ROUTES`` (and the Open Inference Protocol's
+``INFERENCE_ROUTES``) against the real CLI, batching and versions on.
 
 Each example picks a route from the table (so routes other helpers add are fuzzed too), fills
 its path parameters with values drawn from names that exist (labels, kinds, plugins, files) and
@@ -24,14 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.api.handlers.auth import NEEDS_TOKEN_AUTH
-from service.routes import API_ROUTES
+from service.routes import API_ROUTES, INFERENCE_ROUTES
 from tests.live import LiveServer, live_server
 
 EXAMPLES = 600
 BUDGET_SECONDS = 50.0
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
-ROUTES = [(route.method, route.path) for route in API_ROUTES]
+ROUTES = [(route.method, route.path) for route in [*API_ROUTES, *INFERENCE_ROUTES]]
 
 CSV = b"key,x,y,label\n" + b"".join(f"k{i},{i},{2 * i + 1},unlabeled\n".encode() for i in range(20))
 
@@ -88,11 +89,19 @@ CHOICES: dict[str, list[str]] = {
     "iterkey": ["x"],
     "function": ["describe", "split", "convert", "evade"],
     "path": ["d.csv", "sub/e.csv", "new.csv", "outputs", "d.csv/x"],
+    "name": ["m"],
+    "version": ["1", "2", "latest", "champion"],
+    "alias": ["champion", "latest", "a b"],
 }
 
 
 # A context label in a path names a context of the kind the path starts with.
-CONTEXTS = {"source": ["s", "c"], "model": ["m"], "module": ["mod"], "scorer": ["sc"]}
+CONTEXTS = {
+    "source": ["s", "c"],
+    "model": ["m", "m@1", "m@latest", "m@9"],
+    "module": ["mod"],
+    "scorer": ["sc"],
+}
 
 
 def segment(name: str, template: str) -> st.SearchStrategy[str]:
@@ -172,6 +181,28 @@ BODY = st.one_of(
         [deep(100), deep(600), deep(100_000), b"{", b"\xff\xfe", b"9" * 5000, b'{"a":' * 2000]
     ).map(lambda v: ("raw", v)),
     st.binary(max_size=64).map(lambda v: ("raw", v)),
+    # Open Inference Protocol requests: tensors of any datatype, shape and data.
+    st.fixed_dictionaries(
+        {
+            "id": JSON_LEAF,
+            "inputs": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "name": st.sampled_from(["x", "input", "y"]),
+                        "datatype": st.sampled_from(
+                            ["FP64", "INT64", "BYTES", "BOOL", "FP16", "X"]
+                        ),
+                        "shape": st.lists(st.integers(-2, 2**40), max_size=3),
+                        "data": JSON,
+                    }
+                ),
+                max_size=3,
+            ),
+            "outputs": JSON,
+            "parameters": JSON,
+        }
+    ).map(lambda v: ("json", v)),
+    st.fixed_dictionaries({"version": JSON_LEAF}).map(lambda v: ("json", v)),
     st.sampled_from(["good", "no-close", "long-header", "many-headers", "no-name"]).map(
         lambda v: ("multipart", v)
     ),
@@ -213,6 +244,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         "20",
         "-max-labels",
         "64",
+        *("-max-batch-size", "4", "-max-batch-time", "0.01", "-keep-versions", "3"),
         cwd=root,
     ) as live:
         yield live
@@ -225,9 +257,15 @@ def set_up(url: str) -> None:
         ("get", "/context/source/c/c", None),
         ("post", "/configure/source/memory/s", {}),
         ("get", "/context/source/s/s", None),
-        ("post", "/configure/model/slr/m", {"features": ["x:float:1"], "predict": "y:float:1"}),
+        (
+            "post",
+            "/configure/model/slr/m",
+            {"features": ["x:float:1"], "predict": "y:float:1", "location": "models/m"},
+        ),
         ("get", "/context/model/m/m", None),
         ("post", "/model/m/train", ["c"]),
+        ("post", "/model/m/train", ["c"]),
+        ("post", "/model/m/aliases/champion", {"version": 1}),
         ("post", "/configure/scorer/mse/sc", {}),
         ("get", "/context/scorer/sc/sc", None),
         ("post", "/configure/module/dataset/mod", {}),
@@ -302,7 +340,7 @@ def test_the_fuzzed_server_logged_no_unhandled_error(
     server: LiveServer, state: dict[str, Any]
 ) -> None:
     """After the fuzzing above: no traceback in the log (every error was handled)."""
-    assert len(ROUTES) == len(API_ROUTES)
+    assert len(ROUTES) == len(API_ROUTES) + len(INFERENCE_ROUTES)
     # Every route of the table is exercised, including routes added after this test was
     # written: one the draws happened to miss (the sample of routes depends on how many there
     # are) gets one plain request here, held to the same rule.

@@ -292,7 +292,7 @@ SCIKIT_ESTIMATORS = {
     "scikitrfr": ("sklearn.ensemble", "RandomForestRegressor"),
     "scikitknn": ("sklearn.neighbors", "KNeighborsClassifier"),
 }
-MODEL_FIELDS = {"features", "predict", "location"}
+MODEL_FIELDS = {"features", "predict", "location", "max_batch_size", "max_batch_time"}
 
 
 @pytest.mark.parametrize("plugin", sorted(SCIKIT_ESTIMATORS))

@@ -29,18 +29,23 @@ def ok() -> web.Response:
     return json_response(OK)
 
 
-async def read_json(request: web.Request, *, default: Any = ...) -> Any:
-    """Parse the request body as JSON; an empty body gives ``default`` when one is provided."""
+async def read_body(request: web.Request) -> bytes:
+    """The raw request body, within -body-timeout and -max-body-size."""
     # Imported here: service.api.keys imports what imports this module.
     from service.api.keys import SETTINGS
 
     timeout = request.app[SETTINGS].body_timeout
     try:
-        body = await asyncio.wait_for(request.read(), timeout)
+        return await asyncio.wait_for(request.read(), timeout)
     except asyncio.TimeoutError:
         raise RequestTimeout(
             f"Request body not received within {timeout:g} s (-body-timeout)"
         ) from None
+
+
+async def read_json(request: web.Request, *, default: Any = ...) -> Any:
+    """Parse the request body as JSON; an empty body gives ``default`` when one is provided."""
+    body = await read_body(request)
     if not body.strip():
         if default is not ...:
             return default

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from service.api.openapi.generator import ApiSpec
     from service.auth.guard import Guard
     from service.contexts import ContextStore
+    from service.engine.batching import Batching
     from service.engine.cursors import CursorStore
     from service.engine.pipelines.runner import Runner
     from service.engine.state import StateStore
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from service.engine.tasks.executor import Executor
     from service.engine.tasks.manager import TaskManager
     from service.engine.uploads import UploadDir
+    from service.engine.versions import Versions
     from service.engine.workers import Workers
     from service.kernel.sandbox import Sandbox
     from service.observability.metrics import Metrics
@@ -49,6 +51,10 @@ EXECUTOR: web.AppKey[Executor] = web.AppKey("executor")
 OPENAPI: web.AppKey[ApiSpec] = web.AppKey("openapi")
 # Prometheus metrics of this app (/metrics); other components add gauges with .gauge().
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+# Adaptive batching of predictions per model context (service/engine/batching/).
+BATCHING: web.AppKey[Batching] = web.AppKey("batching")
+# Numbered versions and aliases of models with a location (service/engine/versions/).
+VERSIONS: web.AppKey[Versions] = web.AppKey("versions")
 # /health/ready: hold() it while start-up work that runs after the app started is unfinished.
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 # Async work (?async=1): tasks, their progress and results .

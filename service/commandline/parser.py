@@ -261,6 +261,14 @@ def _settings(ns: argparse.Namespace, per_label: list[PerLabel]) -> Settings:
         raise UsageError("-task-queue must be at least 1")
     if ns.task_workers < 1:
         raise UsageError("-task-workers must be at least 1")
+    if ns.keep_versions < 0:
+        raise UsageError("-keep-versions must be 0 or more")
+    if ns.max_batch_size < 0 or ns.max_batch_queue < 1:
+        raise UsageError("-max-batch-size must be 0 or more, -max-batch-queue at least 1")
+    if not (0 <= ns.max_batch_time < float("inf")):
+        raise UsageError("-max-batch-time must be 0 or a positive number of seconds")
+    if not ns.max_batch_queue >= ns.max_batch_size:
+        raise UsageError("-max-batch-queue must be at least -max-batch-size")
     if not (0 < ns.task_ttl < float("inf")):
         raise UsageError("-task-ttl must be a positive number of seconds")
     _check_executor(ns.executor, ns.dask_workers)

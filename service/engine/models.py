@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
 from service.contexts import ContextStore
@@ -69,15 +69,22 @@ def require_trained(model: ModelContext) -> None:
 
 
 async def train(
-    model: ModelContext, records: AsyncIterator[Record], runner: offload.Runner | None = None
+    model: ModelContext,
+    records: AsyncIterator[Record],
+    runner: offload.Runner | None = None,
+    trained: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Train ``model``; a second training of the same context waits for the first.
 
-    ``runner`` lends the model the server's worker processes (:mod:`service.sdk.offload`).
+    ``runner`` lends the model the server's worker processes (:mod:`service.sdk.offload`);
+    ``trained`` runs after a training that succeeded, still before the next one starts (the
+    model's version is kept then).
     """
     async with model.training_lock, closing(records):
         with offload.using(runner):
             await model.train(records)
+        if trained is not None:
+            await trained()
 
 
 def predict(model: ModelContext, records: AsyncIterator[Record]) -> AsyncIterator[Record]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service.contexts import ContextStore
+from service.engine.batching import Batching
 from service.engine.cursors import CursorStore
 from service.engine.tasks.manager import TaskManager
 from service.engine.workers import Workers
@@ -69,4 +70,43 @@ def task_gauges(metrics: Metrics, tasks: TaskManager) -> None:
         "Tasks allowed to wait at once (-task-queue)",
         (),
         lambda: [((), tasks.queue_limit)],
+    )
+
+
+def batching_gauges(metrics: Metrics, batching: Batching) -> None:
+    """Adaptive batching (docs/inference.md#batching): mean batch size is
+    records / batches, mean queue time queue_seconds / requests."""
+    stats = batching.stats
+    metrics.counter(
+        "dffml_batches", "Model calls made for batches", (), lambda: [((), stats.batches)]
+    )
+    metrics.counter(
+        "dffml_batch_records", "Records predicted in batches", (), lambda: [((), stats.records)]
+    )
+    metrics.counter(
+        "dffml_batch_requests", "Requests answered from batches", (), lambda: [((), stats.requests)]
+    )
+    metrics.counter(
+        "dffml_batch_queue_seconds",
+        "Seconds requests waited for their batch, summed",
+        (),
+        lambda: [((), stats.queue_seconds)],
+    )
+    metrics.counter(
+        "dffml_batch_refused",
+        "Requests refused with 503: the batch queue was full",
+        (),
+        lambda: [((), stats.refused)],
+    )
+    metrics.gauge(
+        "dffml_batch_largest",
+        "Records of the largest batch so far",
+        (),
+        lambda: [((), stats.largest)],
+    )
+    metrics.gauge(
+        "dffml_batch_waiting",
+        "Records waiting to be batched now",
+        (),
+        lambda: [((), batching.waiting())],
     )

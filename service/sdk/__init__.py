@@ -35,7 +35,7 @@ from service.sdk.base import (
     SourceContext,
 )
 from service.sdk.config import EmptyConfig, field
-from service.sdk.feature import Feature
+from service.sdk.feature import Feature, Signature
 from service.sdk.modules import (
     Function,
     InputFile,
@@ -74,6 +74,7 @@ __all__ = [
     "Scorer",
     "ScorerContext",
     "ServiceError",
+    "Signature",
     "Source",
     "SourceContext",
     "Tag",

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from service.kernel.errors import BadRequest
 from service.sdk.config import EmptyConfig
+from service.sdk.feature import Signature
 from service.sdk.readers import IteratorReader, Reader
 from service.sdk.records import Record, RecordChunk
 
@@ -136,6 +137,19 @@ class ModelContext(AsyncResource, ABC):
         """The scorer plugin ``POST /model/{ctx}/accuracy`` uses for this model (``r2`` for
         regressors, ``clf`` for classifiers), or None when the model has none."""
         return None
+
+    @property
+    def signature(self) -> Signature | None:
+        """The features the model reads and the one it predicts, when its config declares
+        them (the Open Inference Protocol's metadata, docs/inference.md); None: the model
+        takes whatever features it is given, and its tensors are named by the client."""
+        return None
+
+    @property
+    def batch_limits(self) -> tuple[int | None, float | None]:
+        """This model's own ``max_batch_size`` and ``max_batch_time`` when its config sets them
+        (0: no batching for it); None: the server's ``-max-batch-size`` / ``-max-batch-time``."""
+        return None, None
 
     @functools.cached_property
     def training_lock(self) -> asyncio.Lock:

@@ -66,3 +66,12 @@ class Feature:
 
     def spec(self) -> str:
         return f"{self.name}:{self.dtype}:{self.length}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """The features a model reads, in order, and the one it predicts: what the Open Inference
+    Protocol's model metadata is built from (docs/inference.md)."""
+
+    inputs: tuple[Feature, ...]
+    output: Feature

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from service.api.keys import (
+    BATCHING,
     CURSORS,
     EXECUTOR,
     HOSTS,
@@ -27,9 +28,11 @@ from service.api.keys import (
     STORE,
     TASKS,
     UPLOADS,
+    VERSIONS,
     WORKERS,
 )
 from service.contexts import ContextStore
+from service.engine.batching import Batching, Policy
 from service.engine.cursors import CursorStore, running
 from service.engine.state import StateError, StateStore
 from service.engine.state.hosts import Hosts
@@ -40,6 +43,7 @@ from service.engine.tasks.executor import Executor, LocalExecutor
 from service.engine.tasks.manager import TaskManager
 from service.engine.tasks.repository import TaskRepository
 from service.engine.uploads import UploadDir
+from service.engine.versions import Versions
 from service.engine.workers import Workers
 from service.kernel.errors import SetupError
 from service.kernel.sandbox import Sandbox, sweep_temporaries
@@ -60,6 +64,10 @@ def install(app: web.Application) -> None:
         else None
     )
     app[STORE] = ContextStore(app[REGISTRY], max_labels=settings.max_labels)
+    app[VERSIONS] = Versions(settings.keep_versions)
+    app[BATCHING] = Batching(
+        Policy(settings.max_batch_size, settings.max_batch_time, settings.max_batch_queue)
+    )
     # The update spools' disk budget is one per process (service/plugins/sources/spool.py).
     spool.BUDGET.limit = settings.spool_max_bytes
     sandbox = app[SANDBOX]

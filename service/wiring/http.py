@@ -16,7 +16,7 @@ from service.api.openapi.generator import ApiSpec
 from service.api.openapi.versions import versioned
 from service.kernel.errors import SetupError
 from service.kernel.sandbox import Sandbox
-from service.routes import API_ROUTES, DOCS_ROUTES, UI_ROUTES
+from service.routes import API_ROUTES, DOCS_ROUTES, INFERENCE_ROUTES, UI_ROUTES
 from service.settings import Redirect
 from service.web.static_files import js_client, static_handler
 
@@ -28,7 +28,9 @@ def install(app: web.Application) -> None:
     app.router.add_routes(API_ROUTES)
     # Every route again under /v1 (the unversioned paths stay for DFFML clients).
     app.router.add_routes(versioned(API_ROUTES))
-    app[OPENAPI] = ApiSpec(API_ROUTES, app[REGISTRY], settings)
+    # The Open Inference Protocol's paths carry their own version: no /v1 alias.
+    app.router.add_routes(INFERENCE_ROUTES)
+    app[OPENAPI] = ApiSpec(API_ROUTES, app[REGISTRY], settings, own_version=INFERENCE_ROUTES)
     if settings.js:
         app.router.add_get("/api.js", js_client)
     if settings.ui:

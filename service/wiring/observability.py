@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.api.keys import CURSORS, METRICS, READINESS, STORE, TASKS, WORKERS
-from service.observability.gauges import core_gauges, task_gauges
+from service.api.keys import BATCHING, CURSORS, METRICS, READINESS, STORE, TASKS, WORKERS
+from service.observability.gauges import batching_gauges, core_gauges, task_gauges
 from service.observability.readiness import Readiness
 from service.observability.requestid import add_request_id_header
 
@@ -23,3 +23,4 @@ def install(app: web.Application) -> None:
     app.on_response_prepare.append(add_request_id_header)
     core_gauges(app[METRICS], app[STORE], app[CURSORS], app[WORKERS])
     task_gauges(app[METRICS], app[TASKS])
+    batching_gauges(app[METRICS], app[BATCHING])

@@ -8,10 +8,11 @@ from aiohttp import web
 
 from service.api import asyncwork as tasks_http
 from service.api import params
+from service.api.handlers import versions
 from service.api.handlers.sources import page_response
 from service.api.handlers.tasks import async_predict
 from service.api.jsonio import OK, ok, read_json, read_json_list, read_json_object
-from service.api.keys import CURSORS, EXECUTOR, REGISTRY, STORE
+from service.api.keys import BATCHING, CURSORS, EXECUTOR, REGISTRY, STORE, VERSIONS
 from service.api.openapi import OK_SCHEMA, Body, operation
 from service.api.openapi.schemas import ref
 from service.api.openapi.shapes import BAD_CHUNK, CHUNK, NO_ITERKEY, NO_MODEL, NO_SOURCE
@@ -36,11 +37,16 @@ async def train(request: web.Request) -> web.Response:
     store = request.app[STORE]
     ctx_label = request.match_info["ctx"]
     model = store.model(ctx_label)
-    sources = models.sources(store, models.source_labels(await read_json_list(request)))
+    labels = models.source_labels(await read_json_list(request))
+    sources = models.sources(store, labels)
     runner = executor_runner(request.app[EXECUTOR])
+    kept = request.app[VERSIONS]
 
     async def work(reporter: Reporter) -> Any:
-        await models.train(model, models.records_of(sources), runner)
+        # A model with a location keeps what this training saved as its next version.
+        await models.train(
+            model, models.records_of(sources), runner, lambda: kept.kept(model, labels)
+        )
         return OK
 
     return await tasks_http.respond(request, asynchronous, "train", f"model/{ctx_label}", work)
@@ -58,7 +64,7 @@ async def accuracy(request: web.Request) -> web.Response:
     asynchronous = tasks_http.wants_async(request)
     store = request.app[STORE]
     ctx_label = request.match_info["ctx"]
-    model = store.model(ctx_label)
+    model = await versions.model(request, ctx_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
     registry = request.app[REGISTRY]
 
@@ -95,7 +101,7 @@ async def predict(request: web.Request) -> web.Response:
     asynchronous = tasks_http.wants_async(request)
     ctx_label = request.match_info["ctx"]
     store = request.app[STORE]
-    model = store.model(ctx_label)
+    model = await versions.model(request, ctx_label)
     chunk_size = params.positive_int(request, "chunk_size", minimum=0)
     source_label = request.query.get("source")
     if asynchronous:
@@ -103,7 +109,8 @@ async def predict(request: web.Request) -> web.Response:
     if source_label is None:
         body = models.records_in_body(await read_json_object(request))
         if chunk_size == 0:
-            return page_response(await models.predict_list(model, body), None)
+            # Batched with other requests' records when -max-batch-size/-max-batch-time say so.
+            return page_response(await request.app[BATCHING].predict(model, body), None)
         reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
         source = store.source(source_label)
@@ -127,7 +134,7 @@ async def predict(request: web.Request) -> web.Response:
 )
 async def predict_next(request: web.Request) -> web.Response:
     ctx_label = request.match_info["ctx"]
-    request.app[STORE].model(ctx_label)
+    await versions.model(request, ctx_label)
     chunk_size = params.positive_int(request, "chunk_size")
     iterkey = request.match_info["iterkey"]
     chunk, next_iterkey = await request.app[CURSORS].resume(_owner(ctx_label), iterkey, chunk_size)
@@ -141,7 +148,7 @@ async def predict_next(request: web.Request) -> web.Response:
 )
 async def predict_release(request: web.Request) -> web.Response:
     ctx_label = request.match_info["ctx"]
-    request.app[STORE].model(ctx_label)
+    await versions.model(request, ctx_label)
     await request.app[CURSORS].release(_owner(ctx_label), request.match_info["iterkey"])
     return ok()
 

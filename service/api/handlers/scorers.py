@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from service.api import asyncwork as tasks_http
+from service.api.handlers import versions
 from service.api.jsonio import read_json_list
 from service.api.keys import STORE
 from service.api.openapi import Body, operation
@@ -31,7 +32,7 @@ async def score(request: web.Request) -> web.Response:
     store = request.app[STORE]
     scorer_label, model_label = request.match_info["scorer_ctx"], request.match_info["model_ctx"]
     scorer = store.scorer(scorer_label)
-    model = store.model(model_label)
+    model = await versions.model(request, model_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
 
     async def work(reporter: Reporter) -> Any:

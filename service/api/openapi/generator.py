@@ -59,18 +59,24 @@ def build_spec(
     settings: Settings,
     *,
     strict: bool = False,
+    own_version: Iterable[web.RouteDef] = (),
 ) -> dict[str, Any]:
+    """``own_version``: routes whose paths carry their protocol's own version (``/v2/...``),
+    documented as they are, without the ``/v1`` prefix."""
     paths: dict[str, dict[str, Any]] = {}
     undocumented: list[str] = []
     operation_ids: set[str] = set()
-    for route in routes:
+    unversioned = list(own_version)
+    for route in [*routes, *unversioned]:
         op = declared(route.handler)
         method = route.method.lower()
         if op is None:
             undocumented.append(f"{route.method} {route.path} ({_name(route.handler)})")
         elif not any(200 <= status < 400 for status in op.responses):
             undocumented.append(f"{route.method} {route.path}: no success response declared")
-        path = API_PREFIX + template(route.path)
+        path = template(route.path)
+        if route not in unversioned:
+            path = API_PREFIX + path
         operation_id = _operation_id(route, operation_ids)
         paths.setdefault(path, {})[method] = _operation(route, op, operation_id, settings, registry)
         if op is not None and op.variants is not None:
@@ -106,8 +112,9 @@ def build_spec(
             "summary": "DFFML-style sources, models, scorers and modules over HTTP",
             "description": (
                 f"API version {API_VERSION}. Every path here also answers without the "
-                f"{API_PREFIX} prefix, as the DFFML HTTP service's clients call it. Every refusal "
-                'is {"error": "message"} with its status.'
+                f"{API_PREFIX} prefix, as the DFFML HTTP service's clients call it, except the "
+                "Open Inference Protocol's /v2 paths, which carry their own version. Every "
+                'refusal is {"error": "message"} with its status.'
             ),
             "license": {"name": "MIT", "identifier": "MIT"},
         },
@@ -235,8 +242,16 @@ def operations(spec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
 class ApiSpec:
     """The running server's spec, built on first use and then kept (plugins do not change)."""
 
-    def __init__(self, routes: Iterable[web.RouteDef], registry: Registry, settings: Settings):
+    def __init__(
+        self,
+        routes: Iterable[web.RouteDef],
+        registry: Registry,
+        settings: Settings,
+        *,
+        own_version: Iterable[web.RouteDef] = (),
+    ):
         self._routes = list(routes)
+        self._own_version = list(own_version)
         self._registry = registry
         self._settings = settings
         self._document: dict[str, Any] | None = None
@@ -244,7 +259,9 @@ class ApiSpec:
 
     def document(self) -> dict[str, Any]:
         if self._document is None:
-            self._document = build_spec(self._routes, self._registry, self._settings)
+            self._document = build_spec(
+                self._routes, self._registry, self._settings, own_version=self._own_version
+            )
         return self._document
 
     def json(self) -> bytes:

@@ -16,9 +16,9 @@ import dataclasses
 import importlib
 from typing import Any, ClassVar, Literal
 
+from service.plugins.models.config import ModelConfig
 from service.plugins.models.trainable import (
     ConfigT,
-    ModelConfig,
     Prediction,
     Row,
     TrainableModel,

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import orjson
 
-from service.plugins.models.trainable import ModelConfig, Prediction, Row, TrainableModel
+from service.plugins.models.config import ModelConfig
+from service.plugins.models.trainable import Prediction, Row, TrainableModel
 
 FORMAT = "dffml-service-http/slr/1"
 

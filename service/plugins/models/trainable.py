@@ -27,10 +27,10 @@ from service.kernel import safefs
 from service.kernel.errors import BadRequest, NotFound
 from service.kernel.sandbox import save_temp_name
 from service.plugins.models import worker_side
+from service.plugins.models.config import BATCH_FIELDS, ModelConfig
 from service.sdk import offload
 from service.sdk.base import Model, ModelContext
-from service.sdk.config import field
-from service.sdk.feature import Feature, finite_float
+from service.sdk.feature import Feature, Signature, finite_float
 from service.sdk.progress import progress
 from service.sdk.records import Record
 
@@ -48,30 +48,6 @@ PREDICT_BATCH = 512
 # Records predicted together where the server lent its executor (predictions over a whole
 # source, as a task): one round trip to a worker, and one copy of the fitted state, per batch.
 OFFLOAD_BATCH = 8192
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    features: list[Feature] = field('features the model reads: "Years:int:1" or {"name", ...}')
-    predict: Feature = field('the feature to predict: "Salary:float:1"')
-    location: Path | None = field(
-        "directory the trained model is saved in and loaded from (inside the upload dir when a"
-        " client names it; also accepted as 'directory'). Without it the model lives in memory",
-        default=None,
-        aliases=("directory",),
-    )
-
-    def __post_init__(self) -> None:
-        if not self.features:
-            raise ValueError("'features' needs at least one feature")
-        names = [f.name for f in self.features]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"feature {duplicated[0]!r} is listed twice")
-        if self.predict.name in names:
-            raise ValueError(f"predicted feature {self.predict.name!r} is also a feature")
-        if self.predict.length != 1:
-            raise ValueError(f"predicted feature {self.predict.name!r} must have length 1")
 
 
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
@@ -123,7 +99,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         out: dict[str, Any] = {"model": type(self).__name__}
         for f in dataclasses.fields(self.config):
             value = getattr(self.config, f.name)
-            if f.name == "location":
+            if f.name == "location" or f.name in BATCH_FIELDS:
                 continue
             if isinstance(value, Feature):
                 value = value.spec()
@@ -207,6 +183,16 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
     @property
     def natural_scorer(self) -> str:
         return "clf" if self.parent.CLASSIFIER else "r2"
+
+    @property
+    def signature(self) -> Signature:
+        config = self.parent.config
+        return Signature(tuple(config.features), config.predict)
+
+    @property
+    def batch_limits(self) -> tuple[int | None, float | None]:
+        config = self.parent.config
+        return config.max_batch_size, config.max_batch_time
 
     async def train(self, records: AsyncIterator[Record]) -> None:
         parent = self.parent
