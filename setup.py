@@ -56,6 +56,9 @@ setup(
         # -auth token: JWT access tokens (issue 14); docs/auth.md says why each is here.
         "pyjwt>=2.8",
         "argon2-cffi>=23.1",
+        # The columnar data path (docs/plugins.md, "Column batches"): Arrow record batches,
+        # its multi-threaded CSV reader and the parquet source.
+        "pyarrow>=15",
     ],
     extras_require={
         "dev": [
@@ -94,6 +97,7 @@ setup(
             "csv = service.plugins.sources.csvfile:CSVSource",
             "json = service.plugins.sources.jsonfile:JSONSource",
             "sqlite = service.plugins.sources.sqlite:SQLiteSource",
+            "parquet = service.plugins.sources.parquetfile:ParquetSource",
         ],
         "dffml_service_http.model": [
             "slr = service.plugins.models.slr:SLRModel",

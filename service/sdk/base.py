@@ -13,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from service.kernel.errors import BadRequest
+from service.sdk import columns
 from service.sdk.config import EmptyConfig
 from service.sdk.readers import IteratorReader, Reader
 from service.sdk.records import Record, RecordChunk
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Kind = Literal["source", "model", "scorer", "module"]
 KINDS: tuple[Kind, ...] = ("source", "model", "scorer", "module")
@@ -92,6 +96,17 @@ class SourceContext(AsyncResource, ABC):
         """
         return IteratorReader(self.records())
 
+    def batches(self, names: Sequence[str]) -> AsyncIterator[pa.RecordBatch]:
+        """The records as Arrow record batches of the features ``names`` plus
+        :data:`~service.sdk.columns.KEY` (see :mod:`service.sdk.columns`). The default builds
+        them from ``records()``; a columnar source yields its own."""
+        return columns.batches_from_records(self.records(), names)
+
+    def scan(self) -> columns.Scan | None:
+        """Where a worker can read this source's rows itself, or None (the default): then the
+        data reaches models through ``records()`` or ``batches()`` in the server."""
+        return None
+
     async def update(self, record: Record) -> None:
         raise BadRequest("Source is read-only")
 
@@ -118,6 +133,15 @@ class ModelContext(AsyncResource, ABC):
     def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         """Yield each record with ``prediction`` filled in, as a new Record (never mutate
         the records given: they may belong to a source)."""
+
+    async def train_from(self, sources: Sequence[SourceContext]) -> None:
+        """Learn from every record of ``sources``, in order. The default hands ``train`` their
+        records; a model that reads columns overrides it (``batches()``, ``scan()``)."""
+        records = _records_of(sources)
+        try:
+            await self.train(records)
+        finally:
+            await records.aclose()
 
     async def predict_batch(self, records: list[Record]) -> list[Record]:
         """Predictions for records already in memory (a request body), in order. The default
@@ -148,6 +172,18 @@ async def _iterate(records: list[Record]) -> AsyncIterator[Record]:
         yield record
 
 
+async def _records_of(sources: Sequence[SourceContext]) -> AsyncGenerator[Record, None]:
+    for source in sources:
+        records = source.records()
+        try:
+            async for record in records:
+                yield record
+        finally:
+            aclose = getattr(records, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
 class Model(Plugin[ConfigT]):
     KIND: ClassVar[Kind] = "model"
 
@@ -162,6 +198,15 @@ class ScorerContext(AsyncResource, ABC):
     @abstractmethod
     async def score(self, model: ModelContext, records: AsyncIterator[Record]) -> float:
         """How well ``model`` predicts ``records``."""
+
+    async def score_from(self, model: ModelContext, sources: Sequence[SourceContext]) -> float:
+        """How well ``model`` predicts every record of ``sources``. The default hands
+        ``score`` their records; a scorer that compares columns overrides it."""
+        records = _records_of(sources)
+        try:
+            return await self.score(model, records)
+        finally:
+            await records.aclose()
 
 
 class Scorer(Plugin[ConfigT]):

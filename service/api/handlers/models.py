@@ -40,7 +40,7 @@ async def train(request: web.Request) -> web.Response:
     runner = executor_runner(request.app[EXECUTOR])
 
     async def work(reporter: Reporter) -> Any:
-        await models.train(model, models.records_of(sources), runner)
+        await models.train_from(model, sources, runner)
         return OK
 
     return await tasks_http.respond(request, asynchronous, "train", f"model/{ctx_label}", work)
@@ -61,10 +61,10 @@ async def accuracy(request: web.Request) -> web.Response:
     model = store.model(ctx_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
     registry = request.app[REGISTRY]
+    runner = executor_runner(request.app[EXECUTOR])
 
     async def work(reporter: Reporter) -> Any:
-        records = models.records_of(sources)
-        return {"accuracy": await models.natural_score(registry, model, records)}
+        return {"accuracy": await models.natural_score(registry, model, sources, runner)}
 
     return await tasks_http.respond(request, asynchronous, "accuracy", f"model/{ctx_label}", work)
 

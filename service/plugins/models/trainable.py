@@ -1,12 +1,20 @@
 """What every built-in model shares: its config, reading records as numbers, training in a
 worker thread, predicting in batches, and saving to / loading from ``location``.
 
-A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker process the
-server can kill, or a thread where it lends none: see :mod:`service.sdk.offload`),
-``predict_rows`` (fitted state + rows → (value, confidence) pairs), ``encode`` and ``decode``
-(fitted state ↔ bytes of its saved file). The state lives on the configured model, so every
-context of one label predicts with the same training, and a new training replaces it whole
-(predictions running meanwhile finish with the state they started with).
+A built-in model implements five hooks: ``fit`` (rows and targets as NumPy arrays → fitted
+state, in a worker process the server can kill, or a thread where it lends none: see
+:mod:`service.sdk.offload`), ``predict_rows`` (fitted state + rows → (value, confidence)
+pairs), ``predict_array`` (the same over an array), ``encode`` and ``decode`` (fitted state ↔
+bytes of its saved file).
+
+Training over sources whose rows a worker can read itself (``SourceContext.scan``) sends the
+worker where the rows are, not the rows: it reads the columns it needs as arrays
+(:mod:`service.plugins.models.columnar`), so the server's memory does not grow with the data.
+Other sources' records are read in the server into arrays, as compact as the numbers.
+
+The state lives on the configured model, so every context of one label predicts with the
+same training, and a new training replaces it whole (predictions running meanwhile finish
+with the state they started with).
 """
 
 from __future__ import annotations
@@ -17,22 +25,27 @@ import logging
 import math
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from array import array
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from service.kernel import safefs
 from service.kernel.errors import BadRequest, NotFound
 from service.kernel.sandbox import save_temp_name
-from service.plugins.models import worker_side
+from service.plugins.models import columnar, worker_side
 from service.sdk import offload
-from service.sdk.base import Model, ModelContext
+from service.sdk.base import Model, ModelContext, SourceContext
+from service.sdk.columns import ColumnType, Scan
 from service.sdk.config import field
 from service.sdk.feature import Feature, finite_float
 from service.sdk.progress import progress
 from service.sdk.records import Record
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +111,20 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         self._closed = False
 
     @abstractmethod
-    def fit(self, rows: list[Row], targets: list[Any]) -> StateT:
-        """Train on rows (runs in a worker thread); ValueError means unusable data (400)."""
+    def fit(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
+        """Train on rows (a rows by columns float64 array) and their targets (runs in a worker);
+        ValueError means unusable data (400)."""
 
     @abstractmethod
+    def predict_array(self, state: StateT, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(values, confidences) for each row of a float64 array."""
+
     def predict_rows(self, state: StateT, rows: list[Row]) -> list[Prediction]:
         """(value, confidence) for each row."""
+        import numpy as np
+
+        values, confidences = self.predict_array(state, np.asarray(rows, dtype=float))
+        return list(zip(values.tolist(), confidences.tolist(), strict=True))
 
     @abstractmethod
     def encode(self, signature: dict[str, Any], state: StateT) -> bytes:
@@ -151,19 +172,32 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
             self._trainer.shutdown(wait=False, cancel_futures=True)
             self._trainer = None
 
-    async def run_training(self, rows: list[Row], targets: list[Any]) -> StateT:
+    async def run_training(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
+        state: StateT = await self._offload(worker_side.fit, worker_side.train, rows, targets)
+        return state
+
+    async def run_training_scans(
+        self, scans: list[Scan], columns: dict[str, ColumnType]
+    ) -> StateT | None:
+        """Train where the rows are read (the worker); None when they must be read as records
+        (a scan went stale, or a value needs the record path's conversion)."""
+        state: StateT | None = await self._offload(
+            worker_side.fit_scans, worker_side.train_scans, scans, columns
+        )
+        return state
+
+    async def _offload(
+        self, remote: Callable[..., Any], local: Callable[..., Any], *args: Any
+    ) -> Any:
         if self._closed:
             raise NotFound("Model not loaded")  # its label was reconfigured or deleted meanwhile
         if offload.available():
             # A worker process: killed if the task is cancelled, so the fit stops for real.
-            state: StateT = await offload.in_worker(
-                worker_side.fit, type(self), self.config, rows, targets, safefs.roots()
-            )
-            return state
+            return await offload.in_worker(remote, type(self), self.config, *args, safefs.roots())
         if self._trainer is None:
             self._trainer = ThreadPoolExecutor(1, thread_name_prefix=f"train-{type(self).__name__}")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._trainer, worker_side.train, self, rows, targets)
+        return await loop.run_in_executor(self._trainer, local, self, *args)
 
     def _load(self, path: Path) -> StateT | None:
         try:
@@ -181,7 +215,30 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
             return None
         return state
 
-    def fit_and_save(self, rows: list[Row], targets: list[Any]) -> StateT:
+    def arrays(
+        self, scans: Sequence[Scan], columns: dict[str, ColumnType]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and targets read from ``scans`` (in the worker); columnar.Unfit when they must
+        be read as records instead."""
+        import numpy as np
+
+        config = self.config
+        names = [feature.name for feature in config.features]
+        xs, ys = [], []
+        for scan, table in columnar.read(scans, columns):
+            xs.append(columnar.features(table, names))
+            target_column = table.column(config.predict.name)
+            if self.CLASSIFIER:
+                ys.append(columnar.labels(target_column, config.predict, scan.value))
+            else:
+                ys.append(columnar.floats(target_column))
+            progress(sum(len(x) for x in xs), None, "reading columns")
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        if not len(x):
+            raise columnar.Unfit  # the record path says there is nothing to train on
+        return x, y
+
+    def fit_and_save(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
         """Worker thread or process: train, then replace the saved file atomically."""
         progress(0, len(rows), f"fitting on {len(rows)} records")
         state = self.fit(rows, targets)
@@ -208,23 +265,50 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
     def natural_scorer(self) -> str:
         return "clf" if self.parent.CLASSIFIER else "r2"
 
-    async def train(self, records: AsyncIterator[Record]) -> None:
+    async def train_from(self, sources: Sequence[SourceContext]) -> None:
+        """Columns read by the worker where every source has a scan, else records."""
         parent = self.parent
         config = parent.config
-        rows: list[Row] = []
-        targets: list[Any] = []
+        columns = columnar.wanted(config.features, config.predict, classifier=parent.CLASSIFIER)
+        scans = [source.scan() for source in sources]
+        present = [scan for scan in scans if scan is not None]
+        if columns is not None and present and len(present) == len(scans):
+            async with parent.training:
+                state = await parent.run_training_scans(present, columns)
+            if state is not None:
+                parent.state = state
+                return
+        await super().train_from(sources)
+
+    async def train(self, records: AsyncIterator[Record]) -> None:
+        import numpy as np
+
+        parent = self.parent
+        config = parent.config
+        # Numbers go straight into machine arrays: 8 bytes a value, not a list of floats.
+        rows = array("d")
+        numbers = array("d")
+        labels: list[Any] = []
+        count = 0
         async for record in records:
-            rows.append(feature_row(record, config.features))
-            targets.append(target(record, config.predict, classifier=parent.CLASSIFIER))
-            if len(rows) % YIELD_EVERY == 0:
-                progress(len(rows), None, "reading records")
+            rows.extend(feature_row(record, config.features))
+            value = target(record, config.predict, classifier=parent.CLASSIFIER)
+            if parent.CLASSIFIER:
+                labels.append(value)
+            else:
+                numbers.append(value)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                progress(count, None, "reading records")
                 await asyncio.sleep(0)
-        if not rows:
+        if not count:
             raise BadRequest("No records to train on")
-        progress(len(rows), None, f"read {len(rows)} records")
+        progress(count, None, f"read {count} records")
+        x = np.frombuffer(rows, dtype=np.float64).reshape(count, -1)
+        y = np.asarray(labels) if parent.CLASSIFIER else np.frombuffer(numbers, dtype=np.float64)
         async with parent.training:
             # Failures come back as the errors a client is shown (worker_side.train).
-            parent.state = await parent.run_training(rows, targets)
+            parent.state = await parent.run_training(x, y)
 
     async def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         parent = self.parent

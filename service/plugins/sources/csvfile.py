@@ -13,6 +13,7 @@ import orjson
 
 from service.kernel import safefs
 from service.kernel.errors import BadRequest
+from service.plugins.sources.csvscan import CSVScan
 from service.plugins.sources.filebacked import SpoolSource
 from service.plugins.sources.spool import RecordSpool, encode_row
 from service.sdk.config import field
@@ -121,6 +122,18 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
     def keys_are_row_numbers(self) -> bool:
         # Safe for any keys: rows keyed 0, 1, 2, … are numbered, any other key is indexed.
         return self.config.key is None
+
+    def scan(self) -> CSVScan | None:
+        if self.updated or self._identity is None:
+            return None
+        return CSVScan(
+            path=self.filename,
+            identity=self._identity,
+            delimiter=self.config.delimiter,
+            key_column=self.key_column,
+            labelcol=self.labelcol if self._has_label_column else None,
+            label=self.label,
+        )
 
     def parse(self, spool: RecordSpool) -> None:
         try:

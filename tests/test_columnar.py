@@ -1,0 +1,167 @@
+"""The columnar data path over HTTP: the built-in models train on csv and parquet sources from
+column batches read by the worker, and everything a client sees is what the record path gives
+(the same model, the same errors, the same record view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import MakeClient
+from tests.models_helpers import add_model, add_scorer, add_source, expect, predict
+
+MODELS = {
+    "slr": {"features": ["Years:int:1"], "predict": "Salary:float:1"},
+    "scikitlr": {"features": ["Years:int:1", "Bonus:float:1"], "predict": "Salary:float:1"},
+    "scikitrfr": {
+        "features": ["Years:int:1", "Bonus:float:1"],
+        "predict": "Salary:float:1",
+        "n_estimators": 5,
+        "random_state": 1,
+    },
+    "scikitlor": {"features": ["Years:int:1", "Bonus:float:1"], "predict": "Level:str:1"},
+    "scikitrf": {
+        "features": ["Years:int:1", "Bonus:float:1"],
+        "predict": "Level:str:1",
+        "n_estimators": 5,
+        "random_state": 1,
+    },
+    "scikitknn": {"features": ["Years:int:1", "Bonus:float:1"], "predict": "Level:str:1"},
+}
+ROWS = [
+    (i, (i * 7) % 5 + 0.5, 1000 * i + 300 * ((i * 3) % 4), "a" if i < 10 else "b")
+    for i in range(20)
+]
+
+
+def write_csv(path: Path, rows: list[tuple[Any, ...]] = ROWS, extra: str = "") -> None:
+    lines = ["key,Years,Bonus,Salary,Level"]
+    lines += [f"k{i},{y},{b},{s},{lv}" for i, (y, b, s, lv) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+
+
+def memory_records(rows: list[tuple[Any, ...]] = ROWS) -> dict[str, Any]:
+    return {
+        f"k{i}": {"features": {"key": f"k{i}", "Years": y, "Bonus": b, "Salary": s, "Level": lv}}
+        for i, (y, b, s, lv) in enumerate(rows)
+    }
+
+
+async def configure(client: Any, plugin: str, label: str, config: dict[str, Any]) -> None:
+    await expect(await client.post(f"/configure/source/{plugin}/{label}", json=config))
+    await expect(await client.get(f"/context/source/{label}/{label}"))
+
+
+async def all_records(client: Any, label: str) -> dict[str, Any]:
+    body = await expect(await client.get(f"/source/{label}/records/1000"))
+    records: dict[str, Any] = body["records"]
+    return records
+
+
+QUERY = {
+    "q1": {"features": {"Years": 3, "Bonus": 1.5}},
+    "q2": {"features": {"Years": 17, "Bonus": 4.5}},
+}
+
+
+@pytest.mark.parametrize("plugin", sorted(MODELS))
+async def test_models_train_on_csv_columns_as_on_the_same_records(
+    make_client: MakeClient, upload_dir: Path, plugin: str
+) -> None:
+    client = await make_client()
+    write_csv(upload_dir / "d.csv")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    await add_source(client, "mem", memory_records())
+    # The record view is what it always was: the key column is a feature too.
+    assert await all_records(client, "file") == await all_records(client, "mem")
+    for label, source in (("on_file", "file"), ("on_mem", "mem")):
+        await add_model(client, plugin, label, MODELS[plugin])
+        await expect(await client.post(f"/model/{label}/train", json=[source]))
+    assert await predict(client, "on_file", QUERY) == await predict(client, "on_mem", QUERY)
+    file_score = await expect(await client.post("/model/on_file/accuracy", json=["file"]))
+    mem_score = await expect(await client.post("/model/on_mem/accuracy", json=["mem"]))
+    assert file_score == pytest.approx(mem_score)
+
+
+async def test_parquet_source_has_the_record_view_and_trains(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client()
+    years, bonus, salary, level = (list(column) for column in zip(*ROWS, strict=True))
+    keys = [f"k{i}" for i in range(len(ROWS))]
+    table = pa.table(
+        {"key": keys, "Years": years, "Bonus": bonus, "Salary": salary, "Level": level}
+    )
+    pq.write_table(table, upload_dir / "d.parquet", row_group_size=7)
+    await configure(client, "parquet", "pq", {"filename": "d.parquet"})
+    await add_source(client, "mem", memory_records())
+    assert await all_records(client, "pq") == await all_records(client, "mem")
+    one = await expect(await client.get("/source/pq/record/k3"))
+    assert one["features"]["Years"] == 3
+    for label, source in (("on_pq", "pq"), ("on_mem", "mem")):
+        await add_model(client, "scikitlr", label, MODELS["scikitlr"])
+        await expect(await client.post(f"/model/{label}/train", json=[source]))
+    assert await predict(client, "on_pq", QUERY) == await predict(client, "on_mem", QUERY)
+
+
+async def test_columns_the_record_path_would_refuse_give_its_error(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client()
+    rows = [*ROWS[:5], (5, "nan", 7, "a"), *ROWS[6:]]
+    write_csv(upload_dir / "d.csv", rows)
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    await add_model(
+        client, "slr", "m", {"features": ["Bonus:float:1"], "predict": "Salary:float:1"}
+    )
+    body = await expect(await client.post("/model/m/train", json=["file"]), 400)
+    assert body == {"error": "Record 'k5' feature 'Bonus' must be a number, got 'nan'"}
+
+
+async def test_updates_and_other_labels_are_what_the_model_learns(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client()
+    # Rows of another label and repeated keys are in the file; the records are what counts.
+    rows = [f"k{i},{i},{10 * i + 10},unlabeled" for i in range(6)]
+    rows += ["k9,100,0,other", "k0,0,10,unlabeled"]
+    (upload_dir / "d.csv").write_text("key,Years,Salary,label\n" + "\n".join(rows) + "\n")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    mem = {
+        f"k{i}": {"features": {"key": f"k{i}", "Years": i, "Salary": 10 * i + 10}} for i in range(6)
+    }
+    await add_source(client, "mem", mem)
+    assert await all_records(client, "file") == await all_records(client, "mem")
+    config = {"features": ["Years:int:1"], "predict": "Salary:float:1"}
+    for label, source in (("on_file", "file"), ("on_mem", "mem")):
+        await add_model(client, "slr", label, config)
+        await expect(await client.post(f"/model/{label}/train", json=[source]))
+    query = {"q": {"features": {"Years": 50}}}
+    assert await predict(client, "on_file", query) == await predict(client, "on_mem", query)
+    # An update lives in the spool only: the model learns it (from the records).
+    update = {"features": {"key": "k5", "Years": 5, "Salary": 999}}
+    for source in ("file", "mem"):
+        await expect(await client.post(f"/source/{source}/update/k5", json=update))
+    for label, source in (("on_file", "file"), ("on_mem", "mem")):
+        await expect(await client.post(f"/model/{label}/train", json=[source]))
+    assert await predict(client, "on_file", query) == await predict(client, "on_mem", query)
+
+
+@pytest.mark.parametrize("scorer", ["mse", "mae", "r2"])
+async def test_scorers_over_csv_columns_score_as_over_records(
+    make_client: MakeClient, upload_dir: Path, scorer: str
+) -> None:
+    client = await make_client()
+    write_csv(upload_dir / "d.csv")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    await add_source(client, "mem", memory_records())
+    await add_model(client, "scikitlr", "m", MODELS["scikitlr"])
+    await expect(await client.post("/model/m/train", json=["mem"]))
+    await add_scorer(client, scorer, scorer)
+    on_file = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["file"]))
+    on_mem = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["mem"]))
+    assert on_file["accuracy"] == pytest.approx(on_mem["accuracy"], rel=1e-12)
