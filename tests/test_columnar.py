@@ -165,3 +165,48 @@ async def test_scorers_over_csv_columns_score_as_over_records(
     on_file = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["file"]))
     on_mem = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["mem"]))
     assert on_file["accuracy"] == pytest.approx(on_mem["accuracy"], rel=1e-12)
+
+
+TRICKY = (
+    "\ufeffkey,Years , text,label\r\n"
+    'a,007,"quoted, with comma",unlabeled\r\n'
+    'b,-0,"line\nbreak and ""quotes""",unlabeled\r\n'
+    "c,1e3,back\\slash \u00e9\u4e2d,other\r\n"
+    "d,1.50,,unlabeled\r\n"
+    "e,9223372036854775807,\x01ctl,unlabeled\r\n"
+    "\r\n"
+    "f,-,nan,unlabeled\r\n"
+)
+
+
+def oracle(text: str, *, allowempty: bool) -> dict[str, Any]:
+    """The record view by its documented rules, with Python's csv module (docs/plugins.md)."""
+    import csv
+    import io
+
+    from service.plugins.sources.csvfile import typed
+
+    rows = [row for row in csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")) if row]
+    names = [name.strip() for name in rows[0]]
+    out = {}
+    for row in rows[1:]:
+        if row[3] != "unlabeled":
+            continue
+        features = {
+            name: typed(value)
+            for name, value in zip(names[:3], row[:3], strict=True)
+            if value or allowempty
+        }
+        out[row[0]] = {"key": row[0], "features": features, "extra": {}}
+    return out
+
+
+@pytest.mark.parametrize("allowempty", [False, True])
+async def test_the_arrow_parse_gives_the_record_view_of_the_rules(
+    client: Any, upload_dir: Path, allowempty: bool
+) -> None:
+    (upload_dir / "t.csv").write_bytes(TRICKY.encode())
+    await configure(client, "csv", "t", {"filename": "t.csv", "allowempty": allowempty})
+    assert await all_records(client, "t") == oracle(TRICKY, allowempty=allowempty)
+    one = await expect(await client.get("/source/t/record/b"))
+    assert one["features"]["text"] == 'line\nbreak and "quotes"'
