@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -210,3 +211,35 @@ async def test_the_arrow_parse_gives_the_record_view_of_the_rules(
     assert await all_records(client, "t") == oracle(TRICKY, allowempty=allowempty)
     one = await expect(await client.get("/source/t/record/b"))
     assert one["features"]["text"] == 'line\nbreak and "quotes"'
+
+
+@pytest.mark.parametrize("plugin", ["slr", "scikitlor"])
+async def test_predicting_a_csv_source_to_a_file_writes_the_records_the_route_answers(
+    make_client: MakeClient, upload_dir: Path, plugin: str
+) -> None:
+    from tests.tasks_helpers import submit, wait_task
+
+    client = await make_client()
+    write_csv(upload_dir / "d.csv")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    await add_model(client, plugin, "m", MODELS[plugin])
+    await expect(await client.post("/model/m/train", json=["file"]))
+    # A record updated in the spool is predicted as it now is.
+    update = {"features": {"key": "k2", "Years": 30, "Bonus": 2.5, "Salary": 1, "Level": "b"}}
+    await expect(await client.post("/source/file/update/k2", json=update))
+    answered = await expect(await client.post("/model/m/predict/0?source=file", json={}))
+    task = await wait_task(
+        client, (await submit(client, "POST", "/model/m/predict/0?source=file", json={}))["task_id"]
+    )
+    assert task["status"] == "SUCCESS", task
+    written = [
+        orjson.loads(line)
+        for line in (upload_dir / task["result"]["file"]).read_bytes().splitlines()
+    ]
+    assert task["result"]["records"] == len(written) == len(ROWS)
+
+    def timeless(record: dict[str, Any]) -> dict[str, Any]:
+        assert record.pop("last_updated")
+        return record
+
+    assert [timeless(r) for r in written] == [timeless(r) for r in answered["records"].values()]

@@ -18,11 +18,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
+from service.kernel import jsoncodec
 from service.kernel.errors import BadRequest
 from service.sdk import columns
 from service.sdk.config import EmptyConfig
 from service.sdk.readers import IteratorReader, Reader
-from service.sdk.records import Record, RecordChunk
+from service.sdk.records import EncodedRecords, Record, RecordChunk
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -148,6 +149,21 @@ class ModelContext(AsyncResource, ABC):
         goes through ``predict``; models may answer directly, sparing the hot path the
         async-iterator machinery."""
         return [record async for record in self.predict(_iterate(records))]
+
+    async def error_sums(self, sources: Sequence[SourceContext]) -> columns.ErrorSums | None:
+        """A regressor's errors over every record of ``sources``, summed without handing out
+        the records (where they are read), or None: scorers then compare prediction by
+        prediction (the default)."""
+        return None
+
+    async def predict_lines(self, chunk: RecordChunk) -> bytes:
+        """Predictions for a chunk of a source's records (as its reader hands them out), as
+        newline-delimited JSON, one exported record a line: what a predict over a whole source
+        writes. The default goes through ``predict_batch``; a model may splice its
+        predictions into the encoded records instead."""
+        records = chunk.decode() if isinstance(chunk, EncodedRecords) else chunk
+        predicted = await self.predict_batch(records)
+        return b"".join(jsoncodec.dumps(record.export()) + b"\n" for record in predicted)
 
     @property
     def trained(self) -> bool:

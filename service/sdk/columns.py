@@ -21,6 +21,7 @@ pyarrow is imported on first use: servers that never build a batch do not pay fo
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +40,19 @@ KEY = ":key"
 BATCH_ROWS = 65536
 
 ColumnType = Literal["float", "text"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorSums:
+    """A regressor's errors over many records, summed where the records were read: how many,
+    the sums of squared and of absolute errors, and the truths' mean and sum of squared
+    deviations from it (what mse, mae and r2 need)."""
+
+    count: int
+    squared: float
+    absolute: float
+    mean: float
+    spread: float
 
 
 class StaleScan(Exception):

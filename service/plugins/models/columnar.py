@@ -10,15 +10,20 @@ columnar path is only ever faster, never different.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from service.kernel.errors import ServiceError
-from service.sdk.columns import ColumnType, Scan, StaleScan
+from service.sdk.columns import ColumnType, ErrorSums, Scan, StaleScan
 from service.sdk.feature import Feature
+from service.sdk.progress import progress
 
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
+
+    from service.plugins.models.trainable import TrainableModel
+
+StateT = TypeVar("StateT")
 
 
 class Unfit(Exception):
@@ -77,7 +82,7 @@ def labels(column: pa.ChunkedArray, predict: Feature, value: Callable[[Any], Any
     cell into it: :meth:`Scan.value`), then by dtype; each distinct value converted once."""
     import numpy as np
 
-    from service.plugins.models.trainable import label
+    from service.plugins.models.values import label
 
     if column.null_count:
         raise Unfit
@@ -92,3 +97,61 @@ def labels(column: pa.ChunkedArray, predict: Feature, value: Callable[[Any], Any
     indices = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
     out: np.ndarray = np.asarray(converted)[indices]
     return out
+
+
+def arrays(
+    model: TrainableModel[Any, Any], scans: Sequence[Scan], columns: dict[str, ColumnType]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and targets read from ``scans`` (in the worker); Unfit when they must
+    be read as records instead."""
+    import numpy as np
+
+    config = model.config
+    names = [feature.name for feature in config.features]
+    xs, ys = [], []
+    for scan, table in read(scans, columns):
+        xs.append(features(table, names))
+        target_column = table.column(config.predict.name)
+        if model.CLASSIFIER:
+            ys.append(labels(target_column, config.predict, scan.value))
+        else:
+            ys.append(floats(target_column))
+        progress(sum(len(x) for x in xs), None, "reading columns")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if not len(x):
+        raise Unfit  # the record path says there is nothing to train on
+    return x, y
+
+
+def error_sums(
+    model: TrainableModel[Any, StateT],
+    state: StateT,
+    scans: Sequence[Scan],
+    columns: dict[str, ColumnType],
+) -> ErrorSums | None:
+    """A regressor's errors over the rows of ``scans`` (in the worker), as the record path
+    sums them; None where it must run (a value it would refuse, a non-finite prediction)."""
+    import numpy as np
+
+    try:
+        x, truths = arrays(model, scans, columns)
+    except Unfit:
+        return None
+    values, _ = model.predict_array(state, x)
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return None
+    if model.config.predict.dtype == "int":
+        values = np.round(values)  # as_dtype: what the record path compares
+    # Overflow gives inf, as Python floats do; the score is then refused as not finite.
+    with np.errstate(all="ignore"):
+        errors = truths - values
+        mean = float(truths.mean())
+        deviations = truths - mean
+        return ErrorSums(
+            count=len(truths),
+            squared=float(errors @ errors),
+            absolute=float(np.abs(errors).sum()),
+            mean=mean,
+            spread=float(deviations @ deviations),
+        )

@@ -23,7 +23,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-import time
 from abc import abstractmethod
 from array import array
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,23 +34,32 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from service.kernel import safefs
 from service.kernel.errors import BadRequest, NotFound
 from service.kernel.sandbox import save_temp_name
-from service.plugins.models import columnar, worker_side
+from service.plugins.models import columnar, encoded, worker_side
+from service.plugins.models.values import (
+    Prediction as Prediction,
+)
+from service.plugins.models.values import (
+    Row as Row,
+)
+from service.plugins.models.values import (
+    as_dtype,
+    feature_row,
+    target,
+    timestamp,
+)
 from service.sdk import offload
 from service.sdk.base import Model, ModelContext, SourceContext
-from service.sdk.columns import ColumnType, Scan
+from service.sdk.columns import ColumnType, ErrorSums, Scan
 from service.sdk.config import field
-from service.sdk.feature import Feature, finite_float
+from service.sdk.feature import Feature
 from service.sdk.progress import progress
-from service.sdk.records import Record
+from service.sdk.records import EncodedRecords, Record, RecordChunk
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
 
-Row = list[float]
-Label = str | int | float | bool
-Prediction = tuple[Any, float]
 
 # Reading records never suspends when a source is in memory; yield to the event loop this
 # often so a large training set cannot stall other requests while it is read.
@@ -186,6 +194,14 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         )
         return state
 
+    async def offload_work(self, remote: Callable[..., Any], *args: Any) -> Any:
+        """``remote(model class, config, *args, roots)`` in a worker process, or a thread."""
+        if self._closed:
+            raise NotFound("Model not loaded")
+        if offload.available():
+            return await offload.in_worker(remote, type(self), self.config, *args, safefs.roots())
+        return await asyncio.to_thread(remote, type(self), self.config, *args)
+
     async def _offload(
         self, remote: Callable[..., Any], local: Callable[..., Any], *args: Any
     ) -> Any:
@@ -214,29 +230,6 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
             log.warning("Ignoring %s: saved with another configuration (%s)", path, signature)
             return None
         return state
-
-    def arrays(
-        self, scans: Sequence[Scan], columns: dict[str, ColumnType]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and targets read from ``scans`` (in the worker); columnar.Unfit when they must
-        be read as records instead."""
-        import numpy as np
-
-        config = self.config
-        names = [feature.name for feature in config.features]
-        xs, ys = [], []
-        for scan, table in columnar.read(scans, columns):
-            xs.append(columnar.features(table, names))
-            target_column = table.column(config.predict.name)
-            if self.CLASSIFIER:
-                ys.append(columnar.labels(target_column, config.predict, scan.value))
-            else:
-                ys.append(columnar.floats(target_column))
-            progress(sum(len(x) for x in xs), None, "reading columns")
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        if not len(x):
-            raise columnar.Unfit  # the record path says there is nothing to train on
-        return x, y
 
     def fit_and_save(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
         """Worker thread or process: train, then replace the saved file atomically."""
@@ -327,6 +320,32 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             for predicted in await self._predict_batch(state, batch):
                 yield predicted
 
+    async def error_sums(self, sources: Sequence[SourceContext]) -> ErrorSums | None:
+        """Where every source has a scan: read, predicted and summed in the worker."""
+        parent = self.parent
+        state = parent.state
+        if parent.CLASSIFIER or state is None:
+            return None
+        config = parent.config
+        columns = columnar.wanted(config.features, config.predict, classifier=False)
+        scans = [source.scan() for source in sources]
+        present = [scan for scan in scans if scan is not None]
+        if columns is None or not present or len(present) != len(scans):
+            return None
+        sums: ErrorSums | None = await parent.offload_work(
+            worker_side.error_sums, state, present, columns
+        )
+        return sums
+
+    async def predict_lines(self, chunk: RecordChunk) -> bytes:
+        """Encoded records (a file source's chunk) predicted as one array, each prediction
+        spliced into its record's bytes (:mod:`service.plugins.models.encoded`)."""
+        if self.parent.state is None:
+            raise BadRequest("Model not trained")
+        if not isinstance(chunk, EncodedRecords):
+            return await super().predict_lines(chunk)
+        return await encoded.predict_lines(self.parent, self.parent.state, chunk)
+
     async def predict_batch(self, records: list[Record]) -> list[Record]:
         state = self.parent.state
         if state is None:
@@ -379,102 +398,6 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             )
             for record, (value, confidence) in zip(batch, results, strict=True)
         ]
-
-
-def as_dtype(value: Any, dtype: str) -> Any:
-    """A regressor's number in the predicted feature's declared type, as DFFML casts it:
-    ``Salary:int:1`` predicts the JSON integer 70, not 70.00000000000001 (rounded, so
-    69.99999999999999 is 70 too); ``float`` stays a float. Other dtypes keep the number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return value
-    if dtype == "int":
-        return round(value) if math.isfinite(value) else value
-    if dtype == "float":
-        return float(value)
-    return value
-
-
-_stamp: tuple[int, str] = (-1, "")
-
-
-def timestamp() -> str:
-    """``2019-10-15T08:19:41Z``, the form DFFML writes ``last_updated`` in.
-
-    Formatted once per second: formatting the time took ~5% of a 2-record predict request.
-    """
-    global _stamp
-    second = int(time.time())
-    if second != _stamp[0]:
-        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _stamp[1]
-
-
-def feature_row(record: Record, features: Sequence[Feature]) -> Row:
-    """The record's features as one row of numbers; a feature of length n gives n columns."""
-    row: Row = []
-    for feature in features:
-        value = _value(record, feature.name)
-        if feature.length == 1:
-            if isinstance(value, list) and len(value) == 1:
-                value = value[0]
-            row.append(number(value, record.key, feature.name))
-            continue
-        if not (isinstance(value, list) and len(value) == feature.length):
-            raise BadRequest(
-                f"Record {record.key!r} feature {feature.name!r} must be a list of"
-                f" {feature.length} numbers"
-            )
-        row.extend(number(item, record.key, feature.name) for item in value)
-    return row
-
-
-def target(record: Record, predict: Feature, *, classifier: bool) -> Any:
-    """The value to learn: a number for regressors, a class label for classifiers."""
-    value = _value(record, predict.name)
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if not classifier:
-        return number(value, record.key, predict.name)
-    return label(value, predict.dtype, record.key, predict.name)
-
-
-def number(value: Any, key: str, name: str) -> float:
-    result = finite_float(value)
-    if result is None:
-        raise _not_numeric(value, key, name)
-    return result
-
-
-def label(value: Any, dtype: str, key: str, name: str) -> Label:
-    """A class label in the predicted feature's dtype, so "1" and 1 are one class."""
-    if isinstance(value, (list, dict)) or value is None:
-        raise BadRequest(f"Record {key!r} feature {name!r} must be a single class label")
-    if dtype == "str":
-        return str(value)
-    if dtype == "bool":
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        return bool(number(value, key, name))
-    result = number(value, key, name)
-    if dtype == "int":
-        if not result.is_integer():
-            raise BadRequest(f"Record {key!r} feature {name!r} must be an integer class")
-        return int(result)
-    return result
-
-
-def _value(record: Record, name: str) -> Any:
-    try:
-        return record.features[name]
-    except KeyError:
-        raise BadRequest(f"Record {record.key!r} is missing feature {name!r}") from None
-
-
-def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
-    shown = repr(value)
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return BadRequest(f"Record {key!r} feature {name!r} must be a number, got {shown}")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

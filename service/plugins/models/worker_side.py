@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from service.plugins.models.trainable import Prediction, Row, TrainableModel
-    from service.sdk.columns import ColumnType, Scan
+    from service.sdk.columns import ColumnType, ErrorSums, Scan
 
 StateT = TypeVar("StateT")
 
@@ -52,15 +52,34 @@ def fit_scans(
 def train_scans(
     model: TrainableModel[Any, StateT], scans: list[Scan], columns: dict[str, ColumnType]
 ) -> StateT | None:
-    from service.plugins.models.columnar import Unfit
+    from service.plugins.models.columnar import Unfit, arrays
 
     try:
-        rows, targets = model.arrays(scans, columns)
+        rows, targets = arrays(model, scans, columns)
     except Unfit:
         return None
     except OSError as exc:
         raise BadRequest(f"Reading the source failed: {exc.strerror or exc}") from None
     return train(model, rows, targets)
+
+
+def error_sums(
+    cls: type[TrainableModel[Any, StateT]],
+    config: Any,
+    state: StateT,
+    scans: list[Scan],
+    columns: dict[str, ColumnType],
+    roots: tuple[Path, ...] = (),
+) -> ErrorSums | None:
+    """A regressor's errors over the rows of ``scans``, read and predicted here; None: the
+    scorer must compare record by record."""
+    from service.plugins.models.columnar import error_sums as columnar_error_sums
+
+    safefs.register_roots(roots)
+    try:
+        return columnar_error_sums(cls(config), state, scans, columns)
+    except OSError as exc:
+        raise BadRequest(f"Reading the source failed: {exc.strerror or exc}") from None
 
 
 def train(model: TrainableModel[Any, StateT], rows: np.ndarray, targets: np.ndarray) -> StateT:
@@ -84,6 +103,18 @@ def predict(
     """(value, confidence) for each row, on the worker."""
     try:
         return cls(config).predict_rows(state, rows)
+    except ValueError as exc:
+        raise BadRequest(f"Prediction failed: {exc}") from None
+    except ArithmeticError as exc:
+        raise BadRequest(f"Prediction failed: beyond float range ({exc})") from None
+
+
+def predict_array(
+    cls: type[TrainableModel[Any, StateT]], config: Any, state: StateT, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, confidences) for an array of rows, on the worker."""
+    try:
+        return cls(config).predict_array(state, rows)
     except ValueError as exc:
         raise BadRequest(f"Prediction failed: {exc}") from None
     except ArithmeticError as exc:

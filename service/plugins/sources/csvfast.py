@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Bytes of the file Arrow parses per batch (in parallel within it): bounds what one batch
 # holds in memory, a few times this.
-BLOCK_BYTES = 16 * 1024 * 1024
+BLOCK_BYTES = 2 * 1024 * 1024
 LEGACY_LABEL = "untagged"
 
 
