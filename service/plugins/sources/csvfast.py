@@ -73,8 +73,12 @@ def parse(source: CSVSource, spool: RecordSpool) -> int:
         except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
             raise RowByRow from None
         # Closed before the file: its read-ahead thread must not outlive what it reads.
-        with contextlib.closing(reader):
-            return _batches(source, spool, reader, key_at, label_at, feature_names)
+        try:
+            with contextlib.closing(reader):
+                return _batches(source, spool, reader, key_at, label_at, feature_names)
+        finally:
+            # What the batches took goes back to the system, not kept by Arrow's allocator.
+            pa.default_memory_pool().release_unused()
 
 
 def _batches(
