@@ -4,14 +4,20 @@ column batches read by the worker, and everything a client sees is what the reco
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 import pytest
 
+from service.plugins.registry import Registry
+from service.sdk import Model, ModelContext, Record, SourceContext, field
+from service.sdk.columns import KEY
 from tests.conftest import MakeClient
 from tests.models_helpers import add_model, add_scorer, add_source, expect, predict
 
@@ -246,3 +252,84 @@ async def test_predicting_a_csv_source_to_a_file_writes_the_records_the_route_an
         return record
 
     assert [timeless(r) for r in written] == [timeless(r) for r in answered["records"].values()]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanConfig:
+    feature: str = field("the feature whose mean is the prediction")
+
+
+class MeanModel(Model[MeanConfig]):
+    """A plugin model written against the SDK's column batches: it trains from batches of any
+    source (built from records by default) and predicts the feature's mean."""
+
+    CONFIG = MeanConfig
+
+    def __init__(self, config: MeanConfig) -> None:
+        super().__init__(config)
+        self.mean: float | None = None
+        self.keys: list[str] = []
+
+    def context(self) -> MeanContext:
+        return MeanContext(self)
+
+
+class MeanContext(ModelContext):
+    def __init__(self, parent: MeanModel) -> None:
+        self.parent = parent
+
+    async def train(self, records: AsyncIterator[Record]) -> None:
+        raise AssertionError("this model reads batches only")
+
+    async def train_from(self, sources: Sequence[SourceContext]) -> None:
+        name = self.parent.config.feature
+        total, keys = 0.0, []
+        for source in sources:
+            async for batch in source.batches([name]):
+                assert batch.schema.names == [KEY, name]
+                total += pa.compute.sum(batch.column(name)).as_py()
+                keys += batch.column(KEY).to_pylist()
+        self.parent.mean, self.parent.keys = total / len(keys), keys
+
+    async def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
+        name = self.parent.config.feature
+        async for record in records:
+            value = {"value": self.parent.mean, "confidence": float(len(self.parent.keys))}
+            yield Record(record.key, record.features, prediction={name: value})
+
+
+async def test_a_plugin_model_trains_from_batches_of_any_source(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    registry = Registry.from_entry_points()
+    registry.register("model", "mean", MeanModel)
+    client = await make_client(registry=registry)
+    write_csv(upload_dir / "d.csv")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    await add_source(client, "mem", memory_records())
+    expected = sum(salary for _, _, salary, _ in ROWS) / len(ROWS)
+    for source in ("file", "mem"):
+        await add_model(client, "mean", source, {"feature": "Salary"})
+        await expect(await client.post(f"/model/{source}/train", json=[source]))
+        found = await predict(client, source, {"q": {"features": {}}})
+        assert found["q"]["prediction"]["Salary"] == {
+            "value": pytest.approx(expected),
+            "confidence": len(ROWS),
+        }
+
+
+async def test_a_csv_file_replaced_after_configure_is_not_what_the_model_learns(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client()
+    lines = [f"{x},{10 * x + 10}" for x in range(10)]
+    (upload_dir / "d.csv").write_text("Years,Salary\n" + "\n".join(lines) + "\n")
+    await configure(client, "csv", "file", {"filename": "d.csv"})
+    # The file changes on disk; the source still holds the records it read, and the model
+    # learns those (the worker sees the file is another version and the records are read).
+    lines = [f"{x},{-5 * x}" for x in range(10)]
+    (upload_dir / "d.csv").write_text("Years,Salary\n" + "\n".join(lines) + "\n")
+    await add_model(client, "slr", "m", {"features": ["Years:int:1"], "predict": "Salary:float:1"})
+    await expect(await client.post("/model/m/train", json=["file"]))
+    found = await predict(client, "m", {"q": {"features": {"Years": 100}}})
+    assert found["q"]["prediction"]["Salary"]["value"] == pytest.approx(1010)
