@@ -158,20 +158,34 @@ async def test_updates_and_other_labels_are_what_the_model_learns(
     assert await predict(client, "on_file", query) == await predict(client, "on_mem", query)
 
 
-@pytest.mark.parametrize("scorer", ["mse", "mae", "r2"])
+@pytest.mark.parametrize(
+    ("scorer", "plugin"),
+    [
+        ("mse", "scikitlr"),
+        ("mae", "slr"),
+        ("r2", "scikitrfr"),
+        ("clf", "scikitlor"),
+        ("clf", "scikitrf"),
+    ],
+)
 async def test_scorers_over_csv_columns_score_as_over_records(
-    make_client: MakeClient, upload_dir: Path, scorer: str
+    make_client: MakeClient, upload_dir: Path, scorer: str, plugin: str
 ) -> None:
     client = await make_client()
     write_csv(upload_dir / "d.csv")
     await configure(client, "csv", "file", {"filename": "d.csv"})
     await add_source(client, "mem", memory_records())
-    await add_model(client, "scikitlr", "m", MODELS["scikitlr"])
+    await add_model(client, plugin, "m", MODELS[plugin])
     await expect(await client.post("/model/m/train", json=["mem"]))
     await add_scorer(client, scorer, scorer)
     on_file = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["file"]))
     on_mem = await expect(await client.post(f"/scorer/{scorer}/m/score", json=["mem"]))
     assert on_file["accuracy"] == pytest.approx(on_mem["accuracy"], rel=1e-12)
+    # The model's own scorer (r2 or clf) over the file's columns too.
+    natural = await expect(await client.post("/model/m/accuracy", json=["file"]))
+    assert natural == pytest.approx(
+        await expect(await client.post("/model/m/accuracy", json=["mem"]))
+    )
 
 
 TRICKY = (

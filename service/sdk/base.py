@@ -156,6 +156,11 @@ class ModelContext(AsyncResource, ABC):
         prediction (the default)."""
         return None
 
+    async def class_pairs(self, sources: Sequence[SourceContext]) -> columns.ClassPairs | None:
+        """A classifier's (true value, predicted label, count) over every record of
+        ``sources``, counted without handing out the records, or None (the default)."""
+        return None
+
     async def predict_lines(self, chunk: RecordChunk) -> bytes:
         """Predictions for a chunk of a source's records (as its reader hands them out), as
         newline-delimited JSON, one exported record a line: what a predict over a whole source

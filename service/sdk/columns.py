@@ -55,6 +55,11 @@ class ErrorSums:
     spread: float
 
 
+ClassPairs = list[tuple[Any, Any, int]]
+"""A classifier's predictions over many records, counted where the records were read: each
+(true value as the record holds it, predicted label, how many records) once."""
+
+
 class StaleScan(Exception):
     """The file a :class:`Scan` describes is no longer the version the source read (or cannot
     be read as columns as it is): read the source's records instead."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from service.kernel.errors import ServiceError
-from service.sdk.columns import ColumnType, ErrorSums, Scan, StaleScan
+from service.sdk.columns import ClassPairs, ColumnType, ErrorSums, Scan, StaleScan
 from service.sdk.feature import Feature
 from service.sdk.progress import progress
 
@@ -155,3 +155,37 @@ def error_sums(
             mean=mean,
             spread=float(deviations @ deviations),
         )
+
+
+def class_pairs(
+    model: TrainableModel[Any, StateT],
+    state: StateT,
+    scans: Sequence[Scan],
+    columns: dict[str, ColumnType],
+) -> ClassPairs | None:
+    """A classifier's (truth as the record holds it, predicted label, count) over the rows of
+    ``scans`` (in the worker); None where the record path must run."""
+    import numpy as np
+
+    names = [feature.name for feature in model.config.features]
+    counts: dict[tuple[Any, Any], int] = {}
+    try:
+        for scan, table in read(scans, columns):
+            column = table.column(model.config.predict.name)
+            if column.null_count:
+                return None  # the scorer names the record without a value to compare
+            encoded = column.combine_chunks().dictionary_encode()
+            truths = [scan.value(cell) for cell in encoded.dictionary.to_pylist()]
+            values, _ = model.predict_array(state, features(table, names))
+            predicted, predicted_at = np.unique(values, return_inverse=True)
+            labels = predicted.tolist()
+            truth_at = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+            pairs, found = np.unique(
+                truth_at.astype(np.int64) * len(labels) + predicted_at, return_counts=True
+            )
+            for pair, count in zip(pairs.tolist(), found.tolist(), strict=True):
+                key = (truths[pair // len(labels)], labels[pair % len(labels)])
+                counts[key] = counts.get(key, 0) + count
+    except (Unfit, TypeError):  # TypeError: a truth that is no label (a list)
+        return None
+    return [(truth, label, count) for (truth, label), count in counts.items()] or None

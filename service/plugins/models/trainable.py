@@ -35,6 +35,7 @@ from service.kernel import safefs
 from service.kernel.errors import BadRequest, NotFound
 from service.kernel.sandbox import save_temp_name
 from service.plugins.models import columnar, encoded, worker_side
+from service.plugins.models.config import ModelConfig as ModelConfig
 from service.plugins.models.values import (
     Prediction as Prediction,
 )
@@ -49,8 +50,7 @@ from service.plugins.models.values import (
 )
 from service.sdk import offload
 from service.sdk.base import Model, ModelContext, SourceContext
-from service.sdk.columns import ColumnType, ErrorSums, Scan
-from service.sdk.config import field
+from service.sdk.columns import ClassPairs, ColumnType, ErrorSums, Scan
 from service.sdk.feature import Feature
 from service.sdk.progress import progress
 from service.sdk.records import EncodedRecords, Record, RecordChunk
@@ -69,30 +69,6 @@ PREDICT_BATCH = 512
 # Records predicted together where the server lent its executor (predictions over a whole
 # source, as a task): one round trip to a worker, and one copy of the fitted state, per batch.
 OFFLOAD_BATCH = 8192
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    features: list[Feature] = field('features the model reads: "Years:int:1" or {"name", ...}')
-    predict: Feature = field('the feature to predict: "Salary:float:1"')
-    location: Path | None = field(
-        "directory the trained model is saved in and loaded from (inside the upload dir when a"
-        " client names it; also accepted as 'directory'). Without it the model lives in memory",
-        default=None,
-        aliases=("directory",),
-    )
-
-    def __post_init__(self) -> None:
-        if not self.features:
-            raise ValueError("'features' needs at least one feature")
-        names = [f.name for f in self.features]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"feature {duplicated[0]!r} is listed twice")
-        if self.predict.name in names:
-            raise ValueError(f"predicted feature {self.predict.name!r} is also a feature")
-        if self.predict.length != 1:
-            raise ValueError(f"predicted feature {self.predict.name!r} must have length 1")
 
 
 ConfigT = TypeVar("ConfigT", bound=ModelConfig)
@@ -322,20 +298,29 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
 
     async def error_sums(self, sources: Sequence[SourceContext]) -> ErrorSums | None:
         """Where every source has a scan: read, predicted and summed in the worker."""
+        if self.parent.CLASSIFIER:
+            return None
+        sums: ErrorSums | None = await self._compare(sources, worker_side.error_sums)
+        return sums
+
+    async def class_pairs(self, sources: Sequence[SourceContext]) -> ClassPairs | None:
+        """Where every source has a scan: read, predicted and counted in the worker."""
+        if not self.parent.CLASSIFIER:
+            return None
+        pairs: ClassPairs | None = await self._compare(sources, worker_side.class_pairs)
+        return pairs
+
+    async def _compare(self, sources: Sequence[SourceContext], remote: Callable[..., Any]) -> Any:
         parent = self.parent
         state = parent.state
-        if parent.CLASSIFIER or state is None:
-            return None
         config = parent.config
-        columns = columnar.wanted(config.features, config.predict, classifier=False)
+        # The truths of a classifier are compared as the records hold them: read as text.
+        columns = columnar.wanted(config.features, config.predict, classifier=parent.CLASSIFIER)
         scans = [source.scan() for source in sources]
         present = [scan for scan in scans if scan is not None]
-        if columns is None or not present or len(present) != len(scans):
+        if state is None or columns is None or not present or len(present) != len(scans):
             return None
-        sums: ErrorSums | None = await parent.offload_work(
-            worker_side.error_sums, state, present, columns
-        )
-        return sums
+        return await parent.offload_work(remote, state, present, columns)
 
     async def predict_lines(self, chunk: RecordChunk) -> bytes:
         """Encoded records (a file source's chunk) predicted as one array, each prediction

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from service.plugins.models.trainable import Prediction, Row, TrainableModel
-    from service.sdk.columns import ColumnType, ErrorSums, Scan
+    from service.sdk.columns import ClassPairs, ColumnType, ErrorSums, Scan
 
 StateT = TypeVar("StateT")
 
@@ -78,6 +78,25 @@ def error_sums(
     safefs.register_roots(roots)
     try:
         return columnar_error_sums(cls(config), state, scans, columns)
+    except OSError as exc:
+        raise BadRequest(f"Reading the source failed: {exc.strerror or exc}") from None
+
+
+def class_pairs(
+    cls: type[TrainableModel[Any, StateT]],
+    config: Any,
+    state: StateT,
+    scans: list[Scan],
+    columns: dict[str, ColumnType],
+    roots: tuple[Path, ...] = (),
+) -> ClassPairs | None:
+    """A classifier's (truth, prediction, count) over the rows of ``scans``, read and
+    predicted here; None: the scorer must compare record by record."""
+    from service.plugins.models.columnar import class_pairs as columnar_class_pairs
+
+    safefs.register_roots(roots)
+    try:
+        return columnar_class_pairs(cls(config), state, scans, columns)
     except OSError as exc:
         raise BadRequest(f"Reading the source failed: {exc.strerror or exc}") from None
 
