@@ -68,23 +68,13 @@ def require_trained(model: ModelContext) -> None:
         raise BadRequest("Model not trained")
 
 
-async def train(
-    model: ModelContext, records: AsyncIterator[Record], runner: offload.Runner | None = None
-) -> None:
-    """Train ``model``; a second training of the same context waits for the first.
-
-    ``runner`` lends the model the server's worker processes (:mod:`service.sdk.offload`).
-    """
-    async with model.training_lock, closing(records):
-        with offload.using(runner):
-            await model.train(records)
-
-
 async def train_from(
     model: ModelContext, sources: Sequence[SourceContext], runner: offload.Runner | None = None
 ) -> None:
     """Train ``model`` on every record of ``sources``, reading them as the model likes best
-    (columns for the built-in models: ``ModelContext.train_from``)."""
+    (columns for the built-in models: ``ModelContext.train_from``); a second training of the
+    same context waits for the first. ``runner`` lends the model the server's worker processes
+    (:mod:`service.sdk.offload`)."""
     async with model.training_lock:
         with offload.using(runner):
             await model.train_from(sources)
@@ -189,15 +179,6 @@ class SourceBoundReader(Generic[T]):
 
     async def aclose(self) -> None:
         await self._reader.aclose()
-
-
-async def score(
-    scorer: ScorerContext, model: ModelContext, records: AsyncIterator[Record]
-) -> float:
-    require_trained(model)
-    async with closing(records):
-        value = await scorer.score(model, records)
-    return _finite(value)
 
 
 def _finite(value: Any) -> float:
