@@ -59,6 +59,9 @@ setup(
         # -state postgresql://...: several hosts share one state store (docs/scaling.md).
         # psycopg 3 with its binary extra bundles libpq, so no system library is needed.
         "psycopg[binary]>=3.1",
+        # The columnar data path (docs/plugins.md, "Column batches"): Arrow record batches,
+        # its multi-threaded CSV reader and the parquet source.
+        "pyarrow>=15",
     ],
     extras_require={
         "dev": [
@@ -99,6 +102,7 @@ setup(
             "csv = service.plugins.sources.csvfile:CSVSource",
             "json = service.plugins.sources.jsonfile:JSONSource",
             "sqlite = service.plugins.sources.sqlite:SQLiteSource",
+            "parquet = service.plugins.sources.parquetfile:ParquetSource",
         ],
         "dffml_service_http.model": [
             "slr = service.plugins.models.slr:SLRModel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, cast
 
 from service.contexts import ContextStore
@@ -68,21 +68,20 @@ def require_trained(model: ModelContext) -> None:
         raise BadRequest("Model not trained")
 
 
-async def train(
+async def train_from(
     model: ModelContext,
-    records: AsyncIterator[Record],
+    sources: Sequence[SourceContext],
     runner: offload.Runner | None = None,
     trained: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Train ``model``; a second training of the same context waits for the first.
-
-    ``runner`` lends the model the server's worker processes (:mod:`service.sdk.offload`);
-    ``trained`` runs after a training that succeeded, still before the next one starts (the
-    model's version is kept then).
-    """
-    async with model.training_lock, closing(records):
+    """Train ``model`` on every record of ``sources``, reading them as the model likes best
+    (columns for the built-in models: ``ModelContext.train_from``); a second training of the
+    same context waits for the first. ``runner`` lends the model the server's worker processes
+    (:mod:`service.sdk.offload`); ``trained`` runs after a training that succeeded, still
+    before the next one starts (the model's version is kept then)."""
+    async with model.training_lock:
         with offload.using(runner):
-            await model.train(records)
+            await model.train_from(sources)
         if trained is not None:
             await trained()
 
@@ -188,22 +187,33 @@ class SourceBoundReader(Generic[T]):
         await self._reader.aclose()
 
 
-async def score(
-    scorer: ScorerContext, model: ModelContext, records: AsyncIterator[Record]
-) -> float:
-    require_trained(model)
-    async with closing(records):
-        value = await scorer.score(model, records)
+def _finite(value: Any) -> float:
     # inf and nan have no JSON spelling: the client would read {"accuracy": null}.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise BadRequest(
             f"Score {value!r} is not a finite number: the errors are beyond float range"
         )
-    return value
+    return cast(float, value)
+
+
+async def score_from(
+    scorer: ScorerContext,
+    model: ModelContext,
+    sources: Sequence[SourceContext],
+    runner: offload.Runner | None = None,
+) -> float:
+    """``score`` over every record of ``sources``, read as the scorer likes best (columns for
+    the built-in scorers with a built-in model: ``ScorerContext.score_from``)."""
+    require_trained(model)
+    with offload.using(runner):
+        return _finite(await scorer.score_from(model, sources))
 
 
 async def natural_score(
-    registry: Registry, model: ModelContext, records: AsyncIterator[Record]
+    registry: Registry,
+    model: ModelContext,
+    sources: Sequence[SourceContext],
+    runner: offload.Runner | None = None,
 ) -> float:
     """Score with the model's own scorer (``r2`` for regressors, ``clf`` for classifiers)."""
     name = model.natural_scorer
@@ -220,7 +230,7 @@ async def natural_score(
         resolve_path=_no_paths,
     )
     async with cls(config) as plugin, plugin.context() as scorer:
-        return await score(scorer, model, records)
+        return await score_from(scorer, model, sources, runner)
 
 
 def _no_paths(path: str) -> Any:

@@ -7,7 +7,8 @@ aiohttp or the server, so a plugin package can be tested without starting anythi
   (:mod:`service.sdk.base`); :class:`Module`, :class:`Function`, :class:`Job`, :class:`Tag`
   (:mod:`service.sdk.modules`)
 - records: :class:`Record` (:mod:`service.sdk.records`); readers for paging
-  (:mod:`service.sdk.readers`)
+  (:mod:`service.sdk.readers`); column batches and scans beside records
+  (:mod:`service.sdk.columns`)
 - config: :func:`field` declares a ``CONFIG`` dataclass's options (:mod:`service.sdk.config`);
   :class:`Feature` parses ``name:dtype:length`` (:mod:`service.sdk.feature`)
 - progress: ``from service.sdk.progress import progress, log`` inside long work

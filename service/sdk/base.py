@@ -13,16 +13,21 @@ from __future__ import annotations
 import asyncio
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
+from service.kernel import jsoncodec
 from service.kernel.errors import BadRequest
+from service.sdk import columns
 from service.sdk.config import EmptyConfig
 from service.sdk.feature import Signature
 from service.sdk.readers import IteratorReader, Reader
-from service.sdk.records import Record, RecordChunk
+from service.sdk.records import EncodedRecords, Record, RecordChunk
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 Kind = Literal["source", "model", "scorer", "module"]
 KINDS: tuple[Kind, ...] = ("source", "model", "scorer", "module")
@@ -93,6 +98,17 @@ class SourceContext(AsyncResource, ABC):
         """
         return IteratorReader(self.records())
 
+    def batches(self, names: Sequence[str]) -> AsyncIterator[pa.RecordBatch]:
+        """The records as Arrow record batches of the features ``names`` plus
+        :data:`~service.sdk.columns.KEY` (see :mod:`service.sdk.columns`). The default builds
+        them from ``records()``; a columnar source yields its own."""
+        return columns.batches_from_records(self.records(), names)
+
+    def scan(self) -> columns.Scan | None:
+        """Where a worker can read this source's rows itself, or None (the default): then the
+        data reaches models through ``records()`` or ``batches()`` in the server."""
+        return None
+
     async def update(self, record: Record) -> None:
         raise BadRequest("Source is read-only")
 
@@ -120,11 +136,40 @@ class ModelContext(AsyncResource, ABC):
         """Yield each record with ``prediction`` filled in, as a new Record (never mutate
         the records given: they may belong to a source)."""
 
+    async def train_from(self, sources: Sequence[SourceContext]) -> None:
+        """Learn from every record of ``sources``, in order. The default hands ``train`` their
+        records; a model that reads columns overrides it (``batches()``, ``scan()``)."""
+        records = _records_of(sources)
+        try:
+            await self.train(records)
+        finally:
+            await records.aclose()
+
     async def predict_batch(self, records: list[Record]) -> list[Record]:
         """Predictions for records already in memory (a request body), in order. The default
         goes through ``predict``; models may answer directly, sparing the hot path the
         async-iterator machinery."""
         return [record async for record in self.predict(_iterate(records))]
+
+    async def error_sums(self, sources: Sequence[SourceContext]) -> columns.ErrorSums | None:
+        """A regressor's errors over every record of ``sources``, summed without handing out
+        the records (where they are read), or None: scorers then compare prediction by
+        prediction (the default)."""
+        return None
+
+    async def class_pairs(self, sources: Sequence[SourceContext]) -> columns.ClassPairs | None:
+        """A classifier's (true value, predicted label, count) over every record of
+        ``sources``, counted without handing out the records, or None (the default)."""
+        return None
+
+    async def predict_lines(self, chunk: RecordChunk) -> bytes:
+        """Predictions for a chunk of a source's records (as its reader hands them out), as
+        newline-delimited JSON, one exported record a line: what a predict over a whole source
+        writes. The default goes through ``predict_batch``; a model may splice its
+        predictions into the encoded records instead."""
+        records = chunk.decode() if isinstance(chunk, EncodedRecords) else chunk
+        predicted = await self.predict_batch(records)
+        return b"".join(jsoncodec.dumps(record.export()) + b"\n" for record in predicted)
 
     @property
     def trained(self) -> bool:
@@ -162,6 +207,18 @@ async def _iterate(records: list[Record]) -> AsyncIterator[Record]:
         yield record
 
 
+async def _records_of(sources: Sequence[SourceContext]) -> AsyncGenerator[Record, None]:
+    for source in sources:
+        records = source.records()
+        try:
+            async for record in records:
+                yield record
+        finally:
+            aclose = getattr(records, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
 class Model(Plugin[ConfigT]):
     KIND: ClassVar[Kind] = "model"
 
@@ -176,6 +233,15 @@ class ScorerContext(AsyncResource, ABC):
     @abstractmethod
     async def score(self, model: ModelContext, records: AsyncIterator[Record]) -> float:
         """How well ``model`` predicts ``records``."""
+
+    async def score_from(self, model: ModelContext, sources: Sequence[SourceContext]) -> float:
+        """How well ``model`` predicts every record of ``sources``. The default hands
+        ``score`` their records; a scorer that compares columns overrides it."""
+        records = _records_of(sources)
+        try:
+            return await self.score(model, records)
+        finally:
+            await records.aclose()
 
 
 class Scorer(Plugin[ConfigT]):

@@ -44,9 +44,7 @@ async def train(request: web.Request) -> web.Response:
 
     async def work(reporter: Reporter) -> Any:
         # A model with a location keeps what this training saved as its next version.
-        await models.train(
-            model, models.records_of(sources), runner, lambda: kept.kept(model, labels)
-        )
+        await models.train_from(model, sources, runner, lambda: kept.kept(model, labels))
         return OK
 
     return await tasks_http.respond(request, asynchronous, "train", f"model/{ctx_label}", work)
@@ -67,10 +65,10 @@ async def accuracy(request: web.Request) -> web.Response:
     model = await versions.model(request, ctx_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
     registry = request.app[REGISTRY]
+    runner = executor_runner(request.app[EXECUTOR])
 
     async def work(reporter: Reporter) -> Any:
-        records = models.records_of(sources)
-        return {"accuracy": await models.natural_score(registry, model, records)}
+        return {"accuracy": await models.natural_score(registry, model, sources, runner)}
 
     return await tasks_http.respond(request, asynchronous, "accuracy", f"model/{ctx_label}", work)
 

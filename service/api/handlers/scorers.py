@@ -9,10 +9,11 @@ from aiohttp import web
 from service.api import asyncwork as tasks_http
 from service.api.handlers import versions
 from service.api.jsonio import read_json_list
-from service.api.keys import STORE
+from service.api.keys import EXECUTOR, STORE
 from service.api.openapi import Body, operation
 from service.api.openapi.schemas import ref
 from service.engine import models
+from service.engine.tasks.executor import runner as executor_runner
 from service.sdk.progress import Reporter
 
 
@@ -34,10 +35,10 @@ async def score(request: web.Request) -> web.Response:
     scorer = store.scorer(scorer_label)
     model = await versions.model(request, model_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
+    runner = executor_runner(request.app[EXECUTOR])
 
     async def work(reporter: Reporter) -> Any:
-        records = models.records_of(sources)
-        return {"accuracy": await models.score(scorer, model, records)}
+        return {"accuracy": await models.score_from(scorer, model, sources, runner)}
 
     target = f"scorer/{scorer_label}/model/{model_label}"
     return await tasks_http.respond(request, asynchronous, "score", target, work)

@@ -5,10 +5,12 @@ writes it) a line, so a million predictions never sit in memory or in the state 
 task's result names the file and counts the records. A failed or cancelled task removes the
 folder again.
 
-The records are read here (a source lives in the server) and predicted on the executor, a batch
-at a time, where the model can: the built-in models predict in the worker processes of
-``-executor local`` or on Dask workers (``ran_on`` names the worker), as they train there. Other
-models predict in the server as the synchronous route does.
+The records are read here (a source lives in the server), a chunk at a time through the
+source's own reader, and the model writes each chunk's lines (``ModelContext.predict_lines``):
+the built-in models read a file source's chunk as the encoded bytes it already is, predict it
+as one array (in the worker processes of ``-executor local`` or on Dask workers, ``ran_on``
+naming the worker, as they train there) and splice each prediction into its record's bytes.
+Other models predict in the server as the synchronous route does.
 """
 
 from __future__ import annotations
@@ -16,20 +18,20 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from service.engine import models
 from service.kernel.errors import Conflict
-from service.kernel.jsoncodec import dumps
 from service.kernel.sandbox import Sandbox
 from service.sdk import offload
 from service.sdk.base import ModelContext, SourceContext
 from service.sdk.progress import Reporter
+from service.sdk.records import EncodedRecords
 
 OUTPUTS = "outputs"
 FILENAME = "predictions.ndjson"
-# Predictions written at a time (and reported as progress): one thread hop per batch.
-BATCH = 512
+# Records predicted and written at a time (and reported as progress): one array per chunk.
+BATCH = 16384
 
 
 async def predict_to_file(
@@ -47,17 +49,20 @@ async def predict_to_file(
     try:
         file = await asyncio.to_thread(path.open, "wb")
         try:
-            batch: list[bytes] = []
-            with offload.using(runner):
-                predicted = models.predict(model, models.records_of([source]))
-                async with models.closing(predicted):
-                    async for record in predicted:
-                        batch.append(dumps(record.export()) + b"\n")
-                        if len(batch) == BATCH:
-                            count += await _write(file, batch)
-                            batch = []
-                            reporter.progress(count, None, "records predicted")
-            count += await _write(file, batch)
+            models.require_trained(model)
+            reader = source.reader()
+            try:
+                with offload.using(runner):
+                    more = True
+                    while more:
+                        chunk, more = await reader.read(BATCH)
+                        size = chunk.count if isinstance(chunk, EncodedRecords) else len(chunk)
+                        if size:
+                            await asyncio.to_thread(file.write, await model.predict_lines(chunk))
+                        count += size
+                        reporter.progress(count, None, "records predicted")
+            finally:
+                await reader.aclose()
             await asyncio.to_thread(file.flush)
         finally:
             await asyncio.to_thread(file.close)
@@ -66,12 +71,6 @@ async def predict_to_file(
         raise
     reporter.progress(count, count, "records predicted")
     return {"file": sandbox.relative(path), "records": count}
-
-
-async def _write(file: IO[bytes], lines: list[bytes]) -> int:
-    if lines:
-        await asyncio.to_thread(file.write, b"".join(lines))
-    return len(lines)
 
 
 def _new_folder(sandbox: Sandbox, task_id: str) -> Path:

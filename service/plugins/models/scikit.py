@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from service.plugins.models.config import ModelConfig
 from service.plugins.models.trainable import (
     ConfigT,
-    Prediction,
-    Row,
     TrainableModel,
 )
 from service.sdk.config import field
 from service.sdk.progress import progress
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "dffml-service-http/scikit/1"
 
@@ -58,12 +59,9 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         estimator_cls = getattr(importlib.import_module(module), name)
         return estimator_cls(**hyperparameters(self.config))
 
-    def fit(self, rows: list[Row], targets: list[Any]) -> Fitted:
-        import numpy as np
-
+    def fit(self, rows: np.ndarray, targets: np.ndarray) -> Fitted:
         estimator = self.make_estimator()
-        x = np.asarray(rows, dtype=float)
-        y = np.asarray(targets)
+        x, y = rows, targets
         trees = getattr(self.config, "n_estimators", None)
         if isinstance(trees, int) and trees >= GROW_STEPS and hasattr(estimator, "warm_start"):
             _grow(estimator, x, y, trees)
@@ -72,18 +70,17 @@ class ScikitModel(TrainableModel[ConfigT, Fitted]):
         r2 = None if self.CLASSIFIER else float(estimator.score(x, y))
         return Fitted(estimator, r2)
 
-    def predict_rows(self, state: Fitted, rows: list[Row]) -> list[Prediction]:
+    def predict_array(self, state: Fitted, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np
 
-        x = np.asarray(rows, dtype=float)
         if not self.CLASSIFIER:
             confidence = state.r2 if state.r2 is not None else 0.0
-            return [(value, confidence) for value in state.estimator.predict(x).tolist()]
-        probabilities = state.estimator.predict_proba(x)
+            values = state.estimator.predict(rows)
+            return values, np.full(len(values), confidence)
+        probabilities = state.estimator.predict_proba(rows)
         best = probabilities.argmax(axis=1)
-        labels = state.estimator.classes_[best].tolist()
-        confidences = probabilities[np.arange(len(rows)), best].tolist()
-        return list(zip(labels, confidences, strict=True))
+        labels = state.estimator.classes_[best]
+        return labels, probabilities[np.arange(len(rows)), best]
 
     def encode(self, signature: dict[str, Any], state: Fitted) -> bytes:
         from skops import io as skops_io
@@ -195,15 +192,15 @@ class LinearRegressionModel(ScikitModel[LinearRegressionConfig]):
     # A linear model predicts a few dozen rows faster than a thread hop takes.
     INLINE_ROWS: ClassVar[int] = 64
 
-    def predict_rows(self, state: Fitted, rows: list[Row]) -> list[Prediction]:
+    def predict_array(self, state: Fitted, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import numpy as np
 
         # LinearRegression.predict is exactly this product; its input validation costs more
-        # than the arithmetic for a few rows, and feature_row has validated them already.
+        # than the arithmetic for a few rows, and the rows are validated already.
         estimator = state.estimator
-        values = np.asarray(rows, dtype=float) @ estimator.coef_ + estimator.intercept_
+        values = rows @ estimator.coef_ + estimator.intercept_
         confidence = state.r2 if state.r2 is not None else 0.0
-        return [(value, confidence) for value in values.tolist()]
+        return values, np.full(len(values), confidence)
 
 
 # --- logistic regression -----------------------------------------------------------------
@@ -332,7 +329,7 @@ class KNeighborsModel(ScikitModel[KNeighborsConfig]):
     ESTIMATOR = ("sklearn.neighbors", "KNeighborsClassifier")
     CLASSIFIER = True
 
-    def fit(self, rows: list[Row], targets: list[Any]) -> Fitted:
+    def fit(self, rows: np.ndarray, targets: np.ndarray) -> Fitted:
         if len(rows) < self.config.n_neighbors:
             raise ValueError(
                 f"{len(rows)} records are fewer than n_neighbors={self.config.n_neighbors}"

@@ -1,4 +1,4 @@
-"""``slr``: simple linear regression, y = slope·x + intercept on one feature, in pure Python.
+"""``slr``: simple linear regression, y = slope·x + intercept on one feature, in NumPy.
 
 Confidence is the coefficient of determination (R²) of the line on its training data, the
 same for every prediction, as DFFML's slr reports it.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
 from service.plugins.models.config import ModelConfig
 from service.plugins.models.trainable import Prediction, Row, TrainableModel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "dffml-service-http/slr/1"
 
@@ -39,30 +42,41 @@ class SLRModel(TrainableModel[SLRConfig, Line]):
     INLINE_ROWS: ClassVar[int] = 1 << 30
     FILENAME: ClassVar[str] = "slr.json"
 
-    def fit(self, rows: list[Row], targets: list[Any]) -> Line:
-        xs = [row[0] for row in rows]
-        ys: list[float] = targets
-        n = len(xs)
-        mean_x = math.fsum(xs) / n
-        mean_y = math.fsum(ys) / n
-        sxx = math.fsum((x - mean_x) ** 2 for x in xs)
-        if sxx == 0:
-            raise ValueError(f"slr needs at least two different values of {self._x!r}")
-        sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-        slope = sxy / sxx
-        intercept = mean_y - slope * mean_x
-        residual = math.fsum(
-            (y - (slope * x + intercept)) ** 2 for x, y in zip(xs, ys, strict=True)
-        )
-        total = math.fsum((y - mean_y) ** 2 for y in ys)
-        return Line(slope, intercept, r_squared(residual, total))
+    def fit(self, rows: np.ndarray, targets: np.ndarray) -> Line:
+        import numpy as np
+
+        # Overflow raises FloatingPointError (an ArithmeticError: a 400), as Python floats do.
+        with np.errstate(over="raise", invalid="raise"):
+            xs = rows[:, 0]
+            ys = np.asarray(targets, dtype=np.float64)
+            mean_x = float(xs.mean())
+            mean_y = float(ys.mean())
+            dx = xs - mean_x
+            sxx = float(dx @ dx)
+            if sxx == 0:
+                raise ValueError(f"slr needs at least two different values of {self._x!r}")
+            dy = ys - mean_y
+            slope = float(dx @ dy) / sxx
+            intercept = mean_y - slope * mean_x
+            residual = ys - (slope * xs + intercept)
+            fitted = r_squared(float(residual @ residual), float(dy @ dy))
+        if not all(math.isfinite(v) for v in (sxx, slope, intercept, fitted)):
+            raise OverflowError("the sums overflow")
+        return Line(slope, intercept, fitted)
 
     @property
     def _x(self) -> str:
         return self.config.features[0].name
 
     def predict_rows(self, state: Line, rows: list[Row]) -> list[Prediction]:
+        # A few records (a request body): plain floats beat building arrays.
         return [(state.slope * row[0] + state.intercept, state.r2) for row in rows]
+
+    def predict_array(self, state: Line, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        values = state.slope * rows[:, 0] + state.intercept
+        return values, np.full(len(values), state.r2)
 
     def encode(self, signature: dict[str, Any], state: Line) -> bytes:
         body = {"format": FORMAT, "signature": signature, "line": dataclasses.asdict(state)}

@@ -1,12 +1,20 @@
 """What every built-in model shares: its config, reading records as numbers, training in a
 worker thread, predicting in batches, and saving to / loading from ``location``.
 
-A built-in model implements four hooks: ``fit`` (rows → fitted state, in a worker process the
-server can kill, or a thread where it lends none: see :mod:`service.sdk.offload`),
-``predict_rows`` (fitted state + rows → (value, confidence) pairs), ``encode`` and ``decode``
-(fitted state ↔ bytes of its saved file). The state lives on the configured model, so every
-context of one label predicts with the same training, and a new training replaces it whole
-(predictions running meanwhile finish with the state they started with).
+A built-in model implements five hooks: ``fit`` (rows and targets as NumPy arrays → fitted
+state, in a worker process the server can kill, or a thread where it lends none: see
+:mod:`service.sdk.offload`), ``predict_rows`` (fitted state + rows → (value, confidence)
+pairs), ``predict_array`` (the same over an array), ``encode`` and ``decode`` (fitted state ↔
+bytes of its saved file).
+
+Training over sources whose rows a worker can read itself (``SourceContext.scan``) sends the
+worker where the rows are, not the rows: it reads the columns it needs as arrays
+(:mod:`service.plugins.models.columnar`), so the server's memory does not grow with the data.
+Other sources' records are read in the server into arrays, as compact as the numbers.
+
+The state lives on the configured model, so every context of one label predicts with the
+same training, and a new training replaces it whole (predictions running meanwhile finish
+with the state they started with).
 """
 
 from __future__ import annotations
@@ -15,30 +23,44 @@ import asyncio
 import dataclasses
 import logging
 import math
-import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from array import array
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from service.kernel import safefs
 from service.kernel.errors import BadRequest, NotFound
 from service.kernel.sandbox import save_temp_name
-from service.plugins.models import worker_side
-from service.plugins.models.config import BATCH_FIELDS, ModelConfig
+from service.plugins.models import columnar, encoded, worker_side
+from service.plugins.models.config import BATCH_FIELDS
+from service.plugins.models.config import ModelConfig as ModelConfig
+from service.plugins.models.values import (
+    Prediction as Prediction,
+)
+from service.plugins.models.values import (
+    Row as Row,
+)
+from service.plugins.models.values import (
+    as_dtype,
+    feature_row,
+    target,
+    timestamp,
+)
 from service.sdk import offload
-from service.sdk.base import Model, ModelContext
-from service.sdk.feature import Feature, Signature, finite_float
+from service.sdk.base import Model, ModelContext, SourceContext
+from service.sdk.columns import ClassPairs, ColumnType, ErrorSums, Scan
+from service.sdk.feature import Feature, Signature
 from service.sdk.progress import progress
-from service.sdk.records import Record
+from service.sdk.records import EncodedRecords, Record, RecordChunk
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
-Row = list[float]
-Label = str | int | float | bool
-Prediction = tuple[Any, float]
 
 # Reading records never suspends when a source is in memory; yield to the event loop this
 # often so a large training set cannot stall other requests while it is read.
@@ -74,12 +96,20 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         self._closed = False
 
     @abstractmethod
-    def fit(self, rows: list[Row], targets: list[Any]) -> StateT:
-        """Train on rows (runs in a worker thread); ValueError means unusable data (400)."""
+    def fit(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
+        """Train on rows (a rows by columns float64 array) and their targets (runs in a worker);
+        ValueError means unusable data (400)."""
 
     @abstractmethod
+    def predict_array(self, state: StateT, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(values, confidences) for each row of a float64 array."""
+
     def predict_rows(self, state: StateT, rows: list[Row]) -> list[Prediction]:
         """(value, confidence) for each row."""
+        import numpy as np
+
+        values, confidences = self.predict_array(state, np.asarray(rows, dtype=float))
+        return list(zip(values.tolist(), confidences.tolist(), strict=True))
 
     @abstractmethod
     def encode(self, signature: dict[str, Any], state: StateT) -> bytes:
@@ -127,19 +157,40 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
             self._trainer.shutdown(wait=False, cancel_futures=True)
             self._trainer = None
 
-    async def run_training(self, rows: list[Row], targets: list[Any]) -> StateT:
+    async def run_training(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
+        state: StateT = await self._offload(worker_side.fit, worker_side.train, rows, targets)
+        return state
+
+    async def run_training_scans(
+        self, scans: list[Scan], columns: dict[str, ColumnType]
+    ) -> StateT | None:
+        """Train where the rows are read (the worker); None when they must be read as records
+        (a scan went stale, or a value needs the record path's conversion)."""
+        state: StateT | None = await self._offload(
+            worker_side.fit_scans, worker_side.train_scans, scans, columns
+        )
+        return state
+
+    async def offload_work(self, remote: Callable[..., Any], *args: Any) -> Any:
+        """``remote(model class, config, *args, roots)`` in a worker process, or a thread."""
+        if self._closed:
+            raise NotFound("Model not loaded")
+        if offload.available():
+            return await offload.in_worker(remote, type(self), self.config, *args, safefs.roots())
+        return await asyncio.to_thread(remote, type(self), self.config, *args)
+
+    async def _offload(
+        self, remote: Callable[..., Any], local: Callable[..., Any], *args: Any
+    ) -> Any:
         if self._closed:
             raise NotFound("Model not loaded")  # its label was reconfigured or deleted meanwhile
         if offload.available():
             # A worker process: killed if the task is cancelled, so the fit stops for real.
-            state: StateT = await offload.in_worker(
-                worker_side.fit, type(self), self.config, rows, targets, safefs.roots()
-            )
-            return state
+            return await offload.in_worker(remote, type(self), self.config, *args, safefs.roots())
         if self._trainer is None:
             self._trainer = ThreadPoolExecutor(1, thread_name_prefix=f"train-{type(self).__name__}")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._trainer, worker_side.train, self, rows, targets)
+        return await loop.run_in_executor(self._trainer, local, self, *args)
 
     def _load(self, path: Path) -> StateT | None:
         try:
@@ -157,7 +208,7 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
             return None
         return state
 
-    def fit_and_save(self, rows: list[Row], targets: list[Any]) -> StateT:
+    def fit_and_save(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
         """Worker thread or process: train, then replace the saved file atomically."""
         progress(0, len(rows), f"fitting on {len(rows)} records")
         state = self.fit(rows, targets)
@@ -194,23 +245,50 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         config = self.parent.config
         return config.max_batch_size, config.max_batch_time
 
-    async def train(self, records: AsyncIterator[Record]) -> None:
+    async def train_from(self, sources: Sequence[SourceContext]) -> None:
+        """Columns read by the worker where every source has a scan, else records."""
         parent = self.parent
         config = parent.config
-        rows: list[Row] = []
-        targets: list[Any] = []
+        columns = columnar.wanted(config.features, config.predict, classifier=parent.CLASSIFIER)
+        scans = [source.scan() for source in sources]
+        present = [scan for scan in scans if scan is not None]
+        if columns is not None and present and len(present) == len(scans):
+            async with parent.training:
+                state = await parent.run_training_scans(present, columns)
+            if state is not None:
+                parent.state = state
+                return
+        await super().train_from(sources)
+
+    async def train(self, records: AsyncIterator[Record]) -> None:
+        import numpy as np
+
+        parent = self.parent
+        config = parent.config
+        # Numbers go straight into machine arrays: 8 bytes a value, not a list of floats.
+        rows = array("d")
+        numbers = array("d")
+        labels: list[Any] = []
+        count = 0
         async for record in records:
-            rows.append(feature_row(record, config.features))
-            targets.append(target(record, config.predict, classifier=parent.CLASSIFIER))
-            if len(rows) % YIELD_EVERY == 0:
-                progress(len(rows), None, "reading records")
+            rows.extend(feature_row(record, config.features))
+            value = target(record, config.predict, classifier=parent.CLASSIFIER)
+            if parent.CLASSIFIER:
+                labels.append(value)
+            else:
+                numbers.append(value)
+            count += 1
+            if count % YIELD_EVERY == 0:
+                progress(count, None, "reading records")
                 await asyncio.sleep(0)
-        if not rows:
+        if not count:
             raise BadRequest("No records to train on")
-        progress(len(rows), None, f"read {len(rows)} records")
+        progress(count, None, f"read {count} records")
+        x = np.frombuffer(rows, dtype=np.float64).reshape(count, -1)
+        y = np.asarray(labels) if parent.CLASSIFIER else np.frombuffer(numbers, dtype=np.float64)
         async with parent.training:
             # Failures come back as the errors a client is shown (worker_side.train).
-            parent.state = await parent.run_training(rows, targets)
+            parent.state = await parent.run_training(x, y)
 
     async def predict(self, records: AsyncIterator[Record]) -> AsyncIterator[Record]:
         parent = self.parent
@@ -228,6 +306,41 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
         if batch:
             for predicted in await self._predict_batch(state, batch):
                 yield predicted
+
+    async def error_sums(self, sources: Sequence[SourceContext]) -> ErrorSums | None:
+        """Where every source has a scan: read, predicted and summed in the worker."""
+        if self.parent.CLASSIFIER:
+            return None
+        sums: ErrorSums | None = await self._compare(sources, worker_side.error_sums)
+        return sums
+
+    async def class_pairs(self, sources: Sequence[SourceContext]) -> ClassPairs | None:
+        """Where every source has a scan: read, predicted and counted in the worker."""
+        if not self.parent.CLASSIFIER:
+            return None
+        pairs: ClassPairs | None = await self._compare(sources, worker_side.class_pairs)
+        return pairs
+
+    async def _compare(self, sources: Sequence[SourceContext], remote: Callable[..., Any]) -> Any:
+        parent = self.parent
+        state = parent.state
+        config = parent.config
+        # The truths of a classifier are compared as the records hold them: read as text.
+        columns = columnar.wanted(config.features, config.predict, classifier=parent.CLASSIFIER)
+        scans = [source.scan() for source in sources]
+        present = [scan for scan in scans if scan is not None]
+        if state is None or columns is None or not present or len(present) != len(scans):
+            return None
+        return await parent.offload_work(remote, state, present, columns)
+
+    async def predict_lines(self, chunk: RecordChunk) -> bytes:
+        """Encoded records (a file source's chunk) predicted as one array, each prediction
+        spliced into its record's bytes (:mod:`service.plugins.models.encoded`)."""
+        if self.parent.state is None:
+            raise BadRequest("Model not trained")
+        if not isinstance(chunk, EncodedRecords):
+            return await super().predict_lines(chunk)
+        return await encoded.predict_lines(self.parent, self.parent.state, chunk)
 
     async def predict_batch(self, records: list[Record]) -> list[Record]:
         state = self.parent.state
@@ -281,102 +394,6 @@ class TrainableModelContext(ModelContext, Generic[ConfigT, StateT]):
             )
             for record, (value, confidence) in zip(batch, results, strict=True)
         ]
-
-
-def as_dtype(value: Any, dtype: str) -> Any:
-    """A regressor's number in the predicted feature's declared type, as DFFML casts it:
-    ``Salary:int:1`` predicts the JSON integer 70, not 70.00000000000001 (rounded, so
-    69.99999999999999 is 70 too); ``float`` stays a float. Other dtypes keep the number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return value
-    if dtype == "int":
-        return round(value) if math.isfinite(value) else value
-    if dtype == "float":
-        return float(value)
-    return value
-
-
-_stamp: tuple[int, str] = (-1, "")
-
-
-def timestamp() -> str:
-    """``2019-10-15T08:19:41Z``, the form DFFML writes ``last_updated`` in.
-
-    Formatted once per second: formatting the time took ~5% of a 2-record predict request.
-    """
-    global _stamp
-    second = int(time.time())
-    if second != _stamp[0]:
-        _stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _stamp[1]
-
-
-def feature_row(record: Record, features: Sequence[Feature]) -> Row:
-    """The record's features as one row of numbers; a feature of length n gives n columns."""
-    row: Row = []
-    for feature in features:
-        value = _value(record, feature.name)
-        if feature.length == 1:
-            if isinstance(value, list) and len(value) == 1:
-                value = value[0]
-            row.append(number(value, record.key, feature.name))
-            continue
-        if not (isinstance(value, list) and len(value) == feature.length):
-            raise BadRequest(
-                f"Record {record.key!r} feature {feature.name!r} must be a list of"
-                f" {feature.length} numbers"
-            )
-        row.extend(number(item, record.key, feature.name) for item in value)
-    return row
-
-
-def target(record: Record, predict: Feature, *, classifier: bool) -> Any:
-    """The value to learn: a number for regressors, a class label for classifiers."""
-    value = _value(record, predict.name)
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if not classifier:
-        return number(value, record.key, predict.name)
-    return label(value, predict.dtype, record.key, predict.name)
-
-
-def number(value: Any, key: str, name: str) -> float:
-    result = finite_float(value)
-    if result is None:
-        raise _not_numeric(value, key, name)
-    return result
-
-
-def label(value: Any, dtype: str, key: str, name: str) -> Label:
-    """A class label in the predicted feature's dtype, so "1" and 1 are one class."""
-    if isinstance(value, (list, dict)) or value is None:
-        raise BadRequest(f"Record {key!r} feature {name!r} must be a single class label")
-    if dtype == "str":
-        return str(value)
-    if dtype == "bool":
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        return bool(number(value, key, name))
-    result = number(value, key, name)
-    if dtype == "int":
-        if not result.is_integer():
-            raise BadRequest(f"Record {key!r} feature {name!r} must be an integer class")
-        return int(result)
-    return result
-
-
-def _value(record: Record, name: str) -> Any:
-    try:
-        return record.features[name]
-    except KeyError:
-        raise BadRequest(f"Record {record.key!r} is missing feature {name!r}") from None
-
-
-def _not_numeric(value: Any, key: str, name: str) -> BadRequest:
-    shown = repr(value)
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return BadRequest(f"Record {key!r} feature {name!r} must be a number, got {shown}")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

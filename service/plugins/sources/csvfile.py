@@ -13,6 +13,8 @@ import orjson
 
 from service.kernel import safefs
 from service.kernel.errors import BadRequest
+from service.plugins.sources import csvfast
+from service.plugins.sources.csvscan import CSVScan
 from service.plugins.sources.filebacked import SpoolSource
 from service.plugins.sources.spool import RecordSpool, encode_row
 from service.sdk.config import field
@@ -122,15 +124,38 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
         # Safe for any keys: rows keyed 0, 1, 2, … are numbered, any other key is indexed.
         return self.config.key is None
 
+    def scan(self) -> CSVScan | None:
+        if self.updated or self._identity is None:
+            return None
+        return CSVScan(
+            path=self.filename,
+            identity=self._identity,
+            delimiter=self.config.delimiter,
+            key_column=self.key_column,
+            labelcol=self.labelcol if self._has_label_column else None,
+            label=self.label,
+        )
+
     def parse(self, spool: RecordSpool) -> None:
         try:
-            legacy_rows = self._parse(spool)
+            legacy_rows = self._parse_fast(spool)
             if legacy_rows and not len(spool):  # a DFFML 0.4 file: its rows are 'untagged'
                 self.label = LEGACY_LABEL
                 self._other_label_rows = 0
-                self._parse(spool)
+                self._parse_fast(spool)
         except csv.Error as exc:
             raise BadRequest(f"{self.filename.name} is not valid CSV: {exc}") from None
+
+    def _parse_fast(self, spool: RecordSpool) -> int:
+        """Through Arrow's CSV reader (csvfast), or row by row where only that reads the file
+        as the record view has always read it."""
+        other_label_rows = self._other_label_rows
+        try:
+            return csvfast.parse(self, spool)
+        except csvfast.RowByRow:
+            spool.reset_sync()
+            self._other_label_rows = other_label_rows
+            return self._parse(spool)
 
     def _parse(self, spool: RecordSpool) -> int:
         """Spool this source's rows; how many rows are labelled 'untagged' when the label
@@ -141,17 +166,7 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
             header = next(reader, None)
             if header is None:
                 return 0
-            names = [name.strip() for name in header]
-            self.columns = list(names)
-            if config.key is None and DEFAULT_KEY in names:
-                self.key_column = DEFAULT_KEY
-            key_at = self._column(names, self.key_column) if self.key_column is not None else None
-            legacy_labelcol = self.labelcol == DEFAULT_LABELCOL and LEGACY_LABELCOL in names
-            if legacy_labelcol and DEFAULT_LABELCOL not in names:
-                self.labelcol = LEGACY_LABELCOL
-            label_at = names.index(self.labelcol) if self.labelcol in names else None
-            self._has_label_column = label_at is not None
-            feature_names = [name for i, name in enumerate(names) if i != label_at]
+            key_at, label_at, feature_names = self.layout([name.strip() for name in header])
             allowempty, label = config.allowempty, self.label
             maybe_legacy = label == DEFAULT_LABEL
             legacy_rows = 0
@@ -195,6 +210,21 @@ class CSVSource(SpoolSource[CSVSourceConfig]):
                     batch = []
             spool.extend_sync(batch)
         return legacy_rows
+
+    def layout(self, names: list[str]) -> tuple[int | None, int | None, list[str]]:
+        """From the header's names: where the key and label columns are (None: not there),
+        and the names of the features (every other column). Finds DFFML's defaults."""
+        self.columns = list(names)
+        if self.config.key is None and DEFAULT_KEY in names:
+            self.key_column = DEFAULT_KEY
+        key_at = self._column(names, self.key_column) if self.key_column is not None else None
+        legacy_labelcol = self.labelcol == DEFAULT_LABELCOL and LEGACY_LABELCOL in names
+        if legacy_labelcol and DEFAULT_LABELCOL not in names:
+            self.labelcol = LEGACY_LABELCOL
+        label_at = names.index(self.labelcol) if self.labelcol in names else None
+        self._has_label_column = label_at is not None
+        feature_names = [name for i, name in enumerate(names) if i != label_at]
+        return key_at, label_at, feature_names
 
     def _column(self, names: list[str], wanted: str) -> int:
         if wanted not in names:

@@ -32,6 +32,7 @@ from service.kernel.errors import BadRequest, Conflict, InsufficientStorage, Ser
 from service.kernel.sandbox import save_temp_name
 from service.plugins.sources.spool import RecordSpool
 from service.sdk.base import Source, SourceContext
+from service.sdk.columns import Scan
 from service.sdk.readers import POSITION_BYTES, Reader
 from service.sdk.records import EncodedRecords, Record, RecordChunk
 
@@ -74,6 +75,8 @@ class SpoolSource(Source[ConfigT]):
         self._identity: tuple[int, int, int, int] | None = None
         # Why the last save failed, until one succeeds: updates retry the save first.
         self._save_error: ServiceError | None = None
+        # Whether any update reached the spool: then the file alone no longer has the records.
+        self.updated = False
 
     def claims(self) -> Path | None:
         return self.filename if self.readwrite else None
@@ -156,6 +159,10 @@ class SpoolSource(Source[ConfigT]):
     def keys_are_row_numbers(self) -> bool:
         return False
 
+    def scan(self) -> Scan | None:
+        """Where a worker reads the rows as columns (while the file alone has the records)."""
+        return None
+
     @abstractmethod
     def parse(self, spool: RecordSpool) -> None:
         """Read ``self.filename`` into ``spool`` (worker thread)."""
@@ -174,6 +181,7 @@ class SpoolSource(Source[ConfigT]):
         if self._save_error is not None:
             await self.save()
         self.note_update(record)
+        self.updated = True
         row = EncodedRecords.encode_row(record)
         try:
             await asyncio.to_thread(self.spool.put_sync, record.key, row)
@@ -283,6 +291,9 @@ class SpoolContext(SourceContext):
 
     def reader(self) -> Reader[RecordChunk]:
         return SpoolReader(self.parent.spool)
+
+    def scan(self) -> Scan | None:
+        return self.parent.scan()
 
     async def update(self, record: Record) -> None:
         await self.parent.update(record)

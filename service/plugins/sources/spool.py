@@ -23,13 +23,16 @@ import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from service.kernel.errors import InsufficientStorage, NotFound
 from service.sdk.records import EncodedRecords, Record, key_end
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # -spool-max-bytes' default: what updates may add to all spools of the process together.
 DEFAULT_MAX_UPDATE_BYTES = 1024 * 1024 * 1024
@@ -164,6 +167,40 @@ class RecordSpool:
                 end = start + len(row)
                 self._place_row(key, start, end)
                 start = end
+
+    def extend_block_sync(self, data: Any, lengths: np.ndarray, keys: Sequence[str] | None) -> None:
+        """Add rows already joined into one buffer, ``lengths`` bytes each, in order. ``keys``
+        None: the rows are keyed by their numbers, continuing the rows before; when those are
+        all numbered too, the rows are added without touching the index."""
+        with self._open():
+            start = self._size
+            self._write(data)
+            count = len(self._starts)
+            if keys is None and self._keys_are_row_numbers and self._numbered == count:
+                import numpy as np
+
+                if count and self._end(count - 1) != start:
+                    self._mark_break(count)
+                ends = np.cumsum(lengths, dtype=np.int64)
+                self._starts.frombytes((ends - lengths + start).tobytes())
+                self._lengths.frombytes(lengths.astype(np.uint32).tobytes())
+                self._numbered += len(lengths)
+                return
+            for at, length in enumerate(lengths.tolist()):
+                key = str(count + at) if keys is None else keys[at]
+                self._place_row(key, start, start + length)
+                start += length
+
+    def reset_sync(self) -> None:
+        """Drop every row (a parse that must start again another way)."""
+        with self._open():
+            os.ftruncate(self._fd, 0)
+            self._size = 0
+            self._starts = array("q")
+            self._lengths = array("I")
+            self._breaks = []
+            self._numbered = 0
+            self._index = KeyIndex()
 
     def put_sync(self, key: str, row: bytes) -> None:
         """An update: counted against -spool-max-bytes (507 when it would go beyond)."""
