@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from service.kernel import scope
@@ -55,10 +56,21 @@ class Configured:
     plugin: Plugin[Any]
 
 
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """A model context's last training that succeeded through the server: when it finished
+    (seconds since the epoch) and the source contexts it read."""
+
+    finished: float
+    sources: tuple[str, ...]
+
+
 @dataclasses.dataclass
 class Opened:
     label: Key
     context: AsyncResource
+    # Models only: kept with the context, so a release or a reopen forgets it.
+    training: Training | None = None
 
 
 def _shared_is_read_only(kind: Kind, label: str) -> Forbidden:
@@ -268,6 +280,18 @@ class ContextStore:
 
     def module(self, ctx_label: str) -> ModuleContext:
         return cast(ModuleContext, self._context("module", ctx_label))
+
+    def trained(self, ctx_label: str, context: ModelContext, sources: Sequence[str]) -> None:
+        """Record that ``context`` (still the model context ``ctx_label``, unless it was
+        released or replaced meanwhile) finished a training on ``sources``."""
+        found = self._find(self._contexts["model"], ctx_label)
+        if found is not None and found[1].context is context:
+            found[1].training = Training(time.time(), tuple(sources))
+
+    def training(self, ctx_label: str) -> Training | None:
+        """The last training recorded for the model context ``ctx_label``, if any."""
+        found = self._find(self._contexts["model"], ctx_label)
+        return None if found is None else found[1].training
 
     def labels(self, kind: Kind) -> dict[str, str]:
         """Configured labels of ``kind`` the caller sees and the plugin each runs."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import re
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from tests.models_helpers import (
     line_records,
     predict,
 )
+from tests.tasks_helpers import wait_task
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -75,6 +78,21 @@ async def test_labels_say_which_model_contexts_are_trained(client: Any) -> None:
     # The contexts of one model share what it learned.
     labels = await expect(await client.get("/labels"))
     assert labels["model"]["m"]["trained"] == ["m", "other"]
+    # The training itself is told for the context it was asked of: when, and on what.
+    (trained,) = labels["model"]["m"]["trainings"].items()
+    assert trained[0] == "m"
+    assert trained[1]["sources"] == ["train"]
+    finished = datetime.datetime.fromisoformat(trained[1]["finished"].replace("Z", "+00:00"))
+    assert abs(finished.timestamp() - time.time()) < 60
+    # An async training is recorded the same way once it succeeds; a reopened context forgets.
+    await expect(await client.get("/context/model/m/m"))
+    labels = await expect(await client.get("/labels"))
+    assert labels["model"]["m"]["trainings"] == {}
+    accepted = await client.post("/model/m/train?async=1", json=["train"])
+    assert accepted.status == 202
+    await wait_task(client, (await accepted.json())["task_id"])
+    labels = await expect(await client.get("/labels"))
+    assert labels["model"]["m"]["trainings"]["m"]["sources"] == ["train"]
 
 
 async def test_trains_on_several_sources_and_a_forest_regresses(client: Any) -> None:

@@ -94,7 +94,7 @@ def test_dashboard_end_to_end(
     # The Models page as a newcomer finds it: the model's real state, and the source that has
     # its features offered (not the first, which has none), so predicting works at once.
     ui.go("models")
-    ui.until(lambda: "Trained." in ui.text_of("#model-state"), "the model's state")
+    ui.until(lambda: "Trained on years, last at " in ui.text_of("#model-state"), "its state")
     assert ui.css("#model-ctx").get_attribute("value") == "api-model"
     assert ui.css("#model-state").get_attribute("data-trained") == "true"
     ticked = "#train-sources input:checked"
@@ -187,9 +187,9 @@ def test_dashboard_end_to_end(
     values = train_watching_progress(ui)
     assert len(values) >= 3, values
     trained = ui.css("#train-progress").get_attribute("data-task")
-    state = f"(task {trained[:8]})"
-    ui.until(lambda: state in ui.text_of("#model-state"), "the model's state names the task")
-    assert ui.text_of("#model-state").startswith("scikitrfr model. Trained, last at ")
+    assert trained
+    state = "scikitrfr model. Trained on salaries, last at "
+    ui.until(lambda: ui.text_of("#model-state").startswith(state), "the state names the source")
 
     ui.click("#score-submit")
     ui.until(lambda: ui.text_of("#score-value").startswith("mse = "), "the score shows")

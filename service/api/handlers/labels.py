@@ -3,6 +3,7 @@ plugin, config and open contexts (and, for models, which of those are trained)."
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from aiohttp import web
 from service.api.jsonio import json_response
 from service.api.keys import LABELS, STORE
 from service.api.openapi import operation
+from service.contexts import ContextStore
 from service.sdk.base import KINDS
 
 LABEL = {
@@ -21,6 +23,18 @@ LABEL = {
         "preloaded": {"type": "boolean"},
         # Models only: the open contexts with something to predict with.
         "trained": {"type": "array", "items": {"type": "string"}},
+        # Models only: each context's last training through the server, when and on what.
+        "trainings": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "finished": {"type": "string", "format": "date-time"},
+                    "sources": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["finished", "sources"],
+            },
+        },
         "error": {"type": "string"},
         "context_errors": {"type": "object", "additionalProperties": {"type": "string"}},
     },
@@ -60,6 +74,7 @@ async def list_labels(request: web.Request) -> web.Response:
             }
             if kind == "model":
                 entry["trained"] = [ctx for ctx in entry["contexts"] if store.model(ctx).trained]
+                entry["trainings"] = _trainings(store, entry["contexts"])
             if label in failed:
                 entry["context_errors"] = failed[label]
             section[label] = entry
@@ -74,3 +89,16 @@ async def list_labels(request: web.Request) -> web.Response:
                 }
         out[kind] = dict(sorted(section.items()))
     return json_response(out)
+
+
+def _trainings(store: ContextStore, contexts: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for ctx in contexts:
+        training = store.training(ctx)
+        if training is not None:
+            finished = datetime.datetime.fromtimestamp(training.finished, datetime.timezone.utc)
+            out[ctx] = {
+                "finished": finished.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "sources": list(training.sources),
+            }
+    return out

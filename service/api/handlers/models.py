@@ -45,6 +45,7 @@ async def train(request: web.Request) -> web.Response:
     async def work(reporter: Reporter) -> Any:
         # A model with a location keeps what this training saved as its next version.
         await models.train_from(model, sources, runner, lambda: kept.kept(model, labels))
+        store.trained(ctx_label, model, labels)
         return OK
 
     return await tasks_http.respond(request, asynchronous, "train", f"model/{ctx_label}", work)

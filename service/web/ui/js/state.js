@@ -13,7 +13,8 @@ export class Labels extends EventTarget {
   }
 
   /*
-   * Fetch GET /labels again; every open context becomes one entry {label, plugin, config}.
+   * Fetch GET /labels again; every open context becomes one entry {label, plugin, config, trained,
+   * training}.
    * Calls made while one is under way share it. Pages hear "change".
    */
   refresh() {
@@ -26,7 +27,9 @@ export class Labels extends EventTarget {
             for (const ctx of info.contexts || []) {
               // Models: whether this context has something to predict with (the server's word).
               const trained = info.trained ? info.trained.includes(ctx) : undefined;
-              contexts[ctx] = { label, plugin: info.plugin, config: info.config, trained };
+              // and its last training through the server: {finished, sources}, when known.
+              const training = info.trainings ? info.trainings[ctx] : undefined;
+              contexts[ctx] = { label, plugin: info.plugin, config: info.config, trained, training };
             }
           }
           this.byKind[kind] = contexts;

@@ -36,7 +36,7 @@ export function mount(root, app) {
 
 /*
  * The model's state as the server knows it (GET /labels says whether it is trained, however it
- * was; the newest training task, when there is one, says when) and what it reads.
+ * was, and when and on what it last trained through the server) and what it reads.
  */
 async function describeModel({ app, model, state }) {
   const ctx = model.value;
@@ -50,13 +50,13 @@ async function describeModel({ app, model, state }) {
   const said = info.trained === undefined ? "" : info.trained ? "Trained." : "Not trained yet: train it below.";
   state.dataset.trained = String(Boolean(info.trained));
   state.textContent = `${info.plugin} model. ${said}${reads}`;
-  if (!info.trained) {
-    return;
-  }
-  const { tasks } = await app.api.tasks({ kind: "train", status: "SUCCESS", limit: 200 }).catch(() => ({ tasks: [] }));
-  const last = tasks.find((t) => t.target === `model/${ctx}`);
-  if (last && model.value === ctx) {
-    state.textContent = `${info.plugin} model. Trained, last at ${when(last.finished)} (task ${last.task_id.slice(0, 8)}).${reads}`;
+  // The server's record of the context's last training, however it was asked for (this page,
+  // another client, a synchronous or an async train); none after a restart or for a model that
+  // was only loaded trained.
+  const last = info.training;
+  if (info.trained && last) {
+    const on = last.sources.length ? ` on ${last.sources.join(", ")}` : "";
+    state.textContent = `${info.plugin} model. Trained${on}, last at ${when(last.finished)}.${reads}`;
   }
 }
 
