@@ -21,6 +21,7 @@ from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names
 from service.auth.audit import QUEUE_MAX, REQUEST, AuditLog
+from service.auth.audittext import clean
 from service.auth.rules import FORBIDDEN, FORBIDDEN_FOR_USER, Rules
 from service.auth.tokens import Admitted, InvalidToken, Tokens
 from service.kernel import scope
@@ -226,6 +227,11 @@ class Guard:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        if not token.isascii():  # a JWT is base64url and dots (RFC 7519): refused unread
+            self.event(request, "token_refused", user=None, reason="token is not ASCII")
+            raise Unauthorized(
+                INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
         try:
             verified = self.tokens.verify(token)
         except InvalidToken as exc:
@@ -266,18 +272,21 @@ class Guard:
             name = route.name(request.match_info)
         if not route.audited:
             return
-        # Raw values only: the writer process rounds and encodes them (audit_writer.py).
+        # Raw values only: the writer process rounds and encodes them (audit_writer.py). What
+        # the client chose (a name from -jwks, the method, the route's variables, the path) is
+        # made safe first (audittext.py); the route template and the request id already are.
+        path = request.match_info.get("path")
         values = (
-            "-" if user is None else user.name,
-            request.remote or "-",
-            request.method,
+            "-" if user is None else clean(user.name),
+            clean(request.remote or "-"),
+            clean(request.method),
             route.route,
-            name,
+            clean(name),
             status,
             size,
             seconds,
             rid,
-            request.match_info.get("path"),
+            None if path is None else clean(path),
         )
         lines = self._audit_lines
         if len(lines) < QUEUE_MAX:  # AuditLog.request, inlined

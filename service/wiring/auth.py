@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
-from service.api.keys import AUTH, STATE
+from service.api.keys import AUTH, METRICS, STATE
 from service.auth import names, secret
 from service.auth.accounts import Accounts
 from service.auth.audit import AuditLog
@@ -88,6 +88,14 @@ def install(app: web.Application) -> None:
     if AUTH not in app:
         return
     guard = app[AUTH]
+    audit = guard.audit
+    if audit is not None:
+        app[METRICS].counter(
+            "dffml_audit_lines_dropped",
+            "Audit log lines dropped (queue full, or no writer could take them) since start",
+            (),
+            lambda: [((), audit.dropped)],
+        )
     if guard.tokens is not None:
         Accounts.register(app[STATE])
         guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
