@@ -277,6 +277,17 @@ class ContextStore:
         """Open context labels of ``kind`` the caller sees and the label each belongs to."""
         return {ctx: o.label[1] for (_, ctx), o in self._visible(self._contexts[kind])}
 
+    def owners(self) -> list[str]:
+        """The users who have labels or contexts of their own (an admin's ``?all=1``)."""
+        owners = {owner for table in self._plugins.values() for owner, _ in table}
+        owners |= {owner for table in self._contexts.values() for owner, _ in table}
+        return sorted(owner for owner in owners if owner is not None)
+
+    def own_labels(self, kind: Kind) -> set[str]:
+        """The labels of ``kind`` in the caller's namespace itself, not the shared ones."""
+        namespace = scope.namespace()
+        return {label for (owner, label) in self._plugins[kind] if owner == namespace}
+
     def _visible(self, table: dict[Key, T2]) -> list[tuple[Key, T2]]:
         """Shared entries first, so the caller's own of the same label win."""
         namespace = scope.namespace()

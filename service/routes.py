@@ -18,6 +18,7 @@ from service.api.handlers import (
     sources,
     tasks,
     uploads,
+    users,
 )
 from service.web import dashboard as ui
 
@@ -78,6 +79,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/auth/me", auth.me),
     web.post("/auth/logout", auth.logout),
     web.post("/auth/password", auth.password),
+    web.post("/auth/users/{username}/disable", users.disable),
+    web.post("/auth/users/{username}/enable", users.enable),
+    web.delete("/auth/users/{username}", users.delete),
 ]
 
 # The API docs pages (issue 15, docs/openapi.md): HTML over /openapi.json, files shipped in the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
@@ -23,6 +24,9 @@ from service.routes import UI_ROUTES
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+# How soon a user disabled or deleted from the command line loses its tokens (the admin route
+# takes effect at once).
+BLOCKED_REFRESH_SECONDS = 1.0
 
 
 class AuthSetupError(SetupError):
@@ -111,10 +115,28 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
             detail = exc.strerror or exc
             raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
     logins = app[AUTH].logins
+    watcher = None
     if logins is not None:  # the state store is open by now (its cleanup context came first)
         await logins.restore()
+        watcher = asyncio.create_task(_watch_blocked(logins), name="auth-blocked-users")
     try:
         yield
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if audit is not None:
             await asyncio.to_thread(audit.close)
+
+
+async def _watch_blocked(logins: Logins) -> None:
+    """Users disabled or deleted by the CLI (another process, the same state store): their
+    tokens are refused within ``BLOCKED_REFRESH_SECONDS``. One query of the users table a
+    second; a failure is logged and tried again."""
+    while True:
+        await asyncio.sleep(BLOCKED_REFRESH_SECONDS)
+        try:
+            await logins.refresh_blocked()
+        except Exception:
+            log.exception("cannot read disabled users from the state store")

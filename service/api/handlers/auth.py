@@ -88,7 +88,12 @@ def _caller(request: web.Request) -> User:
         400: "The user name, password or rules are not acceptable",
         401: "No token (registration is closed)",
         403: "Registration is closed, or rules are given, and the caller is not an admin",
-        409: "The user exists",
+        409: "The user exists (also under another case), or the name was a deleted user's",
+        429: Response(
+            "Too many registrations from this address (without an admin's token)",
+            {"application/json": ERROR_SCHEMA},
+            headers={"Retry-After": {"type": "integer"}},
+        ),
         501: NOT_ENABLED,
     },
     body=Body.json(NEW_CREDENTIALS),
@@ -106,7 +111,12 @@ async def registration(request: web.Request) -> web.Response:
     rules = body.get("rules", [])
     if rules != [] and not admin:
         raise Forbidden("Only an admin gives a user rules")
-    user = await logins.create(body.get("username"), body.get("password"), rules=rules)
+    user = await logins.create(
+        body.get("username"),
+        body.get("password"),
+        rules=rules,
+        address=None if admin else request.remote or "-",
+    )
     guard.event(request, "user_created", user=user.name)
     return json_response(_user_json(user), status=201)
 

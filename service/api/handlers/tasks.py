@@ -86,6 +86,8 @@ async def get_task(request: web.Request) -> web.Response:
         "kind": {"enum": list(KINDS)},
         "limit": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": 50},
         "offset": {"type": "integer", "minimum": 0, "default": 0},
+        "all": {"enum": ["1", "true", "yes"]},
+        "owner": {"type": "string"},
     },
     responses={
         200: {
@@ -98,10 +100,12 @@ async def get_task(request: web.Request) -> web.Response:
 )
 async def list_tasks(request: web.Request) -> web.Response:
     query = request.query
-    unknown = sorted(set(query) - {"status", "kind", "limit", "offset"})
+    # all and owner are the guard's (an admin's every user, or one user: auth.md#ownership).
+    unknown = sorted(set(query) - {"status", "kind", "limit", "offset", "all", "owner"})
     if unknown:
         raise BadRequest(
-            f"Unknown query parameter {unknown[0]!r} (expected status, kind, limit, offset)"
+            f"Unknown query parameter {unknown[0]!r}"
+            " (expected status, kind, limit, offset, all, owner)"
         )
     status = _choice(query.get("status"), "status", STATUSES)
     kind = _choice(query.get("kind"), "kind", KINDS)
