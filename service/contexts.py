@@ -256,6 +256,32 @@ class ContextStore:
             raise NotFound(NOT_LOADED[kind])
         return found[1].context
 
+    def _changeable(self, kind: Kind, ctx_label: str) -> AsyncResource:
+        """A context the caller may change what it holds through (update records, train): a
+        context of a shared plugin (an operator preload, the admin namespace) is read-only to
+        users, whichever namespace the context was opened in, since the plugin's data is
+        what everyone reads."""
+        found = self._find(self._contexts[kind], ctx_label)
+        if found is None:
+            raise NotFound(NOT_LOADED[kind])
+        opened = found[1]
+        current = scope.current()
+        if (
+            opened.label[0] is None
+            and current.namespace is not None
+            and not (current.user is not None and current.user.admin)
+        ):
+            raise _shared_is_read_only(kind, opened.label[1])
+        return opened.context
+
+    def changeable_source(self, ctx_label: str) -> SourceContext:
+        """The source context for a write (403 for a user when its plugin is shared)."""
+        return cast(SourceContext, self._changeable("source", ctx_label))
+
+    def changeable_model(self, ctx_label: str) -> ModelContext:
+        """The model context for a training (403 for a user when its plugin is shared)."""
+        return cast(ModelContext, self._changeable("model", ctx_label))
+
     # The registry only admits subclasses of each kind's base, so these casts hold.
     def source(self, ctx_label: str) -> SourceContext:
         return cast(SourceContext, self._context("source", ctx_label))
