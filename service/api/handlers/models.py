@@ -111,7 +111,7 @@ async def predict(request: web.Request) -> web.Response:
             return page_response(await models.predict_list(model, body), None)
         reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
-        source = store.source(source_label)
+        (source,) = models.sources(store, [source_label])
         if await read_json(request, default={}) != {}:
             raise BadRequest("Give records in the body or ?source=, not both")
         if chunk_size == 0:

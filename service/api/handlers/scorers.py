@@ -12,6 +12,7 @@ from service.api.keys import STORE
 from service.api.openapi import Body, operation
 from service.api.openapi.schemas import ref
 from service.engine import models
+from service.kernel import scope
 from service.sdk.progress import Reporter
 
 
@@ -31,6 +32,7 @@ async def score(request: web.Request) -> web.Response:
     store = request.app[STORE]
     scorer_label, model_label = request.match_info["scorer_ctx"], request.match_info["model_ctx"]
     scorer = store.scorer(scorer_label)
+    scope.require("model", model_label, "accuracy")  # scoring a model is its accuracy
     model = store.model(model_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
 

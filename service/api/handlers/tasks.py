@@ -206,7 +206,7 @@ async def async_predict(
             return {"iterkey": None, "records": {r.key: r.export() for r in predicted}}
 
         return await tasks_http.respond(request, True, "predict", target, predict_body)
-    source = request.app[STORE].source(source_label)
+    (source,) = models.sources(request.app[STORE], [source_label])
     if await read_json(request, default={}) != {}:
         raise BadRequest("Give records in the body or ?source=, not both")
     sandbox = request.app[SANDBOX]
