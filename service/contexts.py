@@ -167,9 +167,20 @@ class ContextStore:
     def _check_room(
         self, table: dict[Kind, dict[Any, Any]], kind: Kind, name: Any, what: str, option: str
     ) -> None:
-        """409 when ``name`` would be one more than the operator allows (replacing is fine)."""
+        """409 when ``name`` would be one more than the operator allows (replacing is fine), or
+        one more than a user's share: half of it, so one user never fills it for everyone."""
         if name in table[kind]:
             return
+        namespace = name[0]
+        if namespace is not None:
+            share = max(1, self.max_labels // 2)
+            held = sum(1 for names in table.values() for key in names if key[0] == namespace)
+            if held >= share:
+                raise Conflict(
+                    f"At most {share} {what} of one user may be open at once (half of"
+                    f" {option}); release one with DELETE"
+                    f" /{'configure' if what == 'labels' else 'context'}/{{kind}}/{{label}} first"
+                )
         if sum(len(names) for names in table.values()) >= self.max_labels:
             raise Conflict(
                 f"At most {self.max_labels} {what} may be open at once ({option});"

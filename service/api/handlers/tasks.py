@@ -140,6 +140,7 @@ async def cancel_task(request: web.Request) -> web.Response:
             {"text/event-stream": {"type": "string"}},
         ),
         404: NO_TASK,
+        429: "Too many event streams open for this user",
         503: "Too many event streams open",
     },
 )
