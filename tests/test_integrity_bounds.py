@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from service.engine.pipelines import runner
 from service.engine.pipelines.validate import MAX_OPTIONS_BYTES
 from service.plugins.modules.dataset import Dataset
 from service.plugins.registry import Registry
 from service.settings import Preload
 from tests.conftest import MakeClient
+from tests.helpers import as_user
 
 
 async def test_pipeline_options_over_the_cap_are_refused(make_client: MakeClient) -> None:
@@ -31,3 +36,37 @@ async def test_pipeline_options_over_the_cap_are_refused(make_client: MakeClient
     assert error.startswith(f"a pipeline's options take at most {MAX_OPTIONS_BYTES} bytes")
     listed = await (await client.get("/pipelines")).json()
     assert [p["name"] for p in listed["pipelines"]] == ["fits"]
+
+
+SPLIT = {"module": "ds", "function": "split", "options": {"ratio": 0.5}}
+
+
+async def test_the_pipeline_cap_holds_exactly_under_concurrent_requests_and_per_user(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "MAX_PIPELINES", 6)
+    monkeypatch.setattr(runner, "USER_SHARE", 3)
+    registry = Registry.from_entry_points()
+    registry.register("module", "dataset", Dataset)
+    client = await make_client(
+        registry=registry,
+        preloads=(Preload("module", "ds", "dataset", {}),),
+        auth="token",
+        secret_key=b"b" * 32,
+    )
+    admin = as_user(client, "root", admin=True)
+
+    async def create(headers: dict[str, str], name: str) -> int:
+        body = {"name": name, "tasks": [SPLIT]}
+        return int((await client.post("/pipelines", json=body, headers=headers)).status)
+
+    bob, alice = as_user(client, "bob"), as_user(client, "alice")
+    # bob's share is 3, whatever he sends at once.
+    bobs = await asyncio.gather(*(create(bob, f"b{i}") for i in range(10)))
+    assert sorted(bobs) == [201] * 3 + [409] * 7
+    # The admin (no share) fills the server's cap of 6 exactly, however many at once.
+    admins = await asyncio.gather(*(create(admin, f"x{i}") for i in range(10)))
+    assert sorted(admins) == [201] * 3 + [409] * 7
+    assert await create(alice, "a") == 409
+    listed = await (await client.get("/pipelines?all=1", headers=admin)).json()
+    assert listed["total"] == 6
