@@ -3,6 +3,7 @@ or pushes out another user."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,62 @@ async def test_one_users_event_streams_leave_room_for_others(
         await client.delete(f"/task/{task_id}", headers=admin)
         for stream in streams:
             stream.close()
+
+
+async def _sleeper_module(
+    client: Any, upload_dir: Path, name: str, headers: dict[str, str]
+) -> None:
+    configured = await client.post("/configure/module/fake/f", json={}, headers=headers)
+    assert configured.status == 200, await configured.text()
+    assert (await client.get("/context/module/f/f", headers=headers)).status == 200
+    (upload_dir / "users" / name).mkdir(parents=True, exist_ok=True)
+    (upload_dir / "users" / name / "a.txt").write_text("one\n")
+
+
+async def test_one_users_backlog_leaves_room_in_the_task_queue(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client(
+        registry=fakes.fake_registry(),
+        auth="token",
+        secret_key=b"q" * 32,
+        task_workers=1,
+        task_queue=2,
+    )
+    bob, alice = as_user(client, "bob"), as_user(client, "alice")
+    admin = as_user(client, "root", admin=True)
+    for name, headers in (("bob", bob), ("alice", alice)):
+        await _sleeper_module(client, upload_dir, name, headers)
+
+    async def sleep(headers: dict[str, str]) -> Any:
+        return await client.post(
+            "/module/f/sleep?async=1", json={"files": ["a.txt"]}, headers=headers
+        )
+
+    started = []
+    try:
+        for _ in range(2):  # one runs, one waits: bob's share of a queue of 2 is 1
+            accepted = await sleep(bob)
+            assert accepted.status == 202, await accepted.text()
+            started.append((await accepted.json())["task_id"])
+            if len(started) == 1:
+                await until_running(client, started[0], bob)
+        refused = await sleep(bob)
+        assert refused.status == 429
+        assert refused.headers["Retry-After"] == "5"
+        assert (await refused.json())["error"].startswith("Too many pending tasks of this user")
+        waiting = await sleep(alice)  # alice still gets a place in the queue
+        assert waiting.status == 202, await waiting.text()
+        started.append((await waiting.json())["task_id"])
+    finally:
+        for task_id in started:
+            await client.delete(f"/task/{task_id}", headers=admin)
+
+
+async def until_running(client: Any, task_id: str, headers: dict[str, str]) -> None:
+    for _ in range(1200):  # 0.05 s apart: a minute at most
+        task = await (await client.get(f"/task/{task_id}", headers=headers)).json()
+        if task["status"] == "RUNNING":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} never ran")

@@ -98,6 +98,7 @@ class TaskManager:
         # Each open stream's user (streams of the shared namespace are not counted per user).
         self._streams: dict[object, str] = {}
         self._reserved = 0
+        self._reserving: collections.Counter[str | None] = collections.Counter()
         self._stopping = False
         self._pruner: asyncio.Task[None] | None = None
         # Tasks that ended since start, by (kind, final status): /metrics counts them.
@@ -153,16 +154,29 @@ class TaskManager:
         owner = owner if owner is not None else scope.namespace()
         if self._stopping:
             raise Unavailable("Server is shutting down")
-        pending = sum(1 for task, _ in self._active.values() if task.status == "PENDING")
-        if pending + self._reserved >= self._queue:
+        waiting = [task.owner for task, _ in self._active.values() if task.status == "PENDING"]
+        if len(waiting) + self._reserved >= self._queue:
             raise QueueFull(self._queue)
+        if owner is not None:
+            # A user's share: half the queue, so one user's backlog never refuses others.
+            share = max(1, self._queue // 2)
+            if waiting.count(owner) + self._reserving[owner] >= share:
+                raise TooManyRequests(
+                    f"Too many pending tasks of this user (at most {share}, half of"
+                    " -task-queue): retry later",
+                    headers={"Retry-After": str(RETRY_AFTER)},
+                )
         task = Task(task_id=uuid.uuid4().hex, kind=kind, target=target, owner=owner)
         # Counted while it is written, so concurrent submits cannot overfill the queue.
         self._reserved += 1
+        self._reserving[owner] += 1
         try:
             await self._repository.save(task)
         finally:
             self._reserved -= 1
+            self._reserving[owner] -= 1
+            if not self._reserving[owner]:
+                del self._reserving[owner]
         job = asyncio.create_task(self._run(task, work), name=f"task-{task.task_id}")
         self._active[task.task_id] = (task, job)
         return task
