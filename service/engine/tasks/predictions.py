@@ -2,8 +2,9 @@
 
 ``outputs/<task-id>/predictions.ndjson`` in the upload dir, one record (as the predict route
 writes it) a line, so a million predictions never sit in memory or in the state store; the
-task's result names the file and counts the records. A failed or cancelled task removes the
-folder again.
+task's result names the file and counts the records. The file is written under a temporary
+name and renamed once complete, so it is listed only whole; a failed or cancelled task removes
+the folder again, and what a killed server left is swept at the next start.
 
 The records are read here (a source lives in the server) and predicted on the executor, a batch
 at a time, where the model can: the built-in models predict in the worker processes of
@@ -14,6 +15,7 @@ models predict in the server as the synchronous route does.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +23,7 @@ from typing import IO, Any
 from service.engine import models
 from service.kernel.errors import Conflict
 from service.kernel.jsoncodec import dumps
-from service.kernel.sandbox import Sandbox
+from service.kernel.sandbox import Sandbox, save_temp_name
 from service.sdk import offload
 from service.sdk.base import ModelContext, SourceContext
 from service.sdk.progress import Reporter
@@ -43,9 +45,12 @@ async def predict_to_file(
 ) -> dict[str, Any]:
     folder = await asyncio.to_thread(_new_folder, sandbox, task_id)
     path = folder / FILENAME
+    # Written under a temporary name (never listed nor served, swept at start-up) and renamed
+    # once complete: a server killed mid-way leaves no half-written predictions to download.
+    partial = folder / save_temp_name(FILENAME)
     count = 0
     try:
-        file = await asyncio.to_thread(path.open, "wb")
+        file = await asyncio.to_thread(partial.open, "wb")
         try:
             batch: list[bytes] = []
             with offload.using(runner):
@@ -58,14 +63,20 @@ async def predict_to_file(
                             batch = []
                             reporter.progress(count, None, "records predicted")
             count += await _write(file, batch)
-            await asyncio.to_thread(file.flush)
+            await asyncio.to_thread(_flush_to_disk, file)
         finally:
             await asyncio.to_thread(file.close)
+        await asyncio.to_thread(os.replace, partial, path)
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, folder, True)
         raise
     reporter.progress(count, count, "records predicted")
     return {"file": sandbox.relative(path), "records": count}
+
+
+def _flush_to_disk(file: IO[bytes]) -> None:
+    file.flush()
+    os.fsync(file.fileno())
 
 
 async def _write(file: IO[bytes], lines: list[bytes]) -> int:
