@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from service.plugins.registry import Registry
 from service.sdk.records import Record
@@ -78,3 +79,45 @@ async def test_predictions_appear_only_once_complete(
     download = await client.get(f"/service/files/{name}")
     assert download.status == 200
     assert len((await download.read()).splitlines()) == FIRST + REST
+
+
+async def _finished(client: Any, task_id: str) -> dict[str, Any]:
+    for _ in range(2400):  # 0.05 s apart: two minutes at most
+        task: dict[str, Any] = await (await client.get(f"/task/{task_id}")).json()
+        if task["status"] not in ("PENDING", "RUNNING"):
+            return task
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+async def test_a_large_async_body_prediction_is_kept_in_a_file(
+    make_client: MakeClient, upload_dir: Path
+) -> None:
+    client = await make_client()
+    for path, body in (
+        ("/configure/source/memory/line", {"records": line_records(range(1, 11))}),
+        ("/configure/model/slr/m", LINE_MODEL),
+    ):
+        assert (await client.post(path, json=body)).status == 200
+    for kind in ("source/line/line", "model/m/m"):
+        assert (await client.get(f"/context/{kind}")).status == 200
+    assert (await client.post("/model/m/train", json=["line"])).status == 200
+
+    small = {str(i): {"features": {"Years": i}} for i in range(10)}
+    accepted = await client.post("/model/m/predict/0?async=1", json=small)
+    task = await _finished(client, (await accepted.json())["task_id"])
+    assert task["status"] == "SUCCESS", task
+    assert set(task["result"]["records"]) == set(small)  # inline, as the route answers
+
+    many = {str(i): {"features": {"Years": i}} for i in range(20_000)}
+    accepted = await client.post("/model/m/predict/0?async=1", json=many)
+    task_id = (await accepted.json())["task_id"]
+    task = await _finished(client, task_id)
+    assert task["status"] == "SUCCESS", task
+    name = f"outputs/{task_id}/predictions.ndjson"
+    assert task["result"] == {"file": name, "records": 20_000}
+    listed = await (await client.get("/tasks")).json()
+    assert len(json.dumps(listed)) < 100_000  # the listing no longer carries them
+    lines = (upload_dir / name).read_bytes().splitlines()
+    assert len(lines) == 20_000
+    assert json.loads(lines[5])["key"] == "5"

@@ -16,7 +16,7 @@ from service.engine import models
 from service.engine.tasks.events import KEEPALIVE, Event
 from service.engine.tasks.executor import runner as executor_runner
 from service.engine.tasks.manager import TaskProgress
-from service.engine.tasks.predictions import predict_to_file
+from service.engine.tasks.predictions import body_predictions_result, predict_to_file
 from service.engine.tasks.task import KINDS, STATUSES
 from service.kernel.errors import BadRequest, NotAllowed
 from service.kernel.jsoncodec import dumps
@@ -201,10 +201,12 @@ async def async_predict(
     if source_label is None:
         records = models.records_in_body(await read_json_object(request))
         models.require_trained(model)
+        kept = request.app[SANDBOX]
 
         async def predict_body(reporter: Reporter) -> Any:
+            assert isinstance(reporter, TaskProgress)  # only ever run as a task
             predicted = await models.predict_list(model, records)
-            return {"iterkey": None, "records": {r.key: r.export() for r in predicted}}
+            return await body_predictions_result(predicted, kept, reporter.task.task_id)
 
         return await tasks_http.respond(request, True, "predict", target, predict_body)
     (source,) = models.sources(request.app[STORE], [source_label])

@@ -27,6 +27,7 @@ from service.kernel.sandbox import Sandbox, save_temp_name
 from service.sdk import offload
 from service.sdk.base import ModelContext, SourceContext
 from service.sdk.progress import Reporter
+from service.sdk.records import Record
 
 OUTPUTS = "outputs"
 FILENAME = "predictions.ndjson"
@@ -97,3 +98,36 @@ def _new_folder(sandbox: Sandbox, task_id: str) -> Path:
     folder = outputs / task_id
     folder.mkdir()
     return folder
+
+
+# An async predict of a request body answers its predictions in the task's result, kept in the
+# state store and returned by /task and /tasks: beyond this many bytes of JSON they are written
+# to a file instead, as predictions over a source are, and the result names it.
+INLINE_RESULT_BYTES = 1024 * 1024
+
+
+async def body_predictions_result(
+    predicted: list[Record], sandbox: Sandbox | None, task_id: str
+) -> dict[str, Any]:
+    """``{"iterkey": None, "records": {…}}`` as the synchronous route answers, or, over
+    ``INLINE_RESULT_BYTES`` (with an upload dir), ``{"file", "records": N}``."""
+    lines = [dumps(record.export()) + b"\n" for record in predicted]
+    if sandbox is None or sum(len(line) for line in lines) <= INLINE_RESULT_BYTES:
+        return {"iterkey": None, "records": {r.key: r.export() for r in predicted}}
+    folder = await asyncio.to_thread(_new_folder, sandbox, task_id)
+    path = folder / FILENAME
+    partial = folder / save_temp_name(FILENAME)
+    try:
+        await asyncio.to_thread(_write_whole, partial, lines)
+        await asyncio.to_thread(os.replace, partial, path)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise
+    return {"file": sandbox.relative(path), "records": len(lines)}
+
+
+def _write_whole(path: Path, lines: list[bytes]) -> None:
+    with path.open("wb") as file:
+        for line in lines:
+            file.write(line)
+        _flush_to_disk(file)
