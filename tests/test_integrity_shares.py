@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service.engine.pipelines import runner
 from service.engine.tasks import manager
 from tests import fakes
 from tests.conftest import MakeClient
@@ -146,3 +147,40 @@ async def until_running(client: Any, task_id: str, headers: dict[str, str]) -> N
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"task {task_id} never ran")
+
+
+async def test_one_users_runs_leave_room_for_others(
+    make_client: MakeClient, upload_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "USER_ACTIVE_RUNS", 1)
+    client = await make_client(
+        registry=fakes.fake_registry(), auth="token", secret_key=b"q" * 32, module_workers=2
+    )
+    bob, alice = as_user(client, "bob"), as_user(client, "alice")
+    runs: list[tuple[str, dict[str, str]]] = []
+
+    async def start(headers: dict[str, str]) -> Any:
+        pipeline = await client.post(
+            "/pipelines",
+            json={"name": "p", "tasks": [{"module": "f", "function": "sleep", "options": {}}]},
+            headers=headers,
+        )
+        assert pipeline.status == 201, await pipeline.text()
+        body = {"pipeline": (await pipeline.json())["id"], "files": ["a.txt"]}
+        return await client.post("/runs", json=body, headers=headers)
+
+    for name, headers in (("bob", bob), ("alice", alice)):
+        await _sleeper_module(client, upload_dir, name, headers)
+    try:
+        first = await start(bob)
+        assert first.status == 201, await first.text()
+        runs.append(((await first.json())["id"], bob))
+        refused = await start(bob)
+        assert refused.status == 429
+        assert "this user's runs" in (await refused.json())["error"]
+        other = await start(alice)
+        assert other.status == 201, await other.text()
+        runs.append(((await other.json())["id"], alice))
+    finally:
+        for run_id, headers in runs:
+            await client.delete(f"/runs/{run_id}", headers=headers)

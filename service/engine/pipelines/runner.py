@@ -31,7 +31,14 @@ from service.engine.pipelines.repository import Repository
 from service.engine.tasks.executor import Executor
 from service.engine.workers import WorkerCrashed
 from service.kernel import scope
-from service.kernel.errors import BadRequest, Conflict, NotFound, ServiceError, Unavailable
+from service.kernel.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceError,
+    TooManyRequests,
+    Unavailable,
+)
 from service.kernel.sandbox import Sandbox
 from service.sdk.progress import LOG_LINES, clip
 
@@ -43,6 +50,8 @@ MAX_PIPELINES = 10_000
 USER_SHARE = MAX_PIPELINES // 2
 # Runs in progress at once (each holds a task and, while a job runs, an executor slot).
 MAX_ACTIVE_RUNS = 100
+# One user's runs in progress at once (-auth token): half, so one user never takes every slot.
+USER_ACTIVE_RUNS = MAX_ACTIVE_RUNS // 2
 # How long DELETE /runs/{id} waits for the running job to stop before answering.
 CANCEL_SECONDS = 2.0
 
@@ -64,6 +73,8 @@ class Runner:
         self._executor = executor
         self._timeout = timeout
         self._driving: dict[str, asyncio.Task[None]] = {}
+        # The user each run driven here was started by (runs of the shared namespace: none).
+        self._run_owners: dict[str, str] = {}
         self._cancelled: set[str] = set()
         self._stopping = False
         self._lock = asyncio.Lock()
@@ -176,11 +187,26 @@ class Runner:
             raise Unavailable(
                 f"{MAX_ACTIVE_RUNS} runs are in progress, the most at once; try again later"
             )
+        owner = scope.namespace()
+        mine = sum(1 for who in self._run_owners.values() if who == owner)
+        if owner is not None and mine >= USER_ACTIVE_RUNS:
+            raise TooManyRequests(
+                f"{USER_ACTIVE_RUNS} of this user's runs are in progress, the most one user may"
+                " have at once (half of all); try again later"
+            )
 
     def _launch(self, run: Run) -> None:
         task = asyncio.create_task(self._drive(run), name=f"pipeline run {run.id}")
         self._driving[run.id] = task
-        task.add_done_callback(lambda _: self._driving.pop(run.id, None))
+        owner = scope.namespace()
+        if owner is not None:
+            self._run_owners[run.id] = owner
+
+        def done(_: object) -> None:
+            self._driving.pop(run.id, None)
+            self._run_owners.pop(run.id, None)
+
+        task.add_done_callback(done)
 
     # --- the run ---------------------------------------------------------------------------
 
