@@ -56,6 +56,9 @@ setup(
         # -auth token: JWT access tokens (issue 14); docs/auth.md says why each is here.
         "pyjwt>=2.8",
         "argon2-cffi>=23.1",
+        # -state postgresql://...: several hosts share one state store (docs/scaling.md).
+        # psycopg 3 with its binary extra bundles libpq, so no system library is needed.
+        "psycopg[binary]>=3.1",
     ],
     extras_require={
         "dev": [

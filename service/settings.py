@@ -169,9 +169,11 @@ class Settings:
     secret_key: bytes | None = dataclasses.field(default=None, repr=False)
     state: str | None = opt(
         None,
-        "SQLite file keeping labels, contexts and tasks across restarts; ':memory:' keeps"
-        " nothing; default: DIR.state.sqlite3 beside -upload-dir DIR (':memory:' without one)",
-        metavar="FILE",
+        "SQLite file keeping labels, contexts, tasks, pipelines and users across restarts,"
+        " or a postgresql:// URL of a database several hosts share (docs/scaling.md);"
+        " ':memory:' keeps nothing; default: DIR.state.sqlite3 beside -upload-dir DIR"
+        " (':memory:' without one)",
+        metavar="FILE|URL",
     )
     executor: str = opt(
         "local",

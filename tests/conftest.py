@@ -161,6 +161,12 @@ XDIST_GROUPS = {
     "test_fuzz_routes": "fuzz",
     "test_schemathesis": "fuzz",
     "test_wheel": "wheel",
+    # each of its tests already runs two node processes (and their servers) at a time
+    "test_js_standalone": "node",
+    # One PostgreSQL server (tests/postgres.py) for all of them, on one worker.
+    "test_state": "postgres",
+    "test_state_backends": "postgres",
+    "test_state_hosts": "postgres",
 }
 
 
@@ -169,3 +175,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = XDIST_GROUPS.get(item.path.stem)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+    # The long groups first: xdist hands out work in this order, so the many short tests fill
+    # the other worker while a group runs instead of leaving one worker alone with it at the end.
+    items.sort(key=lambda item: item.path.stem not in XDIST_GROUPS)

@@ -54,6 +54,29 @@ def run_cli(
     )
 
 
+def create_user(
+    name: str,
+    password: str,
+    cwd: Path,
+    *extra: str,
+    command: str = "createuser",
+    env: Mapping[str, str] | None = None,
+    cli: Sequence[str] = (sys.executable, "-m", "service"),
+) -> subprocess.CompletedProcess[str]:
+    """``dffml-service-http createuser -username NAME -upload-dir data -password-stdin EXTRA``
+    in ``cwd`` (``command``: createsuperuser), the password on stdin; its result, unchecked."""
+    return subprocess.run(
+        [*cli, command, "-username", name, "-upload-dir", "data", "-password-stdin", *extra],
+        cwd=cwd,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
 @contextlib.contextmanager
 def live_server(
     *args: str,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import jwt
 import pytest
 import requests
 
-from tests.live import LiveServer, live_server, run_cli
+from tests.live import LiveServer, create_user, live_server, run_cli
 
 SECRET = "s3cret-" * 6
 ENV = {"DFFML_SERVICE_HTTP_SECRET_KEY": SECRET}
@@ -24,22 +22,10 @@ PASSWORDS = {"admin": "admin-password-1", "bob": "bob-password-1", "alice": "ali
 
 
 def create(command: str, name: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            *(sys.executable, "-m", "service", command),
-            *("-username", name),
-            "-upload-dir",
-            "data",
-            *extra,
-        ],
-        cwd=cwd,
-        input=PASSWORDS.get(name, "x") + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **ENV},
-    )
+    """``command`` (createuser, createsuperuser) for ``name`` with its password from PASSWORDS;
+    ``extra`` after ``-password-stdin`` (which the helper passes)."""
+    extra = tuple(arg for arg in extra if arg != "-password-stdin")
+    return create_user(name, PASSWORDS.get(name, "x"), cwd, *extra, command=command, env=ENV)
 
 
 class As:

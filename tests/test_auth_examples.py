@@ -13,25 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.live import LiveServer, live_server, run_cli
+from tests.live import LiveServer, create_user, live_server, run_cli
 from tests.test_examples import CSV_ROWS, EXAMPLES, PYTHON_EXAMPLE, browser  # noqa: F401
 
 PASSWORD = "bob-password-1"
-CREATE_BOB = (sys.executable, "-m", "service", "createuser", "-username", "bob")
 
 
 @pytest.fixture
 def token_server(tmp_path: Path) -> Iterator[LiveServer]:
     (tmp_path / "data").mkdir()
-    created = subprocess.run(
-        [*CREATE_BOB, "-password-stdin", "-upload-dir", "data"],
-        cwd=tmp_path,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    created = create_user("bob", PASSWORD, tmp_path)
     assert created.returncode == 0, created.stderr
     with live_server(
         *("-insecure", "-js", "-static", str(EXAMPLES), "-upload-dir", "data", "-auth", "token"),

@@ -59,6 +59,24 @@ async def test_learns_a_line_and_predicts_110_for_10(client: Any, plugin: str) -
     assert records["b"]["prediction"]["Salary"]["value"] == pytest.approx(10)
 
 
+async def test_labels_say_which_model_contexts_are_trained(client: Any) -> None:
+    """GET /labels lists a model's trained contexts, however it was trained (the dashboard
+    shows it); other kinds have no such field."""
+    await add_source(client, "train", line_records(range(8)))
+    await add_model(client, "slr", "m", LINE_MODEL)
+    await expect(await client.get("/context/model/m/other"))
+    labels = await expect(await client.get("/labels"))
+    assert (labels["model"]["m"]["contexts"], labels["model"]["m"]["trained"]) == (
+        ["m", "other"],
+        [],
+    )
+    assert "trained" not in labels["source"]["train"]
+    assert await expect(await client.post("/model/m/train", json=["train"])) == {"error": None}
+    # The contexts of one model share what it learned.
+    labels = await expect(await client.get("/labels"))
+    assert labels["model"]["m"]["trained"] == ["m", "other"]
+
+
 async def test_trains_on_several_sources_and_a_forest_regresses(client: Any) -> None:
     await add_source(client, "low", line_records(range(0, 21, 2)))
     await add_source(client, "high", line_records(range(1, 21, 2)))

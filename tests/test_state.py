@@ -12,16 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from service.engine.state import MEMORY, StateError, StateStore
-from service.engine.state.location import StateLocationError, state_path
+from service.engine.state import MEMORY, Connection, StateError, StateStore
+from service.engine.state.location import StateLocationError, key_path, state_path
 from tests.live import live_server
+from tests.postgres import PostgresServer, postgres, state_location
+
+# The fixtures these tests take from tests/postgres.py: each store test runs on both backends.
+__all__ = ["postgres", "state_location"]
 
 NOTES_V1 = "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);"
 NOTES_V2 = "ALTER TABLE notes ADD COLUMN author TEXT;\nCREATE INDEX notes_author ON notes (author);"
 
 
-async def test_migrations_apply_once_in_order_and_versions_are_recorded(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
+async def test_migrations_apply_once_in_order_and_versions_are_recorded(
+    state_location: str,
+) -> None:
+    path = state_location
     store = StateStore(path)
     store.register_schema("notes", [NOTES_V1])
     await store.open()
@@ -42,8 +48,8 @@ async def test_migrations_apply_once_in_order_and_versions_are_recorded(tmp_path
         await store.aclose()
 
 
-async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
+async def test_a_database_from_a_newer_release_is_refused(state_location: str) -> None:
+    path = state_location
     store = StateStore(path)
     store.register_schema("notes", [NOTES_V1, NOTES_V2])
     await store.open()
@@ -55,9 +61,9 @@ async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> Non
 
 
 async def test_a_failing_transaction_leaves_nothing_and_a_failed_migration_is_retried(
-    tmp_path: Path,
+    state_location: str,
 ) -> None:
-    path = tmp_path / "state.sqlite3"
+    path = state_location
     broken = StateStore(path)
     broken.register_schema("notes", [NOTES_V1 + "\nINSERT INTO nowhere VALUES (1);"])
     with pytest.raises(StateError):
@@ -67,7 +73,7 @@ async def test_a_failing_transaction_leaves_nothing_and_a_failed_migration_is_re
     await store.open()
     try:
 
-        def half(conn: sqlite3.Connection) -> None:
+        def half(conn: Connection) -> None:
             conn.execute("INSERT INTO notes (text) VALUES ('kept?')")
             raise ValueError("changed my mind")
 
@@ -79,8 +85,10 @@ async def test_a_failing_transaction_leaves_nothing_and_a_failed_migration_is_re
         await store.aclose()
 
 
-async def test_registering_twice_or_after_opening_is_a_programming_error() -> None:
-    store = StateStore(MEMORY)
+async def test_registering_twice_or_after_opening_is_a_programming_error(
+    state_location: str,
+) -> None:
+    store = StateStore(state_location)
     store.register_schema("notes", [NOTES_V1])
     with pytest.raises(ValueError, match="twice"):
         store.register_schema("notes", [NOTES_V1])
@@ -101,6 +109,18 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) ->
     store.register_schema("notes", [NOTES_V1])
     with pytest.raises(StateError, match="not a usable state database"):
         await store.open()
+
+
+async def test_an_unreachable_postgresql_is_a_clear_error_that_hides_the_password(
+    postgres: PostgresServer,
+) -> None:
+    wrong = postgres.url("postgres", password="not-the-password")
+    store = StateStore(wrong)
+    store.register_schema("notes", [NOTES_V1])
+    with pytest.raises(StateError, match="cannot connect to") as refused:
+        await store.open()
+    assert "not-the-password" not in str(refused.value)
+    assert "***" in str(refused.value)
 
 
 async def test_memory_keeps_nothing_and_uses_no_file(tmp_path: Path) -> None:
@@ -157,6 +177,10 @@ def test_a_process_killed_mid_writes_leaves_a_store_that_opens(tmp_path: Path) -
 def test_state_location_defaults_beside_the_upload_dir_and_never_inside(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
+    url = "postgresql://u:pw@db.example:5432/state"
+    assert state_path(url, data) == url  # a database, not a file: nothing to place
+    with pytest.raises(StateLocationError, match="-token-key-file"):
+        key_path(url)  # every host must sign with one key: the operator names it
     assert state_path(None, data) == str(tmp_path / "data.state.sqlite3")
     assert state_path(None, None) == MEMORY
     assert state_path(MEMORY, data) == MEMORY
@@ -203,13 +227,13 @@ def test_the_default_state_file_is_created_beside_the_upload_dir(tmp_path: Path)
     assert (tmp_path / "data.state.sqlite3").is_file()
 
 
-async def test_labels_saved_before_owners_existed_come_back_shared(tmp_path: Path) -> None:
+async def test_labels_saved_before_owners_existed_come_back_shared(state_location: str) -> None:
     """A state file written before labels had owners (schema 1) migrates: its rows are the
     shared namespace's, in their order, and rows of one name can now exist per owner."""
     from service.engine.state.labels import SCHEMA, Labels
     from service.kernel import scope
 
-    path = tmp_path / "state.sqlite3"
+    path = state_location
     store = StateStore(path)
     store.register_schema("labels", SCHEMA[:1])
     await store.open()

@@ -6,6 +6,7 @@ dir (or $UI_SCREENSHOTS, to keep them), so the pictures can be looked at.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 import requests
 
 from tests.browser import chromium
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, create_user, live_server
 from tests.ui_page import (
+    AXE_FAILS,
     WAIT,
     Page,
     configure_forest,
@@ -67,11 +69,18 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 def test_dashboard_end_to_end(
     server: LiveServer, browser: Any, shots: Path, tmp_path: Path
 ) -> None:
-    # A source another client configured: the pages list the server's labels (GET /labels).
-    records = {"a": {"features": {"Years": 1, "Salary": 20}}}
+    # Sources and a model another client configured, the model trained through the API (no
+    # task): the pages list the server's labels (GET /labels) and the model's state.
+    years = {str(n): {"features": {"Years": n, "Salary": 10 * n + 7 + n % 2 * 6}} for n in range(6)}
+    slr = {"features": "Years:int:1", "predict": "Salary:float:1"}
     for method, path, body in (
-        ("POST", "/configure/source/memory/elsewhere", {"records": records}),
+        ("POST", "/configure/source/memory/elsewhere", {"records": {"a": {"features": {"H": 1}}}}),
         ("GET", "/context/source/elsewhere/elsewhere", None),
+        ("POST", "/configure/source/memory/years", {"records": years}),
+        ("GET", "/context/source/years/years", None),
+        ("POST", "/configure/model/slr/api-model", slr),
+        ("GET", "/context/model/api-model/api-model", None),
+        ("POST", "/model/api-model/train", ["years"]),
     ):
         response = requests.request(method, f"{server.url}{path}", json=body, timeout=WAIT)
         assert response.status_code == 200, response.text
@@ -80,7 +89,21 @@ def test_dashboard_end_to_end(
     assert browser.current_url == f"{server.url}/ui/"
     ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "the app starts")
     offered = [o.get_attribute("value") for o in ui.all("#preview-source option")]
-    assert offered == ["elsewhere"]
+    assert offered == ["elsewhere", "years"]
+
+    # The Models page as a newcomer finds it: the model's real state, and the source that has
+    # its features offered (not the first, which has none), so predicting works at once.
+    ui.go("models")
+    ui.until(lambda: "Trained." in ui.text_of("#model-state"), "the model's state")
+    assert ui.css("#model-ctx").get_attribute("value") == "api-model"
+    assert ui.css("#model-state").get_attribute("data-trained") == "true"
+    ticked = "#train-sources input:checked"
+    ui.until(lambda: [b.get_attribute("value") for b in ui.all(ticked)] == ["years"], "fits")
+    ui.until(lambda: ui.css("#predict-source").get_attribute("value") == "years", "fits too")
+    ui.click("#predict-run")
+    ui.until(lambda: ui.text_of("#plot-summary").startswith(f"{len(years)} records"), "plotted")
+    assert not ui.css("#predict-error").is_displayed()
+    ui.go("data")
     ui.until(lambda: ui.text_of("#files-total") != "", "the file list loads")
     assert ui.text_of("#files-total") == "No files yet: upload one."
 
@@ -90,9 +113,10 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(done), "the upload finishes")
     bar = ui.css(f"{done} progress")
     assert bar.get_attribute("value") == bar.get_attribute("max") == str(CSV.stat().st_size)
-    row = "#files-table tr[data-file='salaries.csv']"
+    row = "#files-table li[data-file='salaries.csv']"
     ui.until(lambda: ui.all(row), "the file is listed")
-    assert ui.css(f"{row} td.num").text == f"{CSV.stat().st_size} B"
+    assert ui.css(f"{row} .size").text == f"{CSV.stat().st_size} B"
+    assert ui.css(f"{row} time").get_attribute("datetime").endswith("Z")
     assert (tmp_path / "data" / "salaries.csv").read_bytes() == CSV.read_bytes()
 
     # A file dropped on the box uploads the same way (the drop made as the browser makes one).
@@ -100,7 +124,12 @@ def test_dashboard_end_to_end(
     dropped = "#upload-list li[data-file='dropped.txt'][data-state='done']"
     ui.until(lambda: ui.all(dropped), "the dropped file is uploaded")
     assert (tmp_path / "data" / "dropped.txt").read_text() == "dropped by the test\n"
-    ui.until(lambda: ui.all("#files-table tr[data-file='dropped.txt']"), "and listed")
+    text_row = "#files-table li[data-file='dropped.txt']"
+    ui.until(lambda: ui.all(text_row), "and listed")
+    # A text file is no source; it is shown in place.
+    assert not ui.all(f"{text_row} button[aria-label^='Configure a source']")
+    ui.click(f"{text_row} button[aria-label='Preview dropped.txt']")
+    ui.until(lambda: ui.css(f"{text_row} .file-preview").text == "dropped by the test", "shown")
 
     # A source with a mistake: the server's own message appears beside the button.
     ui.fill("#source-label", "broken")
@@ -130,8 +159,18 @@ def test_dashboard_end_to_end(
     assert ui.text_of("#preview-status") == "Page 2: records 6\N{EN DASH}10"
     ui.click("#preview-prev")
     ui.until(lambda: ui.css("#preview-table").get_attribute("data-page") == "1", "back to 1")
+    # The CSV in place: its first rows as a table.
+    ui.click(f"{row} button[aria-label='Preview salaries.csv']")
+    cells = f"{row} .file-preview table tbody tr"
+    ui.until(lambda: len(ui.all(cells)) == len(CSV_ROWS), "the CSV's rows")
+    assert [td.text for td in ui.all(f"{cells}:first-child td")] == CSV_ROWS[0].split(",")
+    # On a desktop the records sit beside the file list, not under it.
+    files_card = ui.css("#files-table").rect
+    records_card = ui.css("#preview-table").rect
+    assert records_card["x"] >= files_card["x"] + files_card["width"]
+    assert records_card["y"] < files_card["y"] + files_card["height"]
     ui.photograph("data")
-    assert ui.unlabelled_controls() == []
+    ui.accessible()
 
     # Models, reached from the keyboard: configure slr from its generated form, train, score,
     # predict, plot.
@@ -143,10 +182,14 @@ def test_dashboard_end_to_end(
     assert active.tag_name == "h1"
     assert active.text == "Models"
     configure_forest(ui, "salary", 300)
-    assert ui.css("#train-sources input[value='salaries']").is_selected()
+    salaries = "#train-sources input[value='salaries']"
+    ui.until(lambda: ui.css(salaries).is_selected(), "the source that fits is ticked")
     values = train_watching_progress(ui)
     assert len(values) >= 3, values
     trained = ui.css("#train-progress").get_attribute("data-task")
+    state = f"(task {trained[:8]})"
+    ui.until(lambda: state in ui.text_of("#model-state"), "the model's state names the task")
+    assert ui.text_of("#model-state").startswith("scikitrfr model. Trained, last at ")
 
     ui.click("#score-submit")
     ui.until(lambda: ui.text_of("#score-value").startswith("mse = "), "the score shows")
@@ -168,7 +211,7 @@ def test_dashboard_end_to_end(
     predicted = float(ui.text_of("#predict-answer").split()[1])
     assert abs(predicted - 40) < 10  # the data is 10·Years + 10 ± 7
     ui.photograph("models")
-    assert ui.unlabelled_controls() == []
+    ui.accessible()
 
     # Modules: describe the CSV with a generated form; the output file is listed.
     ui.go("modules")
@@ -179,9 +222,57 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.all(outputs), "the run's outputs are listed")
     (listed,) = [li.get_attribute("data-file") for li in ui.all(outputs)]
     assert listed.endswith("/salaries.describe.json")
-    assert (tmp_path / "data" / listed).is_file()
+    summary = json.loads((tmp_path / "data" / listed).read_text())
+    # The statistics shown, not only offered as a download: a row per column.
+    stats = "#module-output table.describe"
+    ui.until(lambda: ui.all(stats), "the statistics table")
+    names = [th.text for th in ui.all(f"{stats} tbody th")]
+    assert names == list(summary["columns"])
+    header = [th.text for th in ui.all(f"{stats} thead th")]
+    mean = ui.all(f"{stats} tbody tr:first-child td")[header.index("mean") - 1].text
+    assert float(mean) == pytest.approx(summary["columns"]["Years"]["mean"], rel=1e-5)
+    assert "``" not in ui.text_of("#page-modules")
+
+    # An evasion attack on the trained forest: its success rate shown with the outputs.
+    ui.select("#module-plugin", "evasion")
+    ui.until(lambda: ui.all("#module-form [name='goal']"), "evade's options")
+    ui.fill("#module-form [name='model']", "salary")
+    ui.select("#module-form [name='goal']", "increase")
+    ui.fill("#module-form [name='features']", "Years")
+    # Still ticked from the run before.
+    assert ui.css("#module-files input[value='salaries.csv']").is_selected()
+    ui.click("#module-run")
+    rate = "#module-output article.run p.evasion"
+    ui.until(lambda: ui.all(rate), "the success rate")
+    report = ui.css(rate).get_attribute("data-file")
+    attack = json.loads((tmp_path / "data" / report).read_text())
+    # The page keeps the number and its % together with a no-break space.
+    shown_rate = ui.text_of(rate).replace("\N{NO-BREAK SPACE}", " ")
+    assert shown_rate.endswith(
+        f"Success rate {100 * attack['success_rate']:.1f} %:"
+        f" {attack['evaded']} of {attack['rows']} rows evaded."
+    )
     ui.photograph("modules")
-    assert ui.unlabelled_controls() == []
+    ui.accessible()
+
+    # The outputs land under outputs/, collapsed until opened.
+    ui.go("data")
+    folder = "#files-table details[data-folder='outputs']"
+    ui.until(lambda: ui.all(folder), "the outputs folder")
+    assert ui.css(folder).get_attribute("open") is None
+    inside = f"#files-table li[data-file='{listed}']"
+    assert not ui.css(inside).is_displayed()
+    # Folders open from the keyboard too (a <summary> is a control of its own).
+    parts = listed.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        ui.press_enter(f"#files-table details[data-folder='{'/'.join(parts[:depth])}'] > summary")
+    ui.until(lambda: ui.css(inside).is_displayed(), "the describe output shows")
+    assert not ui.all(f"{inside} button[aria-label^='Configure a source']")
+    ui.click(f"{inside} button[aria-label='Preview {listed}']")
+    pretty = f"{inside} .file-preview pre"
+    ui.until(lambda: ui.all(pretty), "the JSON in place")
+    assert json.loads(ui.text_of(pretty)) == summary
+    assert ui.text_of(pretty).startswith('{\n  "file"')
 
     # Tasks: the training is listed as done; a long one is followed live and cancelled here,
     # and the Models page says so beside its button.
@@ -192,10 +283,20 @@ def test_dashboard_end_to_end(
     bar = ui.css(f"{done_row} progress")
     assert bar.get_attribute("value") == bar.get_attribute("max")
     ui.click(f"{done_row} button[aria-label='Details of task {trained}']")
-    ui.until(lambda: ui.all("#task-detail pre.log"), "the task's details show")
+    ui.until(lambda: ui.all("#task-result"), "the task's details show")
     assert ui.text_of("#task-detail h3") == f"Task {trained}"
     assert ui.text_of("#task-detail p").startswith("train of model/salary: SUCCESS, ran on local:")
-    assert ui.text_of("#task-detail pre.log") == '{\n  "error": null\n}'
+    assert ui.text_of("#task-result") == "Finished without error."
+    assert "null" not in ui.text_of("#task-detail")
+
+    # A task another client starts appears without Refresh (the page polls for new ones).
+    response = requests.post(
+        f"{server.url}/model/api-model/train?async=1", json=["years"], timeout=WAIT
+    )
+    assert response.status_code == 202, response.text
+    theirs = f"#tasks-table tr[data-task='{response.json()['task_id']}']"
+    ui.until(lambda: ui.all(theirs), "another client's task is listed")
+    ui.until(lambda: ui.css(theirs).get_attribute("data-status") == "SUCCESS", "and ends")
     configure_forest(ui, "big", 10_000)
     ui.click("#train-submit")
     ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists")
@@ -219,6 +320,8 @@ def test_dashboard_end_to_end(
     ui.until(lambda: ui.css("#train-cancel").is_displayed(), "the training task exists again")
     again = ui.css("#train-progress").get_attribute("data-task")
     assert again != long_task
+    # The Cancel button is readable (axe checks its contrast while it is shown).
+    ui.accessible()
     ui.click("#train-cancel")
     ui.until(lambda: bar.get_attribute("data-state") == "cancelled", "cancelled from here")
     assert not ui.css("#train-cancel").is_displayed()
@@ -240,8 +343,40 @@ def test_dashboard_end_to_end(
     assert ui.css("#train-progress").get_attribute("data-task") == failed[0]["task_id"]
 
     run_two_task_pipeline(ui, tmp_path / "data", keyboard=True)
+    (made,) = requests.get(f"{server.url}/pipelines", timeout=WAIT).json()["pipelines"]
+    listed_pipeline = f"#pipelines-list li[data-pipeline='{made['id']}']"
+    assert made["id"][:8] in ui.text_of(listed_pipeline)
+    # A second pipeline of the same name: the page warns while the name is typed.
+    ui.fill("#pipeline-name", "split-describ")
+    ui.css("#pipeline-name").send_keys("e")
+    ui.until(lambda: "already exists" in ui.text_of("#pipeline-name-warning"), "the warning")
+    assert made["id"][:8] in ui.text_of("#pipeline-name-warning")
+    # Pipelines and runs other clients make appear without Refresh.
+    tasks = [{"module": "dataset", "function": "describe"}]
+    body = {"name": "split-describe", "tasks": tasks}
+    other = requests.post(f"{server.url}/pipelines", json=body, timeout=WAIT).json()
+    theirs = f"#pipelines-list li[data-pipeline='{other['id']}']"
+    ui.until(lambda: ui.all(theirs), "another client's pipeline is listed")
+    assert ui.text_of(theirs) != ui.text_of(listed_pipeline)
+    body = {"pipeline": other["id"], "files": ["salaries.csv"]}
+    their_run = requests.post(f"{server.url}/runs", json=body, timeout=WAIT).json()
+    run_row = f"#runs-list article.run[data-run='{their_run['id']}']"
+    ui.until(lambda: ui.all(run_row), "another client's run is listed")
+    ui.until(lambda: ui.css(run_row).get_attribute("data-status") == "FINISHED", "it ends")
     ui.photograph("pipelines")
     ui.accessible()
+
+    # The dark scheme passes the same checks.
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    try:
+        for name in ("data", "models", "modules", "pipelines", "tasks"):
+            ui.go(name)
+            ui.accessible()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
     assert ui.script_errors() == []
 
@@ -251,22 +386,8 @@ SECRET = {"DFFML_SERVICE_HTTP_SECRET_KEY": "ui-test-secret-" + "k" * 32}
 
 def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) -> None:
     """-auth token: nothing but the login form until signed in, then the same work as above."""
-    import subprocess
-    import sys
 
-    made = subprocess.run(
-        [
-            *(sys.executable, "-m", "service", "createuser", "-username", "ann"),
-            *("-upload-dir", "data", "-password-stdin"),
-        ],
-        cwd=tmp_path,
-        input="ann-password-1\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **SECRET},
-    )
+    made = create_user("ann", "ann-password-1", tmp_path, env=SECRET)
     assert made.returncode == 0, made.stderr
     args = ("-insecure", "-upload-dir", "data", "-auth", "token")
     with live_server(*args, cwd=tmp_path, env=SECRET) as server:
@@ -283,6 +404,7 @@ def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) ->
         refusal = ui.text_of("#login-error")
         assert refusal
         ui.photograph("login")
+        assert [v for v in ui.axe() if v["impact"] in AXE_FAILS] == []
 
         ui.fill("#login-password", "ann-password-1")
         ui.click("#login-submit")
@@ -298,7 +420,7 @@ def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) ->
         ui.css("#upload-input").send_keys(str(CSV))
         done = "#upload-list li[data-file='salaries.csv'][data-state='done']"
         ui.until(lambda: ui.all(done), "the upload finishes")
-        row = "#files-table tr[data-file='salaries.csv']"
+        row = "#files-table li[data-file='salaries.csv']"
         ui.until(lambda: ui.all(row), "the file is listed")
         ui.click(f"{row} button[aria-label^='Configure a source']")
         ui.click("#source-submit")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,26 @@ async def test_upload_list_download_delete(client: Any, upload_dir: Path) -> Non
     assert (response.status, await response.json()) == (404, {"error": "File not found: sub/a.csv"})
     response = await client.delete("/service/files/sub/a.csv")
     assert (response.status, await response.json()) == (404, {"error": "File not found: sub/a.csv"})
+
+
+async def test_listing_details_adds_modified(client: Any, upload_dir: Path) -> None:
+    """?details=1 adds each file's last change (UTC, to the second); the plain listing is as
+    it always was."""
+    await client.post("/service/upload/a.csv", data=form(CSV))
+    stamp = 1_700_000_000  # 2023-11-14T22:13:20Z
+    os.utime(upload_dir / "a.csv", (stamp, stamp))
+    response = await client.get("/service/files?details=1")
+    assert response.status == 200
+    assert await response.json() == [
+        {"filename": "a.csv", "size": len(CSV), "modified": "2023-11-14T22:13:20Z"}
+    ]
+    plain = await (await client.get("/service/files?details=0")).json()
+    assert plain == [{"filename": "a.csv", "size": len(CSV)}]
+    response = await client.get("/service/files?details=maybe")
+    assert (response.status, await response.json()) == (
+        400,
+        {"error": "details must be true or false, got 'maybe'"},
+    )
 
 
 async def test_reupload_replaces_and_overwrite_false_refuses(client: Any, upload_dir: Path) -> None:

@@ -9,7 +9,6 @@ from a directory outside the checkout.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 import requests
 
 from service import __version__
-from tests.live import live_server
+from tests.live import create_user, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +51,7 @@ def wheel_files(wheel: Path) -> set[str]:
         return {name for name in archive.namelist() if name.startswith("service/")}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A copy of what the sdist is built from, so build/ and *.egg-info never land in the checkout.
     tree = tmp_path_factory.mktemp("tree")
@@ -106,7 +105,7 @@ def test_a_package_folder_without_init_is_caught(tmp_path: Path) -> None:
     assert "service/observability/middleware.py" in missing
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment with the wheel and its ``dask`` extra, from the registry."""
     env_dir = tmp_path_factory.mktemp("venv")
@@ -129,17 +128,18 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir
 
 
-def outside_env() -> dict[str, str]:
-    """No trace of the checkout: the installed package must stand on its own."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return env
+@pytest.fixture(autouse=True)
+def outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No trace of the checkout in what the installed commands inherit: they stand on their own
+    (each also runs in a temporary directory, not the checkout)."""
+    for name in ("PYTHONPATH", "VIRTUAL_ENV"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_the_installed_cli_says_its_version(installed: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [installed / "bin" / "dffml-service-http", "-version"],
         cwd=tmp_path,
-        env=outside_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -150,7 +150,6 @@ def test_the_installed_cli_says_its_version(installed: Path, tmp_path: Path) -> 
     where = subprocess.run(
         [installed / "bin" / "python", "-c", "import service; print(service.__file__)"],
         cwd=tmp_path,
-        env=outside_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -168,7 +167,6 @@ def test_the_installed_server_serves_a_whole_flow(installed: Path, tmp_path: Pat
         *("-insecure", "-upload-dir", "data", "-js"),
         cwd=tmp_path,
         command=command,
-        env=outside_env(),
     ) as server:
         url = server.url
         health = requests.get(f"{url}/health", timeout=30).json()
@@ -219,22 +217,12 @@ def test_the_installed_server_serves_a_whole_flow(installed: Path, tmp_path: Pat
 def test_the_installed_server_logs_users_in(installed: Path, tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     cli = installed / "bin" / "dffml-service-http"
-    made = subprocess.run(
-        [cli, "createuser", "-username", "ann", "-upload-dir", "data", "-password-stdin"],
-        cwd=tmp_path,
-        env=outside_env(),
-        input="a long enough password\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    made = create_user("ann", "a long enough password", tmp_path, cli=[str(cli)])
     assert made.returncode == 0, made.stderr
     with live_server(
         *("-insecure", "-upload-dir", "data", "-auth", "token"),
         cwd=tmp_path,
         command=[str(cli)],
-        env=outside_env(),
     ) as server:
         login = requests.post(
             f"{server.url}/auth/login",

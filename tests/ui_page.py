@@ -7,8 +7,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 WAIT = 30  # seconds any one step may take on a loaded 2-core machine
 WIDTHS = (1280, 390)
+# axe-core from npm (package.json; scripts/setup runs npm ci): the accessibility checker.
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+# Violations of these impacts fail a test; "moderate" and "minor" ones are reported only.
+AXE_FAILS = ("serious", "critical")
+
+# Runs axe over the whole document (hidden pages are not checked: they are not shown) and
+# answers its violations, each with up to five of the elements it found.
+RUN_AXE = """
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ["violations"]}).then(
+  (result) => done(result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + ": " + n.failureSummary)}))),
+  (error) => done([{id: "axe-failed", impact: "critical", help: String(error), nodes: []}]));
+"""
 
 # Records every value the training bar takes (value and max attributes, in order), so a test
 # sees the intermediate ones however quickly they pass.
@@ -134,9 +151,21 @@ class Page:
             if e["level"] == "SEVERE" and e.get("source") != "network"
         ]
 
+    def axe(self) -> list[dict[str, Any]]:
+        """axe-core's violations on the page as it is shown now (every one, any impact)."""
+        if not AXE.is_file():
+            pytest.fail("axe-core is missing: run scripts/setup (it runs npm ci)")
+        if not self.driver.execute_script("return typeof axe === 'object'"):
+            # Injected through the driver, not a <script>: the page's CSP allows only itself.
+            self.driver.execute_script(AXE.read_text(encoding="utf-8"))
+        return list(self.driver.execute_async_script(RUN_AXE))
+
     def accessible(self) -> None:
-        """Every shown control of the page has a name a screen reader can say."""
+        """Every shown control of the page has a name a screen reader can say, and axe-core
+        finds nothing serious or critical."""
         assert self.unlabelled_controls() == []
+        failing = [v for v in self.axe() if v["impact"] in AXE_FAILS]
+        assert failing == [], failing
 
 
 def configure_forest(ui: Page, label: str, trees: int) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from service.engine.cursors import CursorStore
     from service.engine.pipelines.runner import Runner
     from service.engine.state import StateStore
+    from service.engine.state.hosts import Hosts
     from service.engine.state.labels import Labels
     from service.engine.tasks.executor import Executor
     from service.engine.tasks.manager import TaskManager
@@ -40,6 +41,8 @@ UPLOADS: web.AppKey[UploadDir | None] = web.AppKey("uploads")
 WORKERS: web.AppKey[Workers] = web.AppKey("workers")
 # The durable state store (SQLite, -state); opened before the contexts are restored.
 STATE: web.AppKey[StateStore] = web.AppKey("state")
+# The servers sharing the state store (service/engine/state/hosts.py).
+HOSTS: web.AppKey[Hosts] = web.AppKey("hosts")
 # Where long work runs (the local worker pool; a Dask cluster with -executor).
 EXECUTOR: web.AppKey[Executor] = web.AppKey("executor")
 # The OpenAPI document of this server (/openapi.json, /docs, /redoc), built on first use.

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 
-from service.engine.state import StateStore
+from service.engine.state import Connection, ConstraintError, StateStore
 from service.kernel.users import User
 
 COMPONENT = "auth"
@@ -68,7 +67,7 @@ class Accounts:
     async def create(self, user: User, password_hash: str) -> None:
         now = time.time()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             # "Admin" beside "admin" would read as one user in the audit log; a deleted user's
             # name stays taken (its row is kept).
             same = conn.execute(
@@ -83,7 +82,7 @@ class Accounts:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (user.name, password_hash, int(user.admin), now, now, json.dumps(user.rules)),
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintError:
                 raise UserExists(user.name, ACTIVE) from None
 
         await self.store.transaction(insert)
@@ -100,7 +99,7 @@ class Accounts:
         """Disable, enable or delete ``name`` (a deleted user stays deleted); False if there is
         no such user or it is deleted already."""
 
-        def update(conn: sqlite3.Connection) -> bool:
+        def update(conn: Connection) -> bool:
             # A deleted user's hash goes too: nothing can ever log in as it again.
             hashed = ", password_hash = ''" if status == DELETED else ""
             cursor = conn.execute(
@@ -123,7 +122,9 @@ class Accounts:
 
     async def revoke(self, jti: str, expires: float) -> None:
         await self.store.execute(
-            "INSERT OR REPLACE INTO auth_revoked (jti, expires) VALUES (?, ?)", (jti, expires)
+            "INSERT INTO auth_revoked (jti, expires) VALUES (?, ?)"
+            " ON CONFLICT (jti) DO UPDATE SET expires = excluded.expires",
+            (jti, expires),
         )
 
     async def revoked(self) -> dict[str, float]:

@@ -157,14 +157,16 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
         if ns.command in STATUS_COMMANDS:
             status = STATUS_COMMANDS[ns.command][0]
             if not await accounts.set_status(ns.username, status):
-                raise CommandError(f"no user {ns.username!r} in {path} (or deleted already)")
-            print(f"user {ns.username} {status} in {path}")
+                raise CommandError(
+                    f"no user {ns.username!r} in {store.describe()} (or deleted already)"
+                )
+            print(f"user {ns.username} {status} in {store.describe()}")
             return 0
         if ns.command == "createtoken":
             account = await accounts.get(ns.username)
             if account is None or account.status != ACTIVE:
                 state = "" if account is None else f" ({account.status})"
-                raise CommandError(f"no active user {ns.username!r} in {path}{state}")
+                raise CommandError(f"no active user {ns.username!r} in {store.describe()}{state}")
             key = secret.from_environment(os.environ.get(secret.ENV_SECRET))
             tokens = Tokens(
                 key or secret.load_or_create(ns.token_key_file or _key_beside(path)),
@@ -184,7 +186,7 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
             raise CommandError(exc.message) from None
         role = "admin" if user.admin else "user"
         ruled = f" with {len(user.rules)} rule(s) of its own" if user.rules else ""
-        print(f"created {role} {user.name}{ruled} in {path}")
+        print(f"created {role} {user.name}{ruled} in {store.describe()}")
         return 0
     finally:
         await store.aclose()

@@ -30,6 +30,8 @@ __all__ = ["FileEntry", "Saved", "UploadDir", "is_temporary"]
 class FileEntry:
     filename: str
     size: int
+    # Seconds since the epoch of the last change (st_mtime).
+    modified: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,13 +148,13 @@ class UploadDir:
                 if not resolved.is_relative_to(root) or not resolved.is_file():
                     continue
                 try:
-                    size = resolved.stat().st_size
+                    stat = resolved.stat()
                 except FileNotFoundError:  # deleted while walking
                     continue
                 relative = path.relative_to(root)
                 if hides(relative):
                     continue
-                entries.append(FileEntry(relative.as_posix(), size))
+                entries.append(FileEntry(relative.as_posix(), stat.st_size, stat.st_mtime))
         entries.sort(key=lambda entry: entry.filename)
         return entries
 

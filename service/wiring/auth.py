@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
@@ -16,7 +17,8 @@ from service.auth.audit import AuditLog
 from service.auth.guard import Guard
 from service.auth.logins import Logins
 from service.auth.rules import Rules
-from service.auth.tokens import Tokens, load_jwks
+from service.auth.tokens import LEEWAY, Tokens, load_jwks
+from service.engine.state import StateUnavailable
 from service.engine.state.location import StateLocationError, key_path, state_path
 from service.kernel.errors import SetupError
 from service.observability.ratelimit import RateLimit
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 # How soon a user disabled or deleted from the command line loses its tokens (the admin route
 # takes effect at once).
 BLOCKED_REFRESH_SECONDS = 1.0
+
+# With a state store several hosts share (-state postgresql://…), how often each host reads the
+# revocations and password changes the others made (docs/scaling.md): a logout or a password
+# change on one host is refused by every other within this many seconds.
+SHARED_REVOCATIONS_EVERY_S = 2.0
 
 
 class AuthSetupError(SetupError):
@@ -115,17 +122,21 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
             detail = exc.strerror or exc
             raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
     logins = app[AUTH].logins
-    watcher = None
+    watcher: asyncio.Task[None] | None = None
+    follow: asyncio.Task[None] | None = None
     if logins is not None:  # the state store is open by now (its cleanup context came first)
         await logins.restore()
         watcher = asyncio.create_task(_watch_blocked(logins), name="auth-blocked-users")
+        if app[STATE].dialect == "postgresql":
+            follow = asyncio.create_task(_follow_other_hosts(logins))
     try:
         yield
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (watcher, follow):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if audit is not None:
             await asyncio.to_thread(audit.close)
 
@@ -138,5 +149,39 @@ async def _watch_blocked(logins: Logins) -> None:
         await asyncio.sleep(BLOCKED_REFRESH_SECONDS)
         try:
             await logins.refresh_blocked()
+        except StateUnavailable:
+            continue  # the database is unreachable for now (the store logged it)
         except Exception:
             log.exception("cannot read disabled users from the state store")
+
+
+async def _follow_other_hosts(logins: Logins) -> None:
+    """Take up the revocations and password changes other hosts wrote to the shared store.
+    Only what is new is applied: applying clears the tokens' admission cache."""
+    tokens = logins.tokens
+    while True:
+        await asyncio.sleep(SHARED_REVOCATIONS_EVERY_S)
+        try:
+            revoked = await logins.accounts.revoked()
+            changes = await logins.accounts.password_changes()
+        except StateUnavailable:
+            # The database is unreachable for now (the store logged it): this host keeps what
+            # it knows and reads again later.
+            continue
+        except Exception:
+            log.exception("cannot read revocations from the shared state store")
+            continue
+        now = tokens.clock()
+        new_revoked = {
+            jti: at
+            for jti, at in revoked.items()
+            # A revocation of a token that has expired anyway the tokens forget: not new.
+            if jti not in tokens.revoked and at + LEEWAY > now
+        }
+        new_changes = {
+            name: math.floor(at)
+            for name, at in changes.items()
+            if tokens.not_before.get(name) != math.floor(at)
+        }
+        if new_revoked or new_changes:
+            tokens.restore(new_revoked, new_changes)

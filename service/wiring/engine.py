@@ -8,6 +8,8 @@ the cursors over them, and the tasks that use all of these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from aiohttp import web
 from service.api.keys import (
     CURSORS,
     EXECUTOR,
+    HOSTS,
     LABELS,
     REGISTRY,
     SANDBOX,
@@ -29,6 +32,7 @@ from service.api.keys import (
 from service.contexts import ContextStore
 from service.engine.cursors import CursorStore, running
 from service.engine.state import StateError, StateStore
+from service.engine.state.hosts import Hosts
 from service.engine.state.labels import Labels
 from service.engine.state.location import StateLocationError, state_path
 from service.engine.state.restore import restore
@@ -42,6 +46,8 @@ from service.kernel.sandbox import Sandbox, sweep_temporaries
 from service.plugins.sources import spool
 from service.sdk.base import Kind
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def install(app: web.Application) -> None:
@@ -75,9 +81,13 @@ def install(app: web.Application) -> None:
     app.on_startup.append(_sweep_leftovers)
     TaskRepository.register(app[STATE])
     Labels.register(app[STATE])
+    Hosts.register(app[STATE])
+    app[HOSTS] = Hosts(app[STATE])
     app[LABELS] = Labels(app[STATE])
+    tasks = TaskRepository(app[STATE], app[HOSTS])
+    app[HOSTS].sweepers.append(tasks.interrupt_unfinished)
     app[TASKS] = TaskManager(
-        TaskRepository(app[STATE]),
+        tasks,
         queue=settings.task_queue,
         running=settings.task_workers,
         ttl=settings.task_ttl,
@@ -127,9 +137,21 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
         await store.open()
     except StateError as exc:
         raise SetupError(f"-state: {exc}") from None
+    hosts, beating = app[HOSTS], None
     try:
+        if hosts.shared:  # several servers on one store: say this one is here
+            await hosts.beat()
+            beating = asyncio.create_task(hosts.keep_beating(), name="state-hosts")
         yield
     finally:
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            try:
+                await hosts.leave()
+            except Exception:  # the database is gone: the others find this host gone later
+                log.warning("cannot leave the shared state store", exc_info=True)
         await store.aclose()
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from service.api.keys import EXECUTOR, PIPELINES, SANDBOX, SETTINGS, STATE, STORE
+from service.api.keys import EXECUTOR, HOSTS, PIPELINES, SANDBOX, SETTINGS, STATE, STORE
 from service.engine.pipelines import repository
 from service.engine.pipelines.runner import Runner
 
@@ -18,8 +18,10 @@ def install(app: web.Application) -> None:
     if sandbox is None:  # pipelines read and write files: they need -upload-dir
         app[PIPELINES] = None
         return
+    runs = repository.Repository(app[STATE], app[HOSTS])
+    app[HOSTS].sweepers.append(runs.interrupt_all)
     app[PIPELINES] = Runner(
-        repository.Repository(app[STATE]),
+        runs,
         app[STORE],
         sandbox,
         app[EXECUTOR],

@@ -1,5 +1,6 @@
 """``GET /labels``: every label the caller sees by kind (their own and the shared ones), its
-plugin, config and open contexts; an admin's ``?all=1`` adds every user's own."""
+plugin, config and open contexts (and, for models, which of those are trained); an admin's
+``?all=1`` adds every user's own."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ LABEL = {
         "config": {},
         "contexts": {"type": "array", "items": {"type": "string"}},
         "preloaded": {"type": "boolean"},
+        # Models only: the open contexts with something to predict with.
+        "trained": {"type": "array", "items": {"type": "string"}},
         "error": {"type": "string"},
         "context_errors": {"type": "object", "additionalProperties": {"type": "string"}},
     },
@@ -84,6 +87,8 @@ def _section(store: ContextStore, labels: Labels, kind: Kind) -> dict[str, Any]:
             "contexts": sorted(contexts.get(label, [])),
             "preloaded": info is not None and info.preloaded,
         }
+        if kind == "model":
+            entry["trained"] = [ctx for ctx in entry["contexts"] if store.model(ctx).trained]
         if label in failed:
             entry["context_errors"] = failed[label]
         section[label] = entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import mimetypes
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from service.api.jsonio import json_response, ok
 from service.api.keys import SETTINGS, UPLOADS
 from service.api.openapi import OK_SCHEMA, Body, Response, operation
 from service.api.openapi.shapes import FILE_PATH, NO_UPLOADS
-from service.engine.uploads import UploadDir
+from service.engine.uploads import FileEntry, UploadDir
 from service.kernel.errors import BadRequest, NotAllowed, PayloadTooLarge, RequestTimeout
 
 CHUNK_SIZE = 256 * 1024
@@ -76,6 +77,7 @@ async def upload(request: web.Request) -> web.Response:
 @operation(
     "List the files in the upload directory",
     tags=("files",),
+    query={"details": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}},
     responses={
         200: {
             "type": "array",
@@ -84,17 +86,29 @@ async def upload(request: web.Request) -> web.Response:
                 "properties": {
                     "filename": {"type": "string"},
                     "size": {"type": "integer", "minimum": 0},
+                    "modified": {"type": "string", "format": "date-time"},
                 },
                 "required": ["filename", "size"],
             },
         },
+        400: "details is not true or false",
         501: NO_UPLOADS,
     },
 )
 async def list_files(request: web.Request) -> web.Response:
     uploads = _uploads(request, "File listing not allowed")
+    # Opt-in, so the listing existing clients compare stays exactly as it was.
+    details = _flag(request, "details", default=False)
     entries = await uploads.listing()
-    return json_response([{"filename": e.filename, "size": e.size} for e in entries])
+    return json_response([_entry(e, details=details) for e in entries])
+
+
+def _entry(entry: FileEntry, *, details: bool) -> dict[str, object]:
+    out: dict[str, object] = {"filename": entry.filename, "size": entry.size}
+    if details:
+        when = datetime.datetime.fromtimestamp(entry.modified, datetime.timezone.utc)
+        out["modified"] = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return out
 
 
 @operation(

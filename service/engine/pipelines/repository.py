@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from typing import Any
 
 from service.engine.pipelines.model import FINAL, INTERRUPTED, Job, Pipeline, Run, Task, now
-from service.engine.state import StateStore
+from service.engine.state import Connection, Row, StateStore
+from service.engine.state.hosts import Hosts, not_alive
 from service.kernel import scope
 
 COMPONENT = "pipelines"
@@ -53,7 +53,9 @@ MIGRATIONS = [
         error TEXT,
         UNIQUE (run, task)
     );
-    """
+    """,
+    # 2: the server that drives the run (service/engine/state/hosts.py).
+    "ALTER TABLE pipeline_runs ADD COLUMN host TEXT;",
 ]
 
 _ACTIVE = ("PENDING", "RUNNING")
@@ -68,8 +70,11 @@ def register(store: StateStore) -> None:
 
 
 class Repository:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, hosts: Hosts | None = None) -> None:
+        """``hosts``: the servers sharing ``store``; without, the store is this server's."""
         self._store = store
+        self._hosts = hosts
+        self._host = None if hosts is None else hosts.id
 
     # --- pipelines -------------------------------------------------------------------------
 
@@ -104,7 +109,7 @@ class Repository:
 
         mine = _mine()
 
-        def delete(conn: sqlite3.Connection) -> str:
+        def delete(conn: Connection) -> str:
             found = conn.execute(
                 f"SELECT 1 FROM pipelines WHERE id = ? AND {_MINE}", (pipeline_id, *mine)
             ).fetchone()
@@ -139,13 +144,14 @@ class Repository:
 
         owner = scope.namespace()
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: Connection) -> None:
             # The pipeline may have been deleted since it was read: no run of a ghost.
             if not conn.execute("SELECT 1 FROM pipelines WHERE id = ?", (pipeline.id,)).fetchone():
                 raise LookupError(pipeline.id)
             conn.execute(
-                "INSERT INTO pipeline_runs (id, pipeline, files, tasks, status, created, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO pipeline_runs"
+                " (id, pipeline, files, tasks, status, created, owner, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.id,
                     run.pipeline,
@@ -154,6 +160,7 @@ class Repository:
                     run.status,
                     run.created,
                     owner,
+                    self._host,
                 ),
             )
             conn.executemany(
@@ -211,9 +218,9 @@ class Repository:
 
     async def save_run(self, run: Run) -> None:
         await self._store.execute(
-            "UPDATE pipeline_runs SET status = ?, started = ?, finished = ?, error = ?"
-            " WHERE id = ?",
-            (run.status, run.started, run.finished, run.error, run.id),
+            "UPDATE pipeline_runs SET status = ?, started = ?, finished = ?, error = ?,"
+            " host = ? WHERE id = ?",
+            (run.status, run.started, run.finished, run.error, self._host, run.id),
         )
 
     async def save_jobs(self, jobs: list[Job]) -> None:
@@ -237,11 +244,14 @@ class Repository:
         )
 
     async def interrupt_all(self) -> int:
-        """At start-up: whatever was running when the server stopped failed; say so."""
+        """At start-up: whatever was running when the server stopped failed; say so. (With a
+        shared store, what servers that are gone were running.)"""
+        gone, hosts = not_alive(None if self._hosts is None else await self._hosts.alive())
 
-        def interrupt(conn: sqlite3.Connection) -> int:
+        def interrupt(conn: Connection) -> int:
             runs = conn.execute(
-                "SELECT id FROM pipeline_runs WHERE status IN (?, ?)", _ACTIVE
+                f"SELECT id FROM pipeline_runs WHERE status IN (?, ?) AND {gone}",
+                (*_ACTIVE, *hosts),
             ).fetchall()
             stamp = now()
             for (run_id,) in runs:
@@ -278,7 +288,8 @@ class Repository:
 
 # Under -auth token a user's pipelines, runs and jobs are theirs: another user's answer 404 as
 # if they did not exist. The shared namespace (-auth none, the operator, admins) sees them all.
-_MINE = "(? IS NULL OR owner IS ?)"
+# (The cast gives PostgreSQL the type of a parameter that may be NULL.)
+_MINE = "(CAST(? AS TEXT) IS NULL OR owner = ?)"
 
 
 def _mine() -> tuple[str | None, str | None]:
@@ -306,11 +317,11 @@ def _tasks(text: str) -> tuple[Task, ...]:
     return tuple(Task(t["module"], t["function"], t["options"]) for t in json.loads(text))
 
 
-def _pipeline(row: sqlite3.Row) -> Pipeline:
+def _pipeline(row: Row) -> Pipeline:
     return Pipeline(row["id"], row["name"], _tasks(row["tasks"]), row["created"])
 
 
-def _run(row: sqlite3.Row, jobs: list[Job]) -> Run:
+def _run(row: Row, jobs: list[Job]) -> Run:
     return Run(
         id=row["id"],
         pipeline=row["pipeline"],
@@ -325,7 +336,7 @@ def _run(row: sqlite3.Row, jobs: list[Job]) -> Run:
     )
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Row) -> Job:
     return Job(
         id=row["id"],
         run=row["run"],

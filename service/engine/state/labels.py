@@ -14,12 +14,12 @@ Every method acts in the caller's namespace (``scope.namespace()``), as the cont
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from typing import Any
 
 import orjson
 
-from service.engine.state.store import StateStore
+from service.engine.state.backend import Connection
+from service.engine.state.store import Migration, StateStore
 from service.kernel import scope
 from service.sdk.base import KINDS, Kind
 
@@ -28,7 +28,21 @@ Key = tuple[str | None, str]
 # The shared namespace on disk: a primary key column cannot hold NULL, and no user is named "".
 _SHARED = ""
 
-SCHEMA = [
+
+def _numbered(conn: Connection) -> None:
+    """3: ``seq`` orders the rows as they were last configured, for the restore. SQLite's
+    rowid did (INSERT OR REPLACE gave a new one); PostgreSQL keeps no such order. Rows saved
+    before are numbered in the order they were made."""
+    for table, name in (("labels", "label"), ("contexts", "ctx_label")):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        rows = conn.execute(f"SELECT owner, kind, {name} FROM {table} ORDER BY rowid").fetchall()
+        conn.executemany(
+            f"UPDATE {table} SET seq = ? WHERE owner = ? AND kind = ? AND {name} = ?",
+            [(seq, *row) for seq, row in enumerate(rows, start=1)],
+        )
+
+
+SCHEMA: list[Migration] = [
     """
     CREATE TABLE labels (
         kind TEXT NOT NULL,
@@ -70,7 +84,11 @@ SCHEMA = [
     DROP TABLE contexts;
     ALTER TABLE contexts_v2 RENAME TO contexts;
     """,
+    _numbered,
 ]
+
+# A new or reconfigured row goes last, as it did when SQLite's INSERT OR REPLACE renumbered it.
+_NEXT = "(SELECT coalesce(max(seq), 0) + 1 FROM {table})"
 
 
 @dataclasses.dataclass
@@ -126,10 +144,12 @@ class Labels:
         owner = scope.namespace()
         self.info[kind][(owner, label)] = LabelInfo(plugin, config)
 
-        def save(conn: sqlite3.Connection) -> None:
+        def save(conn: Connection) -> None:
             conn.execute(
-                "INSERT OR REPLACE INTO labels (owner, kind, label, plugin, config)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO labels (owner, kind, label, plugin, config, seq)"
+                f" VALUES (?, ?, ?, ?, ?, {_NEXT.format(table='labels')})"
+                " ON CONFLICT (owner, kind, label) DO UPDATE SET plugin = excluded.plugin,"
+                " config = excluded.config, seq = excluded.seq",
                 (_column(owner), kind, label, plugin, orjson.dumps(config).decode()),
             )
             # Reconfiguring a label closes its contexts (ContextStore does): so do the saved.
@@ -145,7 +165,7 @@ class Labels:
         owner = scope.namespace()
         self.info[kind].pop((owner, label), None)
 
-        def delete(conn: sqlite3.Connection) -> None:
+        def delete(conn: Connection) -> None:
             key = (_column(owner), kind, label)
             conn.execute("DELETE FROM labels WHERE owner = ? AND kind = ? AND label = ?", key)
             conn.execute("DELETE FROM contexts WHERE owner = ? AND kind = ? AND label = ?", key)
@@ -157,7 +177,10 @@ class Labels:
         owner = scope.namespace()
         self.failed_contexts.pop((kind, (owner, ctx_label)), None)
         await self._store.execute(
-            "INSERT OR REPLACE INTO contexts (owner, kind, ctx_label, label) VALUES (?, ?, ?, ?)",
+            "INSERT INTO contexts (owner, kind, ctx_label, label, seq)"
+            f" VALUES (?, ?, ?, ?, {_NEXT.format(table='contexts')})"
+            " ON CONFLICT (owner, kind, ctx_label) DO UPDATE SET label = excluded.label,"
+            " seq = excluded.seq",
             (_column(owner), kind, ctx_label, label),
         )
 
@@ -219,10 +242,11 @@ class Labels:
 
     async def saved(self) -> tuple[list[SavedLabel], list[SavedContext]]:
         labels = await self._store.fetchall(
-            "SELECT owner, kind, label, plugin, config FROM labels ORDER BY rowid"
+            "SELECT owner, kind, label, plugin, config FROM labels ORDER BY seq, owner, kind, label"
         )
         contexts = await self._store.fetchall(
-            "SELECT owner, kind, ctx_label, label FROM contexts ORDER BY rowid"
+            "SELECT owner, kind, ctx_label, label FROM contexts"
+            " ORDER BY seq, owner, kind, ctx_label"
         )
         return (
             [

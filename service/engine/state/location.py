@@ -1,10 +1,12 @@
-"""Where the state file lives: ``-state FILE``, or a default beside (never inside) -upload-dir."""
+"""Where the state lives: ``-state FILE`` or ``-state postgresql://…``, or a default file beside
+(never inside) -upload-dir."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from service.engine.state.store import MEMORY
+from service.engine.state.backend import is_url
+from service.engine.state.sqlite import MEMORY
 
 SUFFIX = ".state.sqlite3"
 # The token signing key sits beside the state file: ./data.state.sqlite3 -> ./data.jwt-key.
@@ -16,7 +18,8 @@ class StateLocationError(Exception):
 
 
 def state_path(state: str | None, upload_dir: Path | None) -> str:
-    """The database path for ``-state`` and ``-upload-dir``: MEMORY, or an absolute file.
+    """The database for ``-state`` and ``-upload-dir``: MEMORY, a PostgreSQL URL as given, or
+    an absolute file.
 
     The default for ``-upload-dir ./data`` is ``./data.state.sqlite3``: one per upload dir (the
     labels it keeps name files in that dir), outside it so no client can list or download it.
@@ -24,6 +27,8 @@ def state_path(state: str | None, upload_dir: Path | None) -> str:
     """
     if state == MEMORY:
         return MEMORY
+    if state is not None and is_url(state):
+        return state
     if state is None or state == "":
         if upload_dir is None:
             return MEMORY
@@ -48,9 +53,17 @@ def state_path(state: str | None, upload_dir: Path | None) -> str:
 
 def key_path(state: str) -> Path | None:
     """The default -token-key-file for the state path ``state`` (from :func:`state_path`):
-    beside it, outside the upload dir like it; None when the state is kept in memory."""
+    beside it, outside the upload dir like it; None when the state is kept in memory.
+
+    A PostgreSQL state has no file to sit beside, and every host must sign with the same key:
+    the operator names it (the same file on every host) or gives it in the environment."""
     if state == MEMORY:
         return None
+    if is_url(state):
+        raise StateLocationError(
+            "-state postgresql://… keeps no key file beside it: give every host the same"
+            " -token-key-file FILE (or DFFML_SERVICE_HTTP_SECRET_KEY)"
+        )
     path = Path(state)
     stem = path.name.removesuffix(SUFFIX) if path.name.endswith(SUFFIX) else path.name
     return path.with_name(stem + KEY_SUFFIX)

@@ -1,43 +1,49 @@
-"""The state store: one SQLite database, one thread that talks to it, versioned schemas.
+"""The state store: one database, one thread that talks to it, versioned schemas.
 
-Why SQLite: the server is one process on one machine, and its state (labels, tasks, pipelines,
-users) is small and relational; an embedded database needs no service to run and gives
-transactions and crash safety for free. Why one thread: an sqlite3 connection belongs to the
-thread that uses it, SQLite admits one writer at a time anyway, and the event loop must never
-wait on a disk sync. Every call is queued to that thread and awaited.
+Two backends behind one interface: an embedded SQLite file, the default (the state is small and
+relational; an embedded database needs no service to run and gives transactions and crash
+safety), and PostgreSQL (``-state postgresql://…``) for several hosts sharing one state
+(service/engine/state/postgres.py, docs/scaling.md). Components write their SQL once, in
+SQLite's dialect; the few differences are translated in service/engine/state/dialect.py.
 
-Durability: WAL journal with ``synchronous=NORMAL``. A killed server (SIGKILL, a crash) loses no
-committed transaction and always leaves a database that opens; only a power failure may lose the
-last transactions, never consistency. Every write runs in a transaction.
+Why one thread: an sqlite3 connection belongs to the thread that uses it, SQLite admits one
+writer at a time anyway, psycopg's synchronous connection runs one statement at a time too, and
+the event loop must never wait on the disk or the network. Every call is queued to that thread
+and awaited.
 
 Schemas: each component (``"labels"``, ``"tasks"``, ``"pipelines"``, ``"auth"``) registers its
 own ordered list of migrations; ``schema_versions`` records how many of each have been applied,
 so components never edit a shared list and a database made by an older release is upgraded in
 place on start. A database that has more migrations of a component than this release knows was
-written by a newer release and is refused rather than misread.
+written by a newer release and is refused rather than misread. Each migration runs in a write
+transaction that first re-reads the version, so hosts starting together apply it once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from service.engine.state.backend import (
+    Connection,
+    Cursor,
+    Row,
+    StateError,
+    StateUnavailable,
+    is_url,
+)
+from service.engine.state.sqlite import MEMORY, SqliteBackend
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MEMORY = ":memory:"
-# How long a statement waits for another process's write lock (two servers on one file).
-BUSY_TIMEOUT_MS = 5000
-
-Migration = str | Callable[[sqlite3.Connection], None]
-Params = Sequence[Any] | dict[str, Any]
+Migration = str | Callable[[Connection], None]
+Params = Sequence[Any]
 
 _VERSIONS = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -47,24 +53,64 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 """
 
 
-class StateError(Exception):
-    """The state file cannot be used (unreadable, not a database, from a newer release)."""
+class _Backend(Protocol):
+    dialect: str
+    errors: tuple[type[Exception], ...]
+    in_memory: bool
+
+    def describe(self) -> str: ...
+
+    def connect(self) -> None: ...
+
+    def connection(self) -> Connection: ...
+
+    def read(self, sql: str, params: Sequence[Any]) -> Cursor: ...
+
+    def transaction(self, fn: Callable[[Connection], T]) -> T: ...
+
+    def close(self) -> None: ...
+
+    def size(self) -> int: ...
+
+    def unavailable(self, exc: BaseException) -> bool: ...
+
+    def complete(self, statement: str) -> bool: ...
+
+
+def _backend(location: str) -> _Backend:
+    if is_url(location):
+        # Imported here: psycopg loads only for a server that uses PostgreSQL.
+        from service.engine.state.postgres import PostgresBackend
+
+        return PostgresBackend(location)
+    return SqliteBackend(location)
 
 
 class StateStore:
-    """The server's database. ``register_schema`` every component, then ``await open()``."""
+    """The server's database. ``register_schema`` every component, then ``await open()``.
+
+    ``path`` is a SQLite file, ``:memory:``, or a ``postgresql://`` URL."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._backend = _backend(self.path)
         self._schemas: dict[str, list[Migration]] = {}
         self._thread: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._connected = False
         self._opened = False
         self._closed = False
 
     @property
     def in_memory(self) -> bool:
-        return self.path == MEMORY
+        return self._backend.in_memory
+
+    @property
+    def dialect(self) -> str:
+        return self._backend.dialect
+
+    def describe(self) -> str:
+        """The location for messages (a URL's password hidden)."""
+        return self._backend.describe()
 
     def register_schema(self, component: str, migrations: Sequence[Migration]) -> None:
         """Declare ``component``'s tables as ordered migrations (SQL scripts or functions of a
@@ -114,144 +160,124 @@ class StateStore:
     async def executemany(self, sql: str, rows: Sequence[Params]) -> int:
         return await self.transaction(lambda conn: conn.executemany(sql, rows).rowcount)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return await self._run(lambda conn: conn.execute(sql, params).fetchall())
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        rows: list[Row] = await self._run(lambda: self._read(sql, params).fetchall())
+        return rows
 
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = await self._run(lambda conn: conn.execute(sql, params).fetchone())
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = await self._run(lambda: self._read(sql, params).fetchone())
         return row
 
-    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(conn)`` in the store's thread inside ``BEGIN IMMEDIATE … COMMIT``; rolled back
-        if it raises. ``fn`` must not block on anything but the database."""
-        return await self._run(lambda conn: _in_transaction(conn, fn))
+    async def transaction(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(conn)`` in the store's thread inside one write transaction (SQLite's ``BEGIN
+        IMMEDIATE``; on PostgreSQL, one holding the writers' lock); rolled back if it raises.
+        ``fn`` must not block on anything but the database."""
+        return await self._run(lambda: self._backend.transaction(fn))
 
     async def size(self) -> int:
-        """Bytes on disk: the database plus its WAL (0 in memory)."""
+        """Bytes the database takes (0 in memory)."""
         if self.in_memory:
             return 0
-        return await asyncio.to_thread(_disk_size, Path(self.path))
+        return await self._run(self._backend.size)
 
     # --- the store's thread -------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._thread is None or self._closed:
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._thread is None or self._closed or not self._connected:
             raise RuntimeError("the state store is not open")
         loop = asyncio.get_running_loop()
         # Shielded: a cancelled caller (a client that went away) must not leave a transaction
         # half-observed; the call finishes in the thread either way.
-        future = loop.run_in_executor(self._thread, self._call, fn)
-        return await asyncio.shield(future)
+        future = loop.run_in_executor(self._thread, fn)
+        try:
+            return await asyncio.shield(future)
+        except Exception as exc:
+            if self._backend.unavailable(exc):
+                log.warning("state store %s unavailable: %s", self.describe(), _first_line(exc))
+                raise StateUnavailable from exc
+            raise
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            raise RuntimeError("the state store is not open")
-        return fn(self._conn)
+    def _read(self, sql: str, params: Params) -> Cursor:
+        return self._backend.read(sql, params)
 
     def _open(self) -> None:
-        if not self.in_memory:
-            parent = Path(self.path).parent
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StateError(f"cannot create {parent}: {exc.strerror or exc}") from None
         try:
-            # isolation_level=None: no implicit transactions; _in_transaction opens them.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open {self.path}: {exc}") from None
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not self.in_memory:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StateError(f"{self.path}: cannot use a write-ahead log ({mode})")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            _in_transaction(conn, lambda c: c.execute(_VERSIONS))
+            self._backend.connect()
+            self._backend.transaction(lambda c: c.execute(_VERSIONS))
             for component, migrations in self._schemas.items():
-                _migrate(conn, component, migrations)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StateError(f"{self.path} is not a usable state database: {exc}") from None
-        except BaseException:
-            conn.close()
+                self._migrate(component, migrations)
+        except StateError:
+            self._backend.close()
             raise
-        self._conn = conn
+        except self._backend.errors as exc:
+            self._backend.close()
+            raise StateError(
+                f"{self.describe()} is not a usable state database: {_first_line(exc)}"
+            ) from None
+        except BaseException:
+            self._backend.close()
+            raise
+        self._connected = True
 
     def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                if not self.in_memory:
-                    # Fold the WAL back into the database so the file is whole on its own.
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                log.warning("state store: checkpoint at close failed", exc_info=True)
-            conn.close()
+        self._connected = False
+        self._backend.close()
+
+    def _migrate(self, component: str, migrations: Sequence[Migration]) -> None:
+        for version in range(1, len(migrations) + 1):
+            migration = migrations[version - 1]
+
+            def apply(c: Connection, migration: Migration = migration, v: int = version) -> bool:
+                applied = _version(c, component)
+                if applied > len(migrations):
+                    raise StateError(
+                        f"the state store has version {applied} of the {component!r} schema,"
+                        f" this release knows {len(migrations)}: it was written by a newer"
+                        " release"
+                    )
+                if applied >= v:
+                    return False
+                if isinstance(migration, str):
+                    for statement in self._statements(migration):
+                        c.execute(statement)
+                else:
+                    migration(c)
+                c.execute(
+                    "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
+                    " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    (component, v),
+                )
+                return True
+
+            if self._backend.transaction(apply):
+                log.debug("state store: %s schema at version %d", component, version)
+
+    def _statements(self, script: str) -> list[str]:
+        """A script split into complete statements (``executescript`` would commit on its
+        own)."""
+        out: list[str] = []
+        current = ""
+        for line in script.splitlines(keepends=True):
+            current += line
+            if self._backend.complete(current):
+                if current.strip():
+                    out.append(current)
+                current = ""
+        if current.strip():
+            raise ValueError(f"incomplete SQL statement in a migration: {current.strip()!r}")
+        return out
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
-def _migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migration]) -> None:
+def _version(conn: Connection, component: str) -> int:
     row = conn.execute(
         "SELECT version FROM schema_versions WHERE component = ?", (component,)
     ).fetchone()
-    applied = 0 if row is None else int(row[0])
-    if applied > len(migrations):
-        raise StateError(
-            f"the state file has version {applied} of the {component!r} schema, this release"
-            f" knows {len(migrations)}: it was written by a newer release"
-        )
-    for version in range(applied + 1, len(migrations) + 1):
-        migration = migrations[version - 1]
-
-        def apply(
-            c: sqlite3.Connection, migration: Migration = migration, v: int = version
-        ) -> None:
-            if isinstance(migration, str):
-                for statement in _statements(migration):
-                    c.execute(statement)
-            else:
-                migration(c)
-            c.execute(
-                "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
-                " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
-                (component, v),
-            )
-
-        _in_transaction(conn, apply)
-        log.debug("state store: %s schema at version %d", component, version)
+    return 0 if row is None else int(row[0])
 
 
-def _statements(script: str) -> list[str]:
-    """A script split into complete statements (``executescript`` would commit on its own)."""
-    out: list[str] = []
-    current = ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                out.append(current)
-            current = ""
-    if current.strip():
-        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()!r}")
-    return out
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
-def _disk_size(path: Path) -> int:
-    total = 0
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        with contextlib.suppress(FileNotFoundError):
-            total += candidate.stat().st_size
-    return total
+__all__ = ["MEMORY", "Connection", "Migration", "Params", "Row", "StateError", "StateStore"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from typing import Any
 
 import orjson
 
-from service.engine.state import StateStore
+from service.engine.state import Connection, Row, StateStore
+from service.engine.state.hosts import Hosts, not_alive
 from service.engine.tasks.task import INTERRUPTED, Progress, Task, iso, now, parse_iso
 
 SCHEMA = [
@@ -32,17 +32,24 @@ SCHEMA = [
     CREATE INDEX tasks_status ON tasks (status, created);
     CREATE INDEX tasks_finished ON tasks (finished);
     """,
+    # 2: the server that last saved the task (service/engine/state/hosts.py).
+    "ALTER TABLE tasks ADD COLUMN host TEXT;",
 ]
 
 _COLUMNS = (
     "task_id, kind, target, status, progress, created, started, finished, result, error,"
-    " error_status, ran_on, owner"
+    " error_status, ran_on, owner, host"
+)
+_UPDATE = ", ".join(
+    f"{column} = excluded.{column}" for column in _COLUMNS.replace(" ", "").split(",")[1:]
 )
 
 
 class TaskRepository:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, hosts: Hosts | None = None) -> None:
+        """``hosts``: the servers sharing ``store``; without, the store is this server's."""
         self._store = store
+        self._hosts = hosts
 
     @staticmethod
     def register(store: StateStore) -> None:
@@ -51,9 +58,9 @@ class TaskRepository:
     async def save(self, task: Task) -> None:
         """Insert or replace the whole row (tasks change a few times in their life)."""
         await self._store.execute(
-            f"INSERT OR REPLACE INTO tasks ({_COLUMNS}) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _row(task),
+            f"INSERT INTO tasks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" ON CONFLICT (task_id) DO UPDATE SET {_UPDATE}",
+            (*_row(task), None if self._hosts is None else self._hosts.id),
         )
 
     async def get(self, task_id: str) -> Task | None:
@@ -74,7 +81,7 @@ class TaskRepository:
         """Newest first; and how many match in all."""
         where, params = _where(status=status, kind=kind, owner=owner)
 
-        def query(conn: sqlite3.Connection) -> tuple[list[Task], int]:
+        def query(conn: Connection) -> tuple[list[Task], int]:
             total = conn.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()[0]
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM tasks{where}"
@@ -86,25 +93,28 @@ class TaskRepository:
         return await self._store.transaction(query)
 
     async def interrupt_unfinished(self) -> int:
-        """At start: tasks PENDING or RUNNING when the server stopped become FAILURE."""
+        """At start: tasks PENDING or RUNNING when the server stopped become FAILURE (with a
+        shared store, those of servers that are gone)."""
+        gone, hosts = not_alive(None if self._hosts is None else await self._hosts.alive())
         return await self._store.execute(
             "UPDATE tasks SET status = 'FAILURE', error = ?, error_status = 503,"
-            " finished = ? WHERE status IN ('PENDING', 'RUNNING')",
-            (INTERRUPTED, iso(now())),
+            f" finished = ? WHERE status IN ('PENDING', 'RUNNING') AND {gone}",
+            (INTERRUPTED, iso(now()), *hosts),
         )
 
     async def prune(self, *, older_than: datetime.datetime, keep_at_most: int) -> int:
         """Delete finished tasks that finished before ``older_than``, and the oldest finished
         ones beyond ``keep_at_most``; how many went."""
 
-        def prune(conn: sqlite3.Connection) -> int:
+        def prune(conn: Connection) -> int:
             gone = conn.execute(
                 "DELETE FROM tasks WHERE finished IS NOT NULL AND finished < ?",
                 (iso(older_than),),
             ).rowcount
             gone += conn.execute(
-                "DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM tasks"
-                " WHERE finished IS NOT NULL ORDER BY finished DESC LIMIT -1 OFFSET ?)",
+                "DELETE FROM tasks WHERE finished IS NOT NULL AND task_id NOT IN"
+                " (SELECT task_id FROM tasks WHERE finished IS NOT NULL"
+                " ORDER BY finished DESC, task_id DESC LIMIT ?)",
                 (keep_at_most,),
             ).rowcount
             return int(gone)
@@ -140,7 +150,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def _task(row: sqlite3.Row) -> Task:
+def _task(row: Row) -> Task:
     progress = orjson.loads(row["progress"])
     created = parse_iso(row["created"])
     assert created is not None

@@ -170,9 +170,10 @@
       return this.request("POST", `/service/upload/${filePath(path)}${query}`, { body: form });
     }
 
-    /* [{filename, size}, …] for every file in the upload dir. */
-    files() {
-      return this.request("GET", "/service/files");
+    /* [{filename, size}, …] for every file in the upload dir; with {details: true} each also
+     * has modified (ISO 8601, UTC). */
+    files({ details = false } = {}) {
+      return this.request("GET", `/service/files${details ? "?details=1" : ""}`);
     }
 
     /* The file's content as a Blob (use .text() or .arrayBuffer() on it). */

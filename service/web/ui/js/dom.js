@@ -63,7 +63,7 @@ export function s(tag, attributes = {}, ...children) {
 export function field(text, control, help = "") {
   control.id ||= newId("field");
   const described = [];
-  const helpText = help ? h("small", { class: "help", id: `${control.id}-help` }, help) : null;
+  const helpText = help ? h("small", { class: "help", id: `${control.id}-help` }, typeof help === "string" ? prose(help) : help) : null;
   if (helpText) {
     described.push(helpText.id);
   }
@@ -179,4 +179,20 @@ export function saveBlob(blob, name) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/* Help text with ``code`` (reStructuredText) or `code` (Markdown) marks as <code>. */
+export function prose(text) {
+  const parts = String(text || "").split(/``([^`]+)``|`([^`]+)`/);
+  const out = [];
+  for (let i = 0; i < parts.length; i += 3) {
+    if (parts[i]) {
+      out.push(parts[i]);
+    }
+    const code = parts[i + 1] ?? parts[i + 2];
+    if (code) {
+      out.push(h("code", {}, code));
+    }
+  }
+  return out;
 }

@@ -40,7 +40,7 @@ const app = {
 
   /* The upload dir's files; every page that offers them hears "files". */
   async refreshFiles() {
-    app.files = await api.files();
+    app.files = await api.files({ details: true });
     filesList.replaceChildren(...app.files.map((f) => h("option", { value: f.filename })));
     app.events.dispatchEvent(new Event("files"));
     return app.files;

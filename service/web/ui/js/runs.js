@@ -2,9 +2,13 @@
 // arrive and its output files as links. A run in progress is followed through
 // GET /runs/{id}/events (read by api.js with fetch, so -auth token's header goes with it).
 
-import { act, formatBytes, h, saveBlob } from "./dom.js";
+import { act, errorSlot, formatBytes, h, saveBlob, wideCard } from "./dom.js";
 
 const ENDED = new Set(["FINISHED", "FAILED", "CANCELLED"]);
+// Runs shown, the newest first.
+const RUNS_SHOWN = 20;
+// Run event streams held open at once (see follow() below).
+const STREAMS = 3;
 
 /* A link to a file of the upload dir that downloads it through the client (which sends the
  * token), so it works under -auth token too; the href is the file's address all the same. */
@@ -53,7 +57,7 @@ export function runView(app, run, { pipelineName = "" } = {}) {
     if (!rows.has(job.task)) {
       const status = h("span", { class: "badge" });
       const outputs = h("ul", { class: "outputs" });
-      const log = h("pre", { class: "log", tabindex: "0", "aria-label": `Log of job ${job.task}` });
+      const log = h("pre", { class: "log", role: "log", tabindex: "0", "aria-label": `Log of job ${job.task}` });
       const tr = h(
         "tr",
         { "data-job": job.id, "data-task": String(job.task) },
@@ -181,6 +185,102 @@ export function runView(app, run, { pipelineName = "" } = {}) {
       if (!following) {
         show(next);
       }
+    },
+  };
+}
+
+/* The Pipelines page's Runs card: the newest runs, those in progress followed. */
+export function runsCard(state) {
+  const { app, views } = state;
+  const list = h("div", { id: "runs-list", "aria-live": "polite" });
+  const refresh = h("button", { type: "button", id: "runs-refresh" }, "Refresh");
+  const error = errorSlot("runs-error");
+  const total = h("p", { class: "muted", id: "runs-total", role: "status" });
+  const card = { visible: false, count: -1 };
+
+  function nameOf(run) {
+    return state.pipelines.find((p) => p.id === run.pipeline)?.name || "";
+  }
+
+  function viewOf(run) {
+    if (views.has(run.id)) {
+      views.get(run.id).refresh(run);
+    } else {
+      views.set(run.id, runView(app, run, { pipelineName: nameOf(run) }));
+    }
+    return views.get(run.id);
+  }
+
+  /* Follow view's run; at most STREAMS at once (a browser opens only 6 connections to one
+   * server over HTTP/1.1, and each stream holds one), the newest first. */
+  function follow(view) {
+    const followed = [...views.values()].filter((v) => v.following);
+    if (view.ended || view.following || followed.length >= STREAMS) {
+      return;
+    }
+    view.follow()?.then((ended) => {
+      if (ended) {
+        app.refreshFiles().catch(() => {});
+        // A run that waited for a stream is picked up now.
+        if (card.visible) {
+          reload();
+        }
+      }
+    });
+  }
+
+  async function load() {
+    const { total: count } = await app.api.runs({ limit: 1 });
+    card.count = count;
+    const { runs } = await app.api.runs({ limit: RUNS_SHOWN, offset: Math.max(0, count - RUNS_SHOWN) });
+    const shown = runs.reverse().map(viewOf);
+    list.replaceChildren(...shown.map((view) => view.element));
+    shown.forEach(follow);
+    // Views of runs no longer shown are dropped.
+    const kept = new Set(runs.map((run) => run.id));
+    for (const [id, view] of views) {
+      if (!kept.has(id) && !view.element.isConnected) {
+        view.stop();
+        views.delete(id);
+      }
+    }
+    total.textContent = count
+      ? `${count} run${count === 1 ? "" : "s"}${count > RUNS_SHOWN ? `, the newest ${RUNS_SHOWN} shown` : ""}.`
+      : "No runs yet: start one.";
+  }
+
+  function reload() {
+    return act(refresh, error, load);
+  }
+  refresh.addEventListener("click", reload);
+  const element = wideCard("Runs", h("div", { class: "toolbar" }, refresh, error), total, list);
+  element.id = "runs";
+  return {
+    element,
+    reload,
+    visible: () => card.visible,
+    count: () => card.count,
+    show() {
+      card.visible = true;
+    },
+    /* Leaving the page closes its streams; coming back lists the runs as they are then. */
+    hide() {
+      card.visible = false;
+      for (const view of views.values()) {
+        view.stop();
+      }
+    },
+    add(run) {
+      const view = viewOf(run);
+      list.prepend(view.element);
+      // The run just started is the one to watch: it takes a stream from the oldest followed.
+      const followed = [...views.values()].filter((v) => v.following && v !== view);
+      if (followed.length >= STREAMS) {
+        followed.at(-1).stop();
+      }
+      total.textContent = "";
+      view.element.scrollIntoView({ block: "nearest" });
+      follow(view);
     },
   };
 }

@@ -24,7 +24,9 @@ export class Labels extends EventTarget {
           const contexts = {};
           for (const [label, info] of Object.entries(all[kind] || {})) {
             for (const ctx of info.contexts || []) {
-              contexts[ctx] = { label, plugin: info.plugin, config: info.config };
+              // Models: whether this context has something to predict with (the server's word).
+              const trained = info.trained ? info.trained.includes(ctx) : undefined;
+              contexts[ctx] = { label, plugin: info.plugin, config: info.config, trained };
             }
           }
           this.byKind[kind] = contexts;
@@ -38,9 +40,41 @@ export class Labels extends EventTarget {
     return this.pending;
   }
 
+  /* The feature names of a source context's first record (fetched once per context). */
+  sourceFeatures(ctx) {
+    this.features ||= new Map();
+    if (!this.features.has(ctx)) {
+      const pending = (async () => {
+        const pages = this.api.recordPages(ctx, 1);
+        try {
+          const first = await pages.next();
+          const record = first.done ? null : Object.values(first.value.records)[0];
+          return new Set(Object.keys((record && record.features) || {}));
+        } finally {
+          // Releases the server's cursor.
+          await pages.return();
+        }
+      })();
+      pending.catch(() => this.features.delete(ctx));
+      this.features.set(ctx, pending);
+    }
+    return this.features.get(ctx);
+  }
+
+  /* The source contexts whose records have every one of names, in list order. */
+  async sourcesWith(names) {
+    const known = this.list("source");
+    const fits = await Promise.all(
+      known.map((ctx) => this.sourceFeatures(ctx).then((have) => names.every((n) => have.has(n)), () => false)),
+    );
+    return known.filter((_, i) => fits[i]);
+  }
+
   /* A context this page just opened: shown at once, then confirmed by the server's list. */
   add(kind, ctx, info) {
     this.byKind[kind][ctx] = info;
+    // A source configured again under the same name may read other records.
+    this.features?.delete(ctx);
     this.dispatchEvent(new Event("change"));
     return this.refresh().catch(() => {
       // The list could not be fetched: the context stays listed as this page opened it.

@@ -1,7 +1,8 @@
 // Data: upload files (with progress, drag and drop), list/download/delete them, configure a
 // source over one, preview its records page by page through iterkeys.
 
-import { act, card, wideCard, errorSlot, field, formatBytes, h, saveBlob, select, setOptions, showError } from "../dom.js";
+import { act, card, errorSlot, field, formatBytes, h, select, setOptions, showError } from "../dom.js";
+import { fileBrowser } from "../files.js";
 import { optionsForm, pluginConfig, specsFromConfig } from "../forms.js";
 
 export const id = "data";
@@ -12,7 +13,13 @@ let refreshFileTable = () => {};
 export function mount(root, app) {
   root.append(
     h("p", { class: "lead" }, "Files in the server's upload directory, and sources that read them."),
-    h("div", { class: "grid" }, uploadCard(app), filesCard(app), sourceCard(app), previewCard(app)),
+    // Two columns on a desktop, the files beside the records of a source; one on a phone.
+    h(
+      "div",
+      { class: "pair" },
+      h("div", { class: "column" }, uploadCard(app), filesCard(app)),
+      h("div", { class: "column" }, previewCard(app), sourceCard(app)),
+    ),
   );
 }
 
@@ -83,55 +90,16 @@ function uploadCard(app) {
 }
 
 function filesCard(app) {
-  const body = h("tbody");
-  const table = h(
-    "table",
-    { id: "files-table" },
-    h("caption", { class: "visually-hidden" }, "Files in the upload directory"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"), h("th", { scope: "col", class: "num" }, "Size"), h("th", { scope: "col" }, "Actions"))),
-    body,
-  );
   const error = errorSlot("files-error");
   const refresh = h("button", { type: "button", id: "files-refresh" }, "Refresh");
-  const total = h("p", { class: "muted", id: "files-total" });
-
-  function row(file) {
-    const rowError = h("p", { class: "error", role: "alert", hidden: true });
-    const download = h("button", { type: "button", class: "small", "aria-label": `Download ${file.filename}` }, "Download");
-    const use = h("button", { type: "button", class: "small", "aria-label": `Configure a source from ${file.filename}` }, "Use as source");
-    const remove = h("button", { type: "button", class: "small danger", "aria-label": `Delete ${file.filename}` }, "Delete");
-    download.addEventListener("click", () =>
-      act(download, rowError, async () => saveBlob(await app.api.download(file.filename), file.filename.split("/").pop())),
-    );
-    use.addEventListener("click", () => app.events.dispatchEvent(new CustomEvent("use-file", { detail: file.filename })));
-    let armed = false;
-    remove.addEventListener("click", async () => {
-      if (!armed) {
-        // A second press confirms: a slip of the finger should not delete data.
-        armed = true;
-        remove.textContent = "Really delete?";
-        remove.addEventListener("blur", () => {
-          armed = false;
-          remove.textContent = "Delete";
-        }, { once: true });
-        return;
-      }
-      await act(remove, rowError, async () => {
-        await app.api.deleteFile(file.filename);
-        await app.refreshFiles();
-      });
-    });
-    return h(
-      "tr",
-      { "data-file": file.filename },
-      h("td", { class: "name" }, file.filename),
-      h("td", { class: "num" }, formatBytes(file.size)),
-      h("td", { class: "actions" }, download, use, remove, rowError),
-    );
-  }
+  const total = h("p", { class: "muted", id: "files-total", role: "status" });
+  const browser = fileBrowser(app, {
+    onUse: (filename, plugin) => app.events.dispatchEvent(new CustomEvent("use-file", { detail: { filename, plugin } })),
+    afterDelete: () => app.refreshFiles(),
+  });
 
   function render() {
-    body.replaceChildren(...app.files.map(row));
+    browser.render(app.files);
     const bytes = app.files.reduce((sum, f) => sum + f.size, 0);
     total.textContent = app.files.length
       ? `${app.files.length} file${app.files.length === 1 ? "" : "s"}, ${formatBytes(bytes)}`
@@ -141,7 +109,15 @@ function filesCard(app) {
   refreshFileTable = () => act(refresh, error, () => app.refreshFiles());
   refresh.addEventListener("click", refreshFileTable);
   app.events.addEventListener("files", render);
-  return card("Files", h("div", { class: "toolbar" }, refresh, error), h("div", { class: "scroll" }, table), total);
+  const head = h(
+    "div",
+    { class: "tree-head", "aria-hidden": "true" },
+    h("span", {}, "Name"),
+    h("span", { class: "num" }, "Size"),
+    h("span", {}, "Changed"),
+    h("span", {}, "Actions"),
+  );
+  return card("Files", h("div", { class: "toolbar" }, refresh, total, error), head, browser.element);
 }
 
 function sourceCard(app) {
@@ -185,13 +161,9 @@ function sourceCard(app) {
   });
   plugin.addEventListener("change", build);
   app.events.addEventListener("use-file", (event) => {
-    const file = event.detail;
-    if (file.endsWith(".json") && listing.json) {
-      plugin.value = "json";
-    } else if (/\.(db|sqlite3?)$/.test(file) && listing.sqlite) {
-      plugin.value = "sqlite";
-    } else if (listing.csv) {
-      plugin.value = "csv";
+    const { filename: file, plugin: wanted } = event.detail;
+    if (listing[wanted]) {
+      plugin.value = wanted;
     }
     build();
     form.set("filename", file);
@@ -301,7 +273,7 @@ function previewCard(app) {
   });
   app.labels.addEventListener("change", sync);
   sync();
-  return wideCard(
+  return card(
     "Preview records",
     h("div", { class: "row narrow" }, field("Source", source), field("Records per page", size)),
     h("div", { class: "toolbar" }, first, prev, next, error),

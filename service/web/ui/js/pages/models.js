@@ -1,9 +1,10 @@
 // Models: configure from /list/models, train as a task with a live progress bar (and cancel), score with any scorer,
 // predict from a form or over a source, and plot the predictions against the truth.
 
-import { act, card, wideCard, errorSlot, field, h, newId, s, select, setOptions, showError } from "../dom.js";
+import { act, card, errorSlot, field, h, newId, select, setOptions, showError } from "../dom.js";
 import { optionsForm, pluginConfig, specsFromConfig } from "../forms.js";
-import { confusion, looksLikeClasses, residuals, scatter } from "../plot.js";
+import { when } from "../files.js";
+import { format, resultsCard } from "../results.js";
 import { trainWithProgress } from "../training.js";
 
 export const id = "models";
@@ -11,19 +12,21 @@ export const title = "Models";
 
 export function mount(root, app) {
   const model = select({ id: "model-ctx" }, []);
+  const state = h("p", { id: "model-state", role: "status" });
   const results = resultsCard(app);
-  const view = { app, model, results };
+  const view = { app, model, results, state };
   function sync() {
     const known = app.labels.list("model");
     setOptions(model, known.length ? known : [["", "(configure a model first)"]]);
     model.dispatchEvent(new Event("change"));
   }
+  model.addEventListener("change", () => describeModel(view));
   app.labels.addEventListener("change", sync);
   root.append(
     h("p", { class: "lead" }, "Configure a model, train it on a source, score it and look at its predictions."),
     h("div", { class: "grid" },
       configureCard(view),
-      card("Use a model", field("Model", model, "the model that training, scoring and predicting below use"), trainPart(view), scorePart(view)),
+      card("Use a model", field("Model", model, "the model that training, scoring and predicting below use"), state, trainPart(view), scorePart(view)),
       predictCard(view),
       results.element,
     ),
@@ -31,19 +34,54 @@ export function mount(root, app) {
   sync();
 }
 
-/* Checkboxes for the configured sources, with the first one ticked. */
+/*
+ * The model's state as the server knows it (GET /labels says whether it is trained, however it
+ * was; the newest training task, when there is one, says when) and what it reads.
+ */
+async function describeModel({ app, model, state }) {
+  const ctx = model.value;
+  const info = app.labels.get("model", ctx);
+  if (!info) {
+    state.textContent = "";
+    return;
+  }
+  const features = featuresOf(info.config).map((f) => f.name);
+  const reads = features.length ? ` It reads ${features.join(", ")}${predictedName(info.config) ? ` and predicts ${predictedName(info.config)}` : ""}.` : "";
+  const said = info.trained === undefined ? "" : info.trained ? "Trained." : "Not trained yet: train it below.";
+  state.dataset.trained = String(Boolean(info.trained));
+  state.textContent = `${info.plugin} model. ${said}${reads}`;
+  if (!info.trained) {
+    return;
+  }
+  const { tasks } = await app.api.tasks({ kind: "train", status: "SUCCESS", limit: 200 }).catch(() => ({ tasks: [] }));
+  const last = tasks.find((t) => t.target === `model/${ctx}`);
+  if (last && model.value === ctx) {
+    state.textContent = `${info.plugin} model. Trained, last at ${when(last.finished)} (task ${last.task_id.slice(0, 8)}).${reads}`;
+  }
+}
+
+/*
+ * Checkboxes for the configured sources. Until the user ticks one, the ticked ones follow the
+ * model: the sources whose records have every feature it needs (prefer()).
+ */
 function sourcePicker(app, name) {
   const group = h("fieldset", { class: "sources", id: `${name}-sources` }, h("legend", {}, "Sources"));
   const list = h("div", { class: "checks" });
   group.append(list);
+  let preferred = null;
+  let touched = false;
+  list.addEventListener("change", () => {
+    touched = true;
+  });
   function sync() {
     const known = app.labels.list("source");
     const ticked = new Set([...list.querySelectorAll("input:checked")].map((i) => i.value));
+    const wanted = touched ? ticked : new Set(preferred && preferred.length ? [preferred.includes(app.recent.source) ? app.recent.source : preferred[0]] : []);
     list.replaceChildren(
       ...(known.length
         ? known.map((ctx, i) => {
             const first = known.includes(app.recent.source) ? ctx === app.recent.source : i === 0;
-            const box = h("input", { type: "checkbox", value: ctx, checked: ticked.size ? ticked.has(ctx) : first });
+            const box = h("input", { type: "checkbox", value: ctx, checked: wanted.size || touched ? wanted.has(ctx) : first });
             return field(ctx, box);
           })
         : [h("p", { class: "muted" }, "No sources yet: configure one on the Data page.")]),
@@ -54,6 +92,10 @@ function sourcePicker(app, name) {
   return {
     element: group,
     chosen: () => [...list.querySelectorAll("input:checked")].map((i) => i.value),
+    prefer(fits) {
+      preferred = fits;
+      sync();
+    },
   };
 }
 
@@ -108,13 +150,32 @@ function configureCard({ app, model }) {
   return card("Configure a model", element);
 }
 
+/* The names a model reads (and, with truth, the one it predicts too). */
+function namesOf(app, ctx, truth) {
+  const config = app.labels.get("model", ctx)?.config;
+  const names = featuresOf(config).map((f) => f.name);
+  const predicted = predictedName(config);
+  return truth && predicted ? [...names, predicted] : names;
+}
+
+/* Tick, in picker, the sources that have what model needs, whenever the model changes. */
+function followModel(app, model, picker) {
+  model.addEventListener("change", () => {
+    const names = namesOf(app, model.value, true);
+    if (names.length) {
+      app.labels.sourcesWith(names).then(picker.prefer, () => {});
+    }
+  });
+}
+
 function trainPart({ app, model }) {
   const sources = sourcePicker(app, "train");
+  followModel(app, model, sources);
   const submit = h("button", { type: "button", id: "train-submit" }, "Train");
   const cancel = h("button", { type: "button", id: "train-cancel", class: "danger", hidden: true }, "Cancel training");
   const error = errorSlot("train-error");
   const bar = h("progress", { id: "train-progress", max: 1, value: 0, "aria-label": "Training progress" });
-  const status = h("p", { id: "train-status", role: "status", class: "muted" }, "Not trained in this page yet.");
+  const status = h("p", { id: "train-status", role: "status", class: "muted" });
   let taskId = null;
   cancel.addEventListener("click", () =>
     act(cancel, error, async () => {
@@ -151,6 +212,8 @@ function trainPart({ app, model }) {
       }
       bar.dataset.state = "done";
       status.textContent = `Trained ${model.value} on ${chosen.join(", ")}.`;
+      // The server now says the model is trained: the state above follows.
+      app.labels.refresh().catch(() => {});
       return true;
     }).then((ok) => {
       if (!ok) {
@@ -175,6 +238,7 @@ function trainPart({ app, model }) {
 function scorePart({ app, model, results }) {
   const scorer = select({ id: "score-scorer" }, []);
   const sources = sourcePicker(app, "score");
+  followModel(app, model, sources);
   const submit = h("button", { type: "button", id: "score-submit" }, "Score");
   const error = errorSlot("score-error");
   const out = h("output", { id: "score-value", for: scorer.id });
@@ -208,10 +272,6 @@ function scorePart({ app, model, results }) {
     h("div", { class: "toolbar" }, submit, error),
     out,
   );
-}
-
-function format(value) {
-  return typeof value === "number" ? String(Number(value.toPrecision(6))) : JSON.stringify(value);
 }
 
 /* The features a model was configured with: [{name, dtype}] from "Years:int:1" or objects. */
@@ -269,8 +329,28 @@ function predictCard({ app, model, results }) {
     );
     one.disabled = !features.length;
   }
+  let touched = false;
+  source.addEventListener("change", () => {
+    touched = true;
+  });
+  // Until the user picks one, the source offered is one with the model's features (and its truth).
+  function fitSource() {
+    const ctx = model.value;
+    if (touched || !ctx) {
+      return;
+    }
+    const withTruth = app.labels.sourcesWith(namesOf(app, ctx, true));
+    const withFeatures = app.labels.sourcesWith(namesOf(app, ctx, false));
+    Promise.all([withTruth, withFeatures]).then(([best, fit]) => {
+      const chosen = [...best, ...fit][0];
+      if (!touched && model.value === ctx && chosen && !best.includes(source.value)) {
+        source.value = chosen;
+      }
+    }, () => {});
+  }
   app.labels.addEventListener("change", syncSources);
   model.addEventListener("change", syncInputs);
+  model.addEventListener("change", fitSource);
   syncSources();
   syncInputs();
 
@@ -318,88 +398,3 @@ function predictCard({ app, model, results }) {
   );
 }
 
-function resultsCard() {
-  const kind = select({ id: "plot-kind" }, [["auto", "Automatic"], ["regression", "Regression"], ["classification", "Classification"]], "auto");
-  const summary = h("p", { id: "plot-summary", role: "status" }, "Predict over a source to see plots.");
-  const score = h("p", { id: "plot-score", class: "muted" });
-  const main = h("figure", { class: "plot", hidden: true }, s("svg", { id: "plot-main" }), h("figcaption", {}));
-  const second = h("figure", { class: "plot", hidden: true }, s("svg", { id: "plot-residuals" }), h("figcaption", {}));
-  const table = h("table", { id: "predictions-table" });
-  let last = null;
-
-  function draw() {
-    if (!last) {
-      return;
-    }
-    const { points, name } = last;
-    const classes = kind.value === "auto" ? looksLikeClasses(points) : kind.value === "classification";
-    main.hidden = false;
-    if (classes) {
-      confusion(main.querySelector("svg"), points, name);
-      main.querySelector("figcaption").textContent = "Confusion matrix: rows are the true class, columns the predicted one.";
-      second.hidden = true;
-      const right = points.filter((p) => String(p.truth) === String(p.predicted)).length;
-      last.stats = `${right} of ${points.length} predicted right (${((100 * right) / points.length).toFixed(1)} %)`;
-    } else {
-      scatter(main.querySelector("svg"), points, name);
-      main.querySelector("figcaption").textContent = "Predicted against true value; a perfect model puts every point on the line y = x.";
-      residuals(second.querySelector("svg"), points, name);
-      second.querySelector("figcaption").textContent = "Residuals (true − predicted) against the prediction.";
-      second.hidden = false;
-      const mse = points.reduce((sum, p) => sum + (p.truth - p.predicted) ** 2, 0) / points.length;
-      last.stats = `mean squared error over these records: ${format(mse)}`;
-    }
-    summary.textContent = `${points.length} record${points.length === 1 ? "" : "s"} plotted (${last.what}); ${last.stats}.`;
-  }
-  kind.addEventListener("change", draw);
-
-  function renderTable(records, name) {
-    const shown = records.slice(0, 500);
-    table.replaceChildren(
-      h("caption", {}, records.length > shown.length ? `The first ${shown.length} of ${records.length} predictions` : "Predictions"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "key"), h("th", { scope: "col" }, `true ${name}`), h("th", { scope: "col" }, `predicted ${name}`), h("th", { scope: "col" }, "confidence"))),
-      h(
-        "tbody",
-        {},
-        shown.map((r) => {
-          const p = (r.prediction || {})[name] || {};
-          return h("tr", { "data-key": r.key }, h("th", { scope: "row" }, r.key), h("td", {}, format((r.features || {})[name])), h("td", {}, format(p.value)), h("td", {}, p.confidence === undefined ? "" : format(p.confidence)));
-        }),
-      ),
-    );
-  }
-
-  const plotAs = field("Plot as", kind, "automatic: a confusion matrix when predictions are classes, else a scatter");
-  plotAs.classList.add("inline");
-  const element = wideCard(
-    "Predictions against the truth",
-    plotAs,
-    summary,
-    score,
-    h("div", { class: "plots" }, main, second),
-    h("details", {}, h("summary", {}, "Table of predictions"), h("div", { class: "scroll" }, table)),
-  );
-  element.id = "results";
-  return {
-    element,
-    setScore(text) {
-      score.textContent = text;
-    },
-    show(records, configuredName, what) {
-      const name = configuredName || Object.keys(records[0]?.prediction || {})[0] || "value";
-      const points = records
-        .filter((r) => r.prediction && r.prediction[name] && r.features && r.features[name] !== undefined)
-        .map((r) => ({ key: r.key, truth: r.features[name], predicted: r.prediction[name].value }));
-      renderTable(records, name);
-      if (!points.length) {
-        last = null;
-        main.hidden = true;
-        second.hidden = true;
-        summary.textContent = `No record of ${what} has a true ${name} to compare with.`;
-        return;
-      }
-      last = { points, name, what };
-      draw();
-    },
-  };
-}

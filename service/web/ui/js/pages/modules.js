@@ -1,8 +1,9 @@
 // Modules: run a module function over uploaded files with a form generated from its declared
 // options; list what it wrote, with downloads, and its log.
 
-import { act, card, errorSlot, field, formatBytes, h, saveBlob, select, setOptions, showError } from "../dom.js";
+import { act, card, errorSlot, field, formatBytes, h, prose, saveBlob, select, setOptions, showError } from "../dom.js";
 import { optionsForm, pluginConfig, specsFromConfig, specsFromOptions } from "../forms.js";
+import { describeTable, evasionLine } from "../shown.js";
 
 export const id = "modules";
 export const title = "Modules";
@@ -34,7 +35,7 @@ function runCards(app) {
 
   function buildModule() {
     const entry = listing[module.value] || {};
-    about.textContent = entry.description || entry.tagline || "";
+    about.replaceChildren(...prose(entry.description || entry.tagline || ""));
     config = optionsForm(specsFromConfig(pluginConfig(entry, "module", module.value)), {
       legend: `${module.value} module config`,
       hideEmpty: true,
@@ -48,7 +49,7 @@ function runCards(app) {
   function buildFunction() {
     const info = declared()[fn.value] || {};
     const types = [info.expected_filetype, ...(info.optional_filetypes || [])].filter(Boolean);
-    fnHelp.textContent = `${info.help || ""}${types.length ? ` (reads ${types.map((t) => `.${t}`).join(", ")})` : ""}`;
+    fnHelp.replaceChildren(...prose(info.help || ""), types.length ? ` (reads ${types.map((t) => `.${t}`).join(", ")})` : "");
     options = optionsForm(specsFromOptions(info.options), {
       legend: `${fn.value} options`,
       suggestions: { model: modelsList.id },
@@ -76,26 +77,49 @@ function runCards(app) {
 
   function showResult(result) {
     output.querySelector("#module-runs-empty")?.remove();
+    const shown = h("div", { class: "shown" });
+    const files = (result.files || []).map((f) => (typeof f === "string" ? { filename: f } : f));
     output.prepend(h("article", { class: "run", "data-run": result.run },
       h("h3", {}, `${module.value}.${result.function}`),
       h("p", { class: "muted" }, `Run ${result.run}`),
+      shown,
       h("p", { class: "muted" }, `Wrote into ${result.output_dir}:`),
       h(
         "ul",
         { class: "outputs" },
-        (result.files || []).map((f) => {
-          const name = typeof f === "string" ? f : f.filename || f.path || f.name;
+        files.map((f) => {
+          const name = f.filename;
           const rowError = h("p", { class: "error", role: "alert", hidden: true });
           const download = h("button", { type: "button", class: "small", "aria-label": `Download ${name}` }, "Download");
           download.addEventListener("click", () =>
             act(download, rowError, async () => saveBlob(await app.api.download(name), name.split("/").pop())),
           );
-          const size = typeof f === "object" && typeof f.size === "number" ? ` (${formatBytes(f.size)})` : "";
-          return h("li", { "data-file": name }, h("span", { class: "name" }, `${name}${size}`), download, rowError);
+          const size = typeof f.size === "number" ? ` (${formatBytes(f.size)})` : "";
+          // The folder is named above: each file by its own name.
+          return h("li", { "data-file": name }, h("span", { class: "name", title: name }, `${name.split("/").pop()}${size}`), download, rowError);
         }),
       ),
       result.logs && result.logs.length ? h("pre", { class: "log" }, result.logs.join("\n")) : null,
     ));
+    showOutputs(shown, files);
+  }
+
+  /* What the outputs say, shown rather than only downloadable: describe's statistics as a
+   * table, an evasion's success rate. */
+  async function showOutputs(shown, files) {
+    for (const f of files) {
+      if (f.tags && f.tags.success_rate !== undefined && f.filename.endsWith(".evasion.json")) {
+        shown.append(h("p", { class: "evasion", "data-file": f.filename }, h("strong", {}, f.filename.split("/").pop()), ": ", evasionLine(f.tags)));
+      }
+    }
+    for (const f of files.filter((file) => file.filename.endsWith(".describe.json"))) {
+      try {
+        const summary = JSON.parse(await (await app.api.download(f.filename)).text());
+        shown.append(describeTable(summary));
+      } catch (err) {
+        shown.append(h("p", { class: "error", role: "alert" }, `${f.filename}: ${err.message}`));
+      }
+    }
   }
 
   const form = h(
@@ -135,7 +159,7 @@ function runCards(app) {
     .then((modules) => {
       listing = modules;
       const names = Object.keys(modules).filter((name) => !modules[name].unavailable);
-      setOptions(module, names.map((n) => [n, modules[n].tagline ? `${n} — ${modules[n].tagline}` : n]), names[0]);
+      setOptions(module, names.map((n) => [n, modules[n].tagline ? `${n} — ${modules[n].tagline.replace(/`+/g, "")}` : n]), names[0]);
       buildModule();
     })
     .catch((err) => showError(error, err.message));

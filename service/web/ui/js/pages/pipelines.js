@@ -2,17 +2,16 @@
 // and delete them, start a run over uploaded files, and watch the runs: jobs, logs as they
 // arrive, output files to download (docs/pipelines.md).
 
-import { act, card, errorSlot, field, formatBytes, h, select, setOptions, showError, wideCard } from "../dom.js";
+import { act, card, errorSlot, field, formatBytes, h, prose, select, setOptions, showError } from "../dom.js";
 import { optionsForm, specsFromOptions } from "../forms.js";
-import { runView } from "../runs.js";
+import { runsCard } from "../runs.js";
+import { when } from "./tasks.js";
 
 export const id = "pipelines";
 export const title = "Pipelines";
 
-// Runs shown, the newest first.
-const RUNS_SHOWN = 20;
-// Run event streams held open at once (see follow() below).
-const STREAMS = 3;
+// How often the shown page asks whether a pipeline or run was added (two small requests).
+const POLL_MS = 4000;
 
 let refreshAll = () => {};
 let runsShown = null;
@@ -29,6 +28,29 @@ export function mount(root, app) {
   );
   refreshAll = () => Promise.all([list.reload(), runs.reload()]);
   runsShown = runs;
+  // Pipelines and runs other clients make appear without Refresh: while the page is shown, a
+  // poll of one of each every POLL_MS lists again when the count or the newest changed. It
+  // opens no stream: the page's streams follow the runs in progress.
+  let polling = false;
+  poll = async () => {
+    if (polling || !runs.visible()) {
+      return;
+    }
+    polling = true;
+    try {
+      const [p, r] = await Promise.all([app.api.pipelines({ limit: 1 }), app.api.runs({ limit: 1, offset: 0 })]);
+      if (p.total !== state.pipelinesTotal) {
+        await list.reload();
+      }
+      if (r.total !== runs.count()) {
+        await runs.reload();
+      }
+    } catch {
+      // The next poll or Refresh tries again.
+    } finally {
+      polling = false;
+    }
+  };
   app
     .listing("modules")
     .then((modules) => {
@@ -39,13 +61,24 @@ export function mount(root, app) {
     .catch((err) => showError(builder.querySelector("#pipeline-add-error"), err.message));
 }
 
+let poll = async () => {};
+let timer = null;
+
 export function show() {
   runsShown.show();
   refreshAll();
+  timer ||= setInterval(() => poll(), POLL_MS);
 }
 
 export function hide() {
   runsShown.hide();
+  clearInterval(timer);
+  timer = null;
+}
+
+/* What tells pipelines of one name apart: the start of the id and when it was made. */
+export function pipelineTag(pipeline) {
+  return `${pipeline.id.slice(0, 8)}${pipeline.created ? ` · ${when(pipeline.created)}` : ""}`;
 }
 
 /* The plugin of a module choice: "ctx:LABEL" (an open context) or "plugin:NAME". */
@@ -68,7 +101,22 @@ function builderCard(state) {
   const submit = h("button", { type: "submit", id: "pipeline-submit" }, "Create pipeline");
   const error = errorSlot("pipeline-error");
   const done = h("p", { class: "ok", role: "status", id: "pipeline-done" });
+  const warning = h("p", { class: "warning", id: "pipeline-name-warning", role: "status" });
   const tasks = [];
+  // A second pipeline of a name already taken is allowed (each has its own id) but easily
+  // confused: the page says so while the name is typed, and once more when it is made.
+  function sameName() {
+    const wanted = name.value.trim();
+    return state.pipelines.filter((p) => p.name === wanted);
+  }
+  function warn() {
+    const same = sameName();
+    warning.textContent = same.length
+      ? `${same.length === 1 ? "A pipeline" : `${same.length} pipelines`} named ${name.value.trim()} already exist${same.length === 1 ? "s" : ""} (${same.map(pipelineTag).join("; ")}): creating makes another, told apart by its id and date.`
+      : "";
+  }
+  name.addEventListener("input", warn);
+  state.onPipelines = warn;
   let options = optionsForm([]);
 
   const functions = () => (state.listing[pluginOf(app, module.value)] || {}).functions || {};
@@ -92,7 +140,7 @@ function builderCard(state) {
   function buildOptions() {
     const info = functions()[fn.value] || {};
     const types = [info.expected_filetype, ...(info.optional_filetypes || [])].filter(Boolean);
-    fnHelp.textContent = `${info.help || ""}${types.length ? ` (reads ${types.map((t) => `.${t}`).join(", ")})` : ""}`;
+    fnHelp.replaceChildren(...prose(info.help || ""), types.length ? ` (reads ${types.map((t) => `.${t}`).join(", ")})` : "");
     options = optionsForm(specsFromOptions(info.options), { legend: `${fn.value || "function"} options`, hideEmpty: true });
     optionsHolder.replaceChildren(options.element);
   }
@@ -137,6 +185,7 @@ function builderCard(state) {
     "form",
     { id: "pipeline-form", novalidate: true },
     field("Name", name, "1 to 200 characters"),
+    warning,
     h("fieldset", { class: "options" },
       h("legend", {}, "Add a task"),
       field("Module", module, "an open module context, or a module from /list/modules"),
@@ -152,6 +201,7 @@ function builderCard(state) {
     done,
   );
   steps.setAttribute("aria-labelledby", "pipeline-tasks-title");
+  name.setAttribute("aria-describedby", `${name.getAttribute("aria-describedby")} ${warning.id}`);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     done.textContent = "";
@@ -159,8 +209,9 @@ function builderCard(state) {
       if (!tasks.length) {
         throw new Error("Add at least one task");
       }
+      const twins = sameName().length;
       const pipeline = await app.api.createPipeline(name.value.trim(), tasks);
-      done.textContent = `Pipeline ${pipeline.name} created with ${pipeline.tasks.length} task${pipeline.tasks.length === 1 ? "" : "s"}.`;
+      done.textContent = `Pipeline ${pipeline.name} created with ${pipeline.tasks.length} task${pipeline.tasks.length === 1 ? "" : "s"} (${pipelineTag(pipeline)})${twins ? `; ${twins + 1} pipelines now have this name` : ""}.`;
       tasks.splice(0);
       renderSteps();
       await refreshAll();
@@ -205,6 +256,8 @@ function pipelinesCard(state, start) {
       "li",
       { "data-pipeline": pipeline.id },
       h("strong", {}, pipeline.name),
+      " ",
+      h("span", { class: "mono muted", title: pipeline.id }, pipelineTag(pipeline)),
       h("span", { class: "muted" }, ` ${pipeline.tasks.map((t) => `${t.module}.${t.function}`).join(" → ")}`),
       h("div", { class: "toolbar" }, run, remove),
       rowError,
@@ -214,6 +267,8 @@ function pipelinesCard(state, start) {
   async function load() {
     const { pipelines, total: count } = await app.api.pipelines({ limit: 1000 });
     state.pipelines = pipelines;
+    state.pipelinesTotal = count;
+    state.onPipelines?.();
     body.replaceChildren(...pipelines.map(item));
     total.textContent = count ? `${count} pipeline${count === 1 ? "" : "s"}.` : "No pipelines yet: build one.";
     start.sync();
@@ -257,7 +312,7 @@ function startCard(state, runs) {
   }
 
   function sync() {
-    setOptions(pipeline, state.pipelines.length ? state.pipelines.map((p) => [p.id, p.name]) : [["", "(build a pipeline first)"]]);
+    setOptions(pipeline, state.pipelines.length ? state.pipelines.map((p) => [p.id, `${p.name} (${pipelineTag(p)})`]) : [["", "(build a pipeline first)"]]);
     submit.disabled = !state.pipelines.length;
     syncFiles();
   }
@@ -282,98 +337,6 @@ function startCard(state, runs) {
       pipeline.value = id;
       syncFiles();
       pipeline.focus();
-    },
-  };
-}
-
-function runsCard(state) {
-  const { app, views } = state;
-  const list = h("div", { id: "runs-list", "aria-live": "polite" });
-  const refresh = h("button", { type: "button", id: "runs-refresh" }, "Refresh");
-  const error = errorSlot("runs-error");
-  const total = h("p", { class: "muted", id: "runs-total", role: "status" });
-  const card = { visible: false };
-
-  function nameOf(run) {
-    return state.pipelines.find((p) => p.id === run.pipeline)?.name || "";
-  }
-
-  function viewOf(run) {
-    if (views.has(run.id)) {
-      views.get(run.id).refresh(run);
-    } else {
-      views.set(run.id, runView(app, run, { pipelineName: nameOf(run) }));
-    }
-    return views.get(run.id);
-  }
-
-  /* Follow view's run; at most STREAMS at once (a browser opens only 6 connections to one
-   * server over HTTP/1.1, and each stream holds one), the newest first. */
-  function follow(view) {
-    const followed = [...views.values()].filter((v) => v.following);
-    if (view.ended || view.following || followed.length >= STREAMS) {
-      return;
-    }
-    view.follow()?.then((ended) => {
-      if (ended) {
-        app.refreshFiles().catch(() => {});
-        // A run that waited for a stream is picked up now.
-        if (card.visible) {
-          reload();
-        }
-      }
-    });
-  }
-
-  async function load() {
-    const { total: count } = await app.api.runs({ limit: 1 });
-    const { runs } = await app.api.runs({ limit: RUNS_SHOWN, offset: Math.max(0, count - RUNS_SHOWN) });
-    const shown = runs.reverse().map(viewOf);
-    list.replaceChildren(...shown.map((view) => view.element));
-    shown.forEach(follow);
-    // Views of runs no longer shown are dropped.
-    const kept = new Set(runs.map((run) => run.id));
-    for (const [id, view] of views) {
-      if (!kept.has(id) && !view.element.isConnected) {
-        view.stop();
-        views.delete(id);
-      }
-    }
-    total.textContent = count
-      ? `${count} run${count === 1 ? "" : "s"}${count > RUNS_SHOWN ? `, the newest ${RUNS_SHOWN} shown` : ""}.`
-      : "No runs yet: start one.";
-  }
-
-  function reload() {
-    return act(refresh, error, load);
-  }
-  refresh.addEventListener("click", reload);
-  const element = wideCard("Runs", h("div", { class: "toolbar" }, refresh, error), total, list);
-  element.id = "runs";
-  return {
-    element,
-    reload,
-    show() {
-      card.visible = true;
-    },
-    /* Leaving the page closes its streams; coming back lists the runs as they are then. */
-    hide() {
-      card.visible = false;
-      for (const view of views.values()) {
-        view.stop();
-      }
-    },
-    add(run) {
-      const view = viewOf(run);
-      list.prepend(view.element);
-      // The run just started is the one to watch: it takes a stream from the oldest followed.
-      const followed = [...views.values()].filter((v) => v.following && v !== view);
-      if (followed.length >= STREAMS) {
-        followed.at(-1).stop();
-      }
-      total.textContent = "";
-      view.element.scrollIntoView({ block: "nearest" });
-      follow(view);
     },
   };
 }

@@ -4,6 +4,7 @@
 // so its bar and status move as the server reports them; the list is fetched again when one ends.
 
 import { act, errorSlot, field, h, select, wideCard } from "../dom.js";
+import { resultOf } from "../shown.js";
 import { showProgress } from "../training.js";
 
 export const id = "tasks";
@@ -16,6 +17,8 @@ const PAGE = 50;
 // Event streams this page holds open at once: a browser opens at most 6 connections to one
 // server over HTTP/1.1 and each stream holds one, so more would stall the page's requests.
 const FOLLOWED = 3;
+// How often the shown page asks whether a task was added (one small request each time).
+const POLL_MS = 4000;
 
 let page = null;
 
@@ -25,14 +28,19 @@ export function mount(root, app) {
   app.events.addEventListener("task", () => page.visible && page.reload());
 }
 
+let timer = null;
+
 export function show() {
   page.visible = true;
   page.reload();
+  timer ||= setInterval(page.poll, POLL_MS);
 }
 
 export function hide() {
   page.visible = false;
   page.unfollow();
+  clearInterval(timer);
+  timer = null;
 }
 
 function tasksPage(app) {
@@ -136,26 +144,39 @@ function tasksPage(app) {
   }
 
   function showDetail(task) {
-    detail.replaceChildren(
+    // Only what there is: a null here would be shown as the text "null".
+    const parts = [
       h("h3", {}, `Task ${task.task_id}`),
       h("p", {}, `${task.kind} of ${task.target}: ${task.status}${task.ran_on ? `, ran on ${task.ran_on}` : ""}`),
       h("p", { class: "muted" }, `created ${when(task.created)}, started ${when(task.started) || "—"}, finished ${when(task.finished) || "—"}`),
       task.error ? h("p", { class: "error" }, task.error) : null,
-      task.result === null ? null : h("pre", { class: "log", "aria-label": "Result" }, JSON.stringify(task.result, null, 2)),
-    );
+      task.status === "SUCCESS" || task.result !== null ? resultOf(task.result) : null,
+    ];
+    detail.replaceChildren(...parts.filter(Boolean));
   }
 
-  async function load() {
-    const query = { limit: PAGE };
+  function filters() {
+    const query = {};
     if (status.value) {
       query.status = status.value;
     }
     if (kind.value) {
       query.kind = kind.value;
     }
+    return query;
+  }
+
+  // The newest task and the count the list shows: a poll that sees others lists again.
+  let seen = "";
+  const mark = (tasks, total) => `${total}/${tasks[0]?.task_id || ""}`;
+
+  async function load() {
+    const query = { limit: PAGE, ...filters() };
     const { tasks, total } = await app.api.tasks(query);
+    seen = mark(tasks, total);
     unfollow();
     body.replaceChildren(...tasks.map(row));
+    table.hidden = !tasks.length;
     summary.textContent = total
       ? `${total} task${total === 1 ? "" : "s"}${total > tasks.length ? `, the newest ${tasks.length} shown` : ""}.`
       : "No tasks yet: train a model on the Models page.";
@@ -164,6 +185,26 @@ function tasksPage(app) {
   function reload() {
     return act(refresh, error, load);
   }
+
+  /* Tasks other clients start appear without Refresh: a poll of one task every POLL_MS while
+   * the page is shown (no stream: the page's streams follow the tasks that run). */
+  let polling = false;
+  view.poll = async () => {
+    if (!view.visible || polling || refresh.disabled) {
+      return;
+    }
+    polling = true;
+    try {
+      const { tasks, total } = await app.api.tasks({ limit: 1, ...filters() });
+      if (view.visible && mark(tasks, total) !== seen) {
+        await reload();
+      }
+    } catch {
+      // The next poll or Refresh tries again; a failed Refresh shows its error.
+    } finally {
+      polling = false;
+    }
+  };
 
   refresh.addEventListener("click", reload);
   status.addEventListener("change", reload);
