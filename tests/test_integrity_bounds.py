@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
+from service.api.handlers import tasks as tasks_handlers
 from service.engine.pipelines import runner
 from service.engine.pipelines.validate import MAX_OPTIONS_BYTES
 from service.plugins.modules.dataset import Dataset
@@ -14,6 +16,7 @@ from service.plugins.registry import Registry
 from service.settings import Preload
 from tests.conftest import MakeClient
 from tests.helpers import as_user
+from tests.models_helpers import LINE_MODEL, line_records
 
 
 async def test_pipeline_options_over_the_cap_are_refused(make_client: MakeClient) -> None:
@@ -70,3 +73,37 @@ async def test_the_pipeline_cap_holds_exactly_under_concurrent_requests_and_per_
     assert await create(alice, "a") == 409
     listed = await (await client.get("/pipelines?all=1", headers=admin)).json()
     assert listed["total"] == 6
+
+
+async def test_a_tasks_page_ends_early_past_its_byte_budget(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await make_client()
+    for path, body in (
+        ("/configure/source/memory/line", {"records": line_records(range(1, 11))}),
+        ("/configure/model/slr/m", LINE_MODEL),
+    ):
+        assert (await client.post(path, json=body)).status == 200
+    for kind in ("source/line/line", "model/m/m"):
+        assert (await client.get(f"/context/{kind}")).status == 200
+    made = []
+    for _ in range(5):
+        accepted = await client.post("/model/m/train?async=1", json=["line"])
+        assert accepted.status == 202
+        made.append((await accepted.json())["task_id"])
+    for _ in range(1200):  # until all have finished (alike in size): 0.05 s apart, a minute
+        whole = await (await client.get("/tasks?limit=5")).json()
+        if all(task["status"] == "SUCCESS" for task in whole["tasks"]):
+            break
+        await asyncio.sleep(0.05)
+    assert whole["total"] == 5
+    assert len(whole["tasks"]) == 5
+    one = len(json.dumps(whole["tasks"][0]))
+    monkeypatch.setattr(tasks_handlers, "LISTING_MAX_BYTES", 2 * one + one // 2)
+    seen: list[str] = []
+    while len(seen) < 5:
+        page = await (await client.get(f"/tasks?limit=5&offset={len(seen)}")).json()
+        assert page["total"] == 5
+        assert 1 <= len(page["tasks"]) <= 2  # the budget holds two, never none
+        seen += [task["task_id"] for task in page["tasks"]]
+    assert sorted(seen) == sorted(made)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from service.api import asyncwork as tasks_http
 from service.api import params
-from service.api.jsonio import json_response, read_json, read_json_object
+from service.api.jsonio import JSON_TYPE, json_response, read_json, read_json_object
 from service.api.keys import EXECUTOR, SANDBOX, STORE, TASKS
 from service.api.openapi import Response, operation
 from service.engine import models
@@ -17,7 +17,7 @@ from service.engine.tasks.events import KEEPALIVE, Event
 from service.engine.tasks.executor import runner as executor_runner
 from service.engine.tasks.manager import TaskProgress
 from service.engine.tasks.predictions import body_predictions_result, predict_to_file
-from service.engine.tasks.task import KINDS, STATUSES
+from service.engine.tasks.task import KINDS, STATUSES, Task
 from service.kernel.errors import BadRequest, NotAllowed
 from service.kernel.jsoncodec import dumps
 from service.sdk.base import ModelContext
@@ -25,6 +25,9 @@ from service.sdk.progress import Reporter
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 1000
+# A page of /tasks in bytes of JSON: results are at most about 1 MiB each (larger predictions
+# go to a file), so a page of 1,000 could otherwise reach a gigabyte.
+LISTING_MAX_BYTES = 16 * 1024 * 1024
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 TASK = {
     "type": "object",
@@ -116,7 +119,23 @@ async def list_tasks(request: web.Request) -> web.Response:
     tasks, total = await request.app[TASKS].list(
         status=status, kind=kind, limit=limit, offset=offset
     )
-    return json_response({"tasks": [task.to_json() for task in tasks], "total": total})
+    # Each task encoded once, the page joined as bytes: ``{"tasks": [...], "total": N}``.
+    body = b'{"tasks":[' + b",".join(_within_budget(tasks)) + b'],"total":' + dumps(total) + b"}"
+    return web.Response(body=body, content_type=JSON_TYPE)
+
+
+def _within_budget(tasks: list[Task]) -> list[bytes]:
+    """The page's tasks, as JSON, while they stay within ``LISTING_MAX_BYTES`` (at least one):
+    a page of large results ends early, and ``offset + len(tasks)`` is where the next begins."""
+    page: list[bytes] = []
+    size = 0
+    for task in tasks:
+        encoded = dumps(task.to_json())
+        size += len(encoded)
+        if page and size > LISTING_MAX_BYTES:
+            break
+        page.append(encoded)
+    return page
 
 
 @operation(
