@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service.api.handlers.auth import NOT_ENABLED, _caller, _logins
+from service.api.handlers.auth import NOT_ENABLED, caller_of, logins_of
 from service.api.jsonio import json_response
 from service.api.openapi import operation
 from service.auth.accounts import ACTIVE, DELETED, DISABLED
@@ -34,12 +34,12 @@ RESPONSES: dict[int, dict[str, Any] | str] = {
 
 
 async def _set(request: web.Request, status: str, event: str) -> web.Response:
-    guard, logins = _logins(request)
-    if not _caller(request).admin:
+    guard, logins = logins_of(request)
+    if not caller_of(request).admin:
         raise Forbidden(ONLY_ADMINS)
     name = request.match_info["username"]
     await logins.set_status(name, status)
-    guard.event(request, event, user=_caller(request).name, target=name)
+    guard.event(request, event, user=caller_of(request).name, target=name)
     return json_response({"username": name, "status": status})
 
 
