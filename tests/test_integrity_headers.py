@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from service.api.keys import AUTH
 from service.routes import API_ROUTES
 from tests.conftest import MakeClient
 from tests.helpers import as_user, until
+from tests.live import live_server
 from tests.rawhttp import raw_request
 
 SECRET = b"h" * 32
@@ -156,3 +158,44 @@ async def test_hostile_requests_never_cost_another_user_an_audit_line(
     metrics = await (await audited.get("/metrics", headers=bob)).text()
     assert "dffml_audit_lines_dropped_total 0.0" in metrics
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_the_real_server_answers_bad_header_bytes_without_a_traceback(tmp_path: Path) -> None:
+    """The attack as first made: the CLI's server with tokens, a rate limit and an audit log;
+    every answer a JSON 4xx, no traceback in its log, every line in the audit log."""
+    (tmp_path / "data").mkdir()
+    audit = tmp_path / "audit.jsonl"
+    args = ("-insecure", "-upload-dir", "data", "-auth", "token", "-audit-log", str(audit))
+    env = {"DFFML_SERVICE_HTTP_SECRET_KEY": SECRET.decode()}
+    with live_server(*args, "-rate-limit", "1000", cwd=tmp_path, env=env) as server:
+
+        async def attack() -> list[tuple[int, Any]]:
+            answers = []
+            # /health is never audited: the audit log must hold a line for every other one.
+            for path in (b"/list/models", b"/v1/auth/me", b"/auth/login", b"/health"):
+                for bad in BAD_HEADERS:
+                    method = "POST" if path.endswith(b"login") else "GET"
+                    answers.append(await raw_request(server.port, method, path, [bad]))
+            return answers
+
+        answers = asyncio.run(attack())
+        sent = len(answers)
+
+        def written() -> list[dict[str, Any]]:
+            if not audit.exists():
+                return []
+            return [json.loads(line) for line in audit.read_bytes().splitlines()]
+
+        deadline = time.monotonic() + 30
+        audited = sent - len(BAD_HEADERS)
+        while len([x for x in written() if x["event"] == "request"]) < audited:
+            assert time.monotonic() < deadline, "audit lines missing"
+            time.sleep(0.05)
+        log = server.stderr()
+    assert len([x for x in written() if x["event"] == "request"]) == audited  # one each
+    assert all(status < 500 for status, _ in answers), answers
+    assert all(
+        isinstance(body, dict) and "error" in body for status, body in answers if status >= 400
+    )
+    assert "Traceback" not in log
+    assert "Unhandled error" not in log
