@@ -144,7 +144,8 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
 async def _watch_blocked(logins: Logins) -> None:
     """Users disabled or deleted by the CLI (another process, the same state store): their
     tokens are refused within ``BLOCKED_REFRESH_SECONDS``. One query of the users table a
-    second; a failure is logged and tried again."""
+    second; a failure is logged once (not every second) and tried again."""
+    failing = False
     while True:
         await asyncio.sleep(BLOCKED_REFRESH_SECONDS)
         try:
@@ -152,7 +153,11 @@ async def _watch_blocked(logins: Logins) -> None:
         except StateUnavailable:
             continue  # the database is unreachable for now (the store logged it)
         except Exception:
-            log.exception("cannot read disabled users from the state store")
+            if not failing:
+                log.exception("cannot read disabled users from the state store")
+            failing = True
+        else:
+            failing = False
 
 
 async def _follow_other_hosts(logins: Logins) -> None:
