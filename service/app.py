@@ -6,12 +6,15 @@ the app the same way, through ``install(app)`` of its module in service/wiring/,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from service.api.handlers.uploads import upload
 from service.api.keys import AUTH, METRICS, REGISTRY, SETTINGS
 from service.api.middlewares import errors_middleware
 from service.api.openapi.versions import unprefixed
+from service.auth import crosssite
 from service.kernel.errors import SetupError
 from service.observability.metrics import Metrics
 from service.observability.middleware import observe_middleware
@@ -24,6 +27,8 @@ from service.wiring import auth, engine, http, observability, pipelines
 # In this order: the engine's objects exist before what uses them, the HTTP surface is last
 # (CORS wraps every route added before it).
 CAPABILITIES = (engine, pipelines, observability, auth, http)
+# What the error middleware calls on each request before its handler (a refusal raises).
+Check = Callable[[web.Request], None]
 
 
 def create_app(settings: Settings, registry: Registry | None = None) -> web.Application:
@@ -39,7 +44,13 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     # Every refusal of the handlers, and of the check it makes first, becomes the JSON
     # envelope. That check is the guard's admission (which checks the rate limit once it knows
     # the user), else the rate limit.
-    check = guard.admit if guard is not None else limit.check if limit is not None else None
+    check: Check | None = (
+        guard.admit if guard is not None else limit.check if limit is not None else None
+    )
+    # -auth none: cross-site requests and foreign Host names refused first (crosssite.py).
+    cross_site = crosssite.from_settings(settings)
+    if cross_site is not None:
+        check = _both(cross_site.check, check)
     middlewares = [
         # Outermost: request id, metrics, access log and audit line see every answer,
         # refusals included.
@@ -60,3 +71,15 @@ def create_app(settings: Settings, registry: Registry | None = None) -> web.Appl
     for capability in CAPABILITIES:
         capability.install(app)
     return app
+
+
+def _both(first: Check, then: Check | None) -> Check:
+    """``first``, then ``then`` (when there is one), as the error middleware's one check."""
+    if then is None:
+        return first
+
+    def check(request: web.Request) -> None:
+        first(request)
+        then(request)
+
+    return check

@@ -179,9 +179,20 @@ class ContextStore:
     def _check_room(
         self, table: dict[Kind, dict[Any, Any]], kind: Kind, name: Any, what: str, option: str
     ) -> None:
-        """409 when ``name`` would be one more than the operator allows (replacing is fine)."""
+        """409 when ``name`` would be one more than the operator allows (replacing is fine), or
+        one more than a user's share: half of it, so one user never fills it for everyone."""
         if name in table[kind]:
             return
+        namespace = name[0]
+        if namespace is not None:
+            share = max(1, self.max_labels // 2)
+            held = sum(1 for names in table.values() for key in names if key[0] == namespace)
+            if held >= share:
+                raise Conflict(
+                    f"At most {share} {what} of one user may be open at once (half of"
+                    f" {option}); release one with DELETE"
+                    f" /{'configure' if what == 'labels' else 'context'}/{{kind}}/{{label}} first"
+                )
         if sum(len(names) for names in table.values()) >= self.max_labels:
             raise Conflict(
                 f"At most {self.max_labels} {what} may be open at once ({option});"
@@ -268,6 +279,32 @@ class ContextStore:
             raise NotFound(NOT_LOADED[kind])
         return found[1].context
 
+    def _changeable(self, kind: Kind, ctx_label: str) -> AsyncResource:
+        """A context the caller may change what it holds through (update records, train): a
+        context of a shared plugin (an operator preload, the admin namespace) is read-only to
+        users, whichever namespace the context was opened in, since the plugin's data is
+        what everyone reads."""
+        found = self._find(self._contexts[kind], ctx_label)
+        if found is None:
+            raise NotFound(NOT_LOADED[kind])
+        opened = found[1]
+        current = scope.current()
+        if (
+            opened.label[0] is None
+            and current.namespace is not None
+            and not (current.user is not None and current.user.admin)
+        ):
+            raise _shared_is_read_only(kind, opened.label[1])
+        return opened.context
+
+    def changeable_source(self, ctx_label: str) -> SourceContext:
+        """The source context for a write (403 for a user when its plugin is shared)."""
+        return cast(SourceContext, self._changeable("source", ctx_label))
+
+    def changeable_model(self, ctx_label: str) -> ModelContext:
+        """The model context for a training (403 for a user when its plugin is shared)."""
+        return cast(ModelContext, self._changeable("model", ctx_label))
+
     # The registry only admits subclasses of each kind's base, so these casts hold.
     def source(self, ctx_label: str) -> SourceContext:
         return cast(SourceContext, self._context("source", ctx_label))
@@ -300,6 +337,17 @@ class ContextStore:
     def context_labels(self, kind: Kind) -> dict[str, str]:
         """Open context labels of ``kind`` the caller sees and the label each belongs to."""
         return {ctx: o.label[1] for (_, ctx), o in self._visible(self._contexts[kind])}
+
+    def owners(self) -> list[str]:
+        """The users who have labels or contexts of their own (an admin's ``?all=1``)."""
+        owners = {owner for table in self._plugins.values() for owner, _ in table}
+        owners |= {owner for table in self._contexts.values() for owner, _ in table}
+        return sorted(owner for owner in owners if owner is not None)
+
+    def own_labels(self, kind: Kind) -> set[str]:
+        """The labels of ``kind`` in the caller's namespace itself, not the shared ones."""
+        namespace = scope.namespace()
+        return {label for (owner, label) in self._plugins[kind] if owner == namespace}
 
     def _visible(self, table: dict[Key, T2]) -> list[tuple[Key, T2]]:
         """Shared entries first, so the caller's own of the same label win."""

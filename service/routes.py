@@ -19,6 +19,7 @@ from service.api.handlers import (
     sources,
     tasks,
     uploads,
+    users,
     versions,
 )
 from service.web import dashboard as ui
@@ -83,6 +84,9 @@ API_ROUTES: list[web.RouteDef] = [
     web.get("/auth/me", auth.me),
     web.post("/auth/logout", auth.logout),
     web.post("/auth/password", auth.password),
+    web.post("/auth/users/{username}/disable", users.disable),
+    web.post("/auth/users/{username}/enable", users.enable),
+    web.delete("/auth/users/{username}", users.delete),
 ]
 
 # The Open Inference Protocol (KServe V2 REST, docs/inference.md): a protocol of its own, with

@@ -30,7 +30,7 @@ def test_client_errors_log_one_line_each_and_are_rate_limited(tmp_path: Path) ->
         for i in range(BAD_REQUESTS):
             answer = send_raw(
                 server.port,
-                f"GET /health HTTP/1.1\r\nHost: x\r\nBad Header {i}: y\r\n\r\n".encode(),
+                f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header {i}: y\r\n\r\n".encode(),
             )
             assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
         # The server still answers, and logged each refusal as one line, at most BURST of them.
@@ -95,7 +95,7 @@ def test_a_slow_json_body_is_answered_408(tmp_path: Path) -> None:
     with live_server("-insecure", "-body-timeout", "0.5", cwd=tmp_path) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=60) as conn:
             conn.sendall(
-                b"POST /configure/source/memory/m HTTP/1.1\r\nHost: x\r\n"
+                b"POST /configure/source/memory/m HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
             )
             head, body = read_response(conn)
@@ -115,7 +115,7 @@ def test_connection_cap_keeps_health_answering_under_a_slow_header_flood(
         try:
             for _ in range(flood):
                 conn = socket.create_connection(("127.0.0.1", server.port), timeout=60)
-                conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 conns.append(conn)
             for _ in range(5):
                 response = requests.get(f"{server.url}/health", timeout=30)

@@ -49,7 +49,7 @@ async def raw_request(
     """Send ``raw_path`` byte for byte, as a hostile client could."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
     head = (
-        f"{method} {raw_path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        f"{method} {raw_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     writer.write(head.encode() + body)
@@ -295,7 +295,7 @@ async def test_declared_length_over_cap_is_refused_before_reading(
     client = await make_client(upload_max_size=1000)
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
-        b"POST /service/upload/big.bin HTTP/1.1\r\nHost: test\r\n"
+        b"POST /service/upload/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         + f"Content-Type: {MULTIPART}\r\nContent-Length: {10**9}\r\n\r\n".encode()
     )
     await writer.drain()
@@ -313,7 +313,7 @@ async def start_partial_upload(
     body = multipart(content)
     reader, writer = await asyncio.open_connection(client.host, client.port)
     writer.write(
-        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {MULTIPART}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {MULTIPART}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body[: len(body) // 2]
     )

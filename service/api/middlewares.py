@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from service.api.headers import check_headers
 from service.api.jsonio import json_response
 from service.kernel.errors import ServiceError
 
@@ -23,7 +24,8 @@ NO_CACHE = {
 def errors_middleware(
     check: Callable[[web.Request], None] | None = None,
 ) -> Middleware:
-    """The error middleware; ``check`` (the auth guard's admission, else the rate limit) is
+    """The error middleware; request headers that are not text are refused first
+    (service/api/headers.py); ``check`` (the auth guard's admission, else the rate limit) is
     called on each request first, inside it, so its refusals become the envelope too without
     a middleware layer of their own. Context variables it sets (the caller's scope) need no
     reset: aiohttp runs each request in a task of its own, with its own copy of the context
@@ -32,6 +34,7 @@ def errors_middleware(
     @web.middleware
     async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            check_headers(request)
             if check is not None:
                 check(request)
             return await handler(request)

@@ -11,7 +11,12 @@ core, and the server keeps only the hand-over.
 If the writer process dies, the thread starts another one and sends it the batch again; if
 that fails too, the batch is dropped and counted (with an error in the server log). Past
 ``QUEUE_MAX`` waiting lines (the disk or the writer stalls), new lines are dropped and counted
-rather than making requests wait.
+rather than making requests wait. Either way the count is in the server log and in /metrics
+(``dffml_audit_lines_dropped_total``).
+
+Every value a client could have chosen is made safe before it is queued
+(service/auth/audittext.py): encodable text, control characters escaped, capped in length, so
+no request can make the writer fail on another request's line.
 
 Lines carry names, never secrets: no password, token or Authorization header is ever passed in,
 so none can be written.
@@ -30,14 +35,14 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from service.auth.audittext import clean, clean_value
+
 # Lines waiting for the writer: about 300 bytes each in memory, so at most ~30 MB if the disk
 # stalls.
 QUEUE_MAX = 100_000
 FLUSH_SECONDS = 0.05
 REQUEST = "request"
 STOP_SECONDS = 30  # for the writer to drain at shutdown before it is killed
-# Field values marshal can carry; anything else is sent as its str().
-_PLAIN = (str, int, float, bool, type(None))
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +84,14 @@ class AuditLog:
         if len(self.lines) >= QUEUE_MAX:
             self._drop(1, "queue full")
             return
-        plain = {k: v if isinstance(v, _PLAIN) else str(v) for k, v in fields.items()}
-        self.lines.append((time.time(), event, plain))
+        # Made safe here, before the queue: a reason may quote what a client sent.
+        plain = {k: clean_value(v) for k, v in fields.items()}
+        self.lines.append((time.time(), clean(event), plain))
 
     def request(self, values: tuple[Any, ...]) -> None:
         """A request line from the guard: user, address, method, route, resource, status,
         bytes, the duration in seconds, request id and path (None when the route has none), in
-        that order (the hot path: one tuple)."""
+        that order (the hot path: one tuple), its text already made safe (audittext.py)."""
         if len(self.lines) >= QUEUE_MAX:
             self._drop(1, "queue full")
             return

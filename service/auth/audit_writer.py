@@ -42,10 +42,16 @@ class Formatter:
         dumps = orjson.dumps
         newline = orjson.OPT_APPEND_NEWLINE
         for at, event, fields in batch:
-            if event == REQUEST:
-                out += dumps(request_line(iso(at), fields), option=newline)
-            else:
-                out += dumps({"time": iso(at), "event": event, **fields}, option=newline)
+            try:
+                if event == REQUEST:
+                    out += dumps(request_line(iso(at), fields), option=newline)
+                else:
+                    out += dumps({"time": iso(at), "event": event, **fields}, option=newline)
+            except (TypeError, ValueError, orjson.JSONEncodeError):
+                # The server cleans every value before queueing it (audittext.py); should one
+                # still not encode, the line is kept in ASCII rather than losing the batch.
+                out += dumps({"time": iso(at), "event": event, "unencodable": ascii(fields)})
+                out += b"\n"
         return bytes(out)
 
     def iso(self, at: float) -> str:

@@ -1,4 +1,5 @@
-"""``createsuperuser``, ``createuser`` and ``createtoken``: users and tokens from a shell.
+"""``createsuperuser``, ``createuser``, ``createtoken``, ``disableuser``, ``enableuser`` and
+``deleteuser``: users and tokens from a shell.
 
 They open the server's state store themselves (``-state FILE``, or the default the server uses
 for ``-upload-dir DIR``), so run from the server's directory with its options they find its
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service.auth import secret
-from service.auth.accounts import Accounts
+from service.auth.accounts import ACTIVE, DELETED, DISABLED, Accounts
 from service.auth.logins import Logins
 from service.auth.tokens import MAX_TTL, Tokens
 from service.engine.state import MEMORY, StateError, StateStore
@@ -25,7 +26,16 @@ from service.kernel.duration import Duration
 from service.kernel.errors import ServiceError
 from service.settings import Settings
 
-COMMANDS = ("createsuperuser", "createuser", "createtoken")
+# The users' status changes: the server refuses the user's tokens within a second.
+STATUS_COMMANDS = {
+    "disableuser": (DISABLED, "disable a user: no login, its tokens refused within a second"),
+    "enableuser": (ACTIVE, "enable a disabled user again"),
+    "deleteuser": (
+        DELETED,
+        "delete a user: its tokens refused within a second, its name never given again",
+    ),
+}
+COMMANDS = ("createsuperuser", "createuser", "createtoken", *STATUS_COMMANDS)
 
 
 class CommandError(Exception):
@@ -81,6 +91,16 @@ def add_parsers(commands: argparse._SubParsersAction[Any]) -> None:
                 " match one of them (docs/auth.md)",
             )
 
+    for name, (_, what) in STATUS_COMMANDS.items():
+        sub = commands.add_parser(
+            name,
+            help=what,
+            allow_abbrev=False,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        sub.add_argument("-username", "--username", required=True, help="the user's name")
+        _store_options(sub)
+
 
 def _store_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
@@ -102,7 +122,8 @@ def run(ns: argparse.Namespace) -> int:
         path = state_path(ns.state, ns.upload_dir)
         if path == MEMORY:
             raise CommandError("give -state FILE or -upload-dir DIR: the server's users live there")
-        password = _password(ns) if ns.command != "createtoken" else ""
+        asks = ns.command not in ("createtoken", *STATUS_COMMANDS)
+        password = _password(ns) if asks else ""
         return asyncio.run(_run(ns, path, password))
     except (CommandError, StateLocationError, StateError, secret.SecretError) as exc:
         print(f"dffml-service-http {ns.command}: error: {exc}", file=sys.stderr)
@@ -133,10 +154,19 @@ async def _run(ns: argparse.Namespace, path: str, password: str) -> int:
     await store.open()
     try:
         accounts = Accounts(store)
+        if ns.command in STATUS_COMMANDS:
+            status = STATUS_COMMANDS[ns.command][0]
+            if not await accounts.set_status(ns.username, status):
+                raise CommandError(
+                    f"no user {ns.username!r} in {store.describe()} (or deleted already)"
+                )
+            print(f"user {ns.username} {status} in {store.describe()}")
+            return 0
         if ns.command == "createtoken":
             account = await accounts.get(ns.username)
-            if account is None:
-                raise CommandError(f"no user {ns.username!r} in {store.describe()}")
+            if account is None or account.status != ACTIVE:
+                state = "" if account is None else f" ({account.status})"
+                raise CommandError(f"no active user {ns.username!r} in {store.describe()}{state}")
             key = secret.from_environment(os.environ.get(secret.ENV_SECRET))
             tokens = Tokens(
                 key or secret.load_or_create(ns.token_key_file or _key_beside(path)),

@@ -21,6 +21,7 @@ from aiohttp.web_urldispatcher import AbstractResource
 
 from service.auth import names
 from service.auth.audit import QUEUE_MAX, REQUEST, AuditLog
+from service.auth.audittext import clean
 from service.auth.rules import FORBIDDEN, FORBIDDEN_FOR_USER, Rules
 from service.auth.tokens import Admitted, InvalidToken, Tokens
 from service.kernel import scope
@@ -127,6 +128,16 @@ class Guard:
         # A user's own scope by name, made once (a frozen dataclass costs to build and to hash
         # per request); only non-admins', whose scope depends on nothing else.
         self._scopes: dict[str, scope.Scope] = {}
+        # Requests without a user (-auth none, public routes) are judged by the server's rules
+        # alone wherever they name a resource (scope.require).
+        self._server_judge = self._judge(None)
+        judged = self._server_judge is not None
+        self._operator = scope.Scope(judge=self._server_judge) if judged else scope.OPERATOR
+        self._nobody = (
+            scope.Scope(namespace=scope.NOBODY.namespace, judge=self._server_judge)
+            if judged
+            else scope.NOBODY
+        )
 
     def template(self, request: web.Request) -> names.Template | None:
         """The route table's entry the request matched (None: static files, unrouted); the
@@ -173,10 +184,10 @@ class Guard:
         user: User | None = None
         token_id: tuple[str, float] | None = None
         own_rules: Rules | None = None
-        acting = scope.OPERATOR
+        acting = self._operator
         tokens = self.tokens
         if tokens is not None:
-            acting = scope.NOBODY
+            acting = self._nobody
             if route.needs_token:
                 # A header seen before: one lookup and the time (tokens.py empties the table
                 # when one of them could be refused early).
@@ -186,9 +197,14 @@ class Guard:
                     admitted = self._authenticate(request, header)
                 user, token_id, _, own_rules = admitted
                 if user.admin:
-                    acting = scope.of(user, owner=_owner(request), see_all=_all(request))
+                    acting = scope.of(
+                        user,
+                        owner=_owner(request),
+                        see_all=_all(request),
+                        judge=self._judge(own_rules),
+                    )
                 else:
-                    acting = self._scopes.get(user.name) or self._scope_of(user)
+                    acting = self._scopes.get(user.name) or self._scope_of(user, own_rules)
         request[ADMISSION] = (user, name, token_id, route)
         if self.rules is not None and not self.rules.allows(name):
             raise Forbidden(FORBIDDEN)
@@ -201,11 +217,28 @@ class Guard:
         if acting is not current.get():
             current.set(acting)
 
-    def _scope_of(self, user: User) -> scope.Scope:
+    def _scope_of(self, user: User, own_rules: Rules | None) -> scope.Scope:
         if len(self._scopes) >= 10_000:  # bounded: users seen since it was last cleared
             self._scopes.clear()
-        made = self._scopes[user.name] = scope.of(user)
+        made = self._scopes[user.name] = scope.of(user, judge=self._judge(own_rules))
         return made
+
+    def _judge(self, own_rules: Rules | None) -> scope.Judge | None:
+        """The rules every resource a request names must pass: the server's, then the
+        user's own (None: no rules at all)."""
+        server = self.rules
+        if own_rules is None:
+            if server is None:
+                return None
+            return lambda name: None if server.allows(name) else FORBIDDEN
+        own = own_rules
+
+        def judge(name: str) -> str | None:
+            if server is not None and not server.allows(name):
+                return FORBIDDEN
+            return None if own.allows(name) else FORBIDDEN_FOR_USER
+
+        return judge
 
     def _decide(self, template: names.Template | None, resource: AbstractResource) -> bool:
         """Whether requests to this route need a token."""
@@ -226,6 +259,11 @@ class Guard:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized(NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        if not token.isascii():  # a JWT is base64url and dots (RFC 7519): refused unread
+            self.event(request, "token_refused", user=None, reason="token is not ASCII")
+            raise Unauthorized(
+                INVALID_TOKEN, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
         try:
             verified = self.tokens.verify(token)
         except InvalidToken as exc:
@@ -266,18 +304,21 @@ class Guard:
             name = route.name(request.match_info)
         if not route.audited:
             return
-        # Raw values only: the writer process rounds and encodes them (audit_writer.py).
+        # Raw values only: the writer process rounds and encodes them (audit_writer.py). What
+        # the client chose (a name from -jwks, the method, the route's variables, the path) is
+        # made safe first (audittext.py); the route template and the request id already are.
+        path = request.match_info.get("path")
         values = (
-            "-" if user is None else user.name,
-            request.remote or "-",
-            request.method,
+            "-" if user is None else clean(user.name),
+            clean(request.remote or "-"),
+            clean(request.method),
             route.route,
-            name,
+            clean(name),
             status,
             size,
             seconds,
             rid,
-            request.match_info.get("path"),
+            None if path is None else clean(path),
         )
         lines = self._audit_lines
         if len(lines) < QUEUE_MAX:  # AuditLog.request, inlined

@@ -2,9 +2,10 @@
 
 A failed login costs the same whether the user exists or not: an unknown name is verified
 against a dummy hash made once, so timing does not tell which names exist, and both failures
-answer the same message. Hashing runs in a thread, at most ``HASHING_AT_ONCE`` at a time: each
-argon2id hash takes ``MEMORY_KIB`` of memory, so that bounds what many concurrent logins can
-make the server use (and the CPU they take from everything else).
+answer the same message. Hashing runs in a thread, at most ``HASHING_AT_ONCE`` verifications
+and ``NEW_HASHES_AT_ONCE`` hashes of new passwords at a time: each argon2id hash takes
+``MEMORY_KIB`` of memory, so that bounds what many concurrent logins and sign-ups can make the
+server use (and the CPU they take from everything else), and sign-ups never queue logins.
 
 Parameters: OWASP's password storage cheat sheet's first argon2id configuration (m = 19 MiB,
 t = 2, p = 1). argon2-cffi's own default (64 MiB, p = 4) takes over a second per login on a busy
@@ -22,6 +23,9 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 HASHING_AT_ONCE = 2
+# Hashes of new passwords (registration, password change) have slots of their own: sign-ups,
+# however many, never take the slots logins verify in.
+NEW_HASHES_AT_ONCE = 1
 MEMORY_KIB = 19 * 1024
 TIME_COST = 2
 # Longest password accepted, in bytes: argon2 takes any length, but hashing megabytes of
@@ -36,17 +40,22 @@ class Passwords:
             time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=1, type=argon2.Type.ID
         )
         self._slots = asyncio.Semaphore(HASHING_AT_ONCE)
+        self._new_slots = asyncio.Semaphore(NEW_HASHES_AT_ONCE)
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
-        async with self._slots:
+        """A new password's hash, in the slots of new passwords."""
+        async with self._new_slots:
             return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> bool:
         """Whether ``password`` matches ``stored``; ``None`` (no such user) costs the same."""
         if stored is None:
             if self._dummy is None:
-                self._dummy = await self.hash("not a password of anyone")
+                async with self._slots:
+                    self._dummy = await asyncio.to_thread(
+                        self._hasher.hash, "not a password of anyone"
+                    )
             stored = self._dummy
             password = password + "\x00"  # never matches the dummy, even by chance
         async with self._slots:

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 
 from service.auth.rules import RuleError, Rules, compiled, user_rules
-from service.kernel.users import User
+from service.kernel.users import User, valid_username
 
 # The GC API standard: access tokens expire in under 24 hours.
 MAX_TTL = 24 * 3600.0
@@ -84,6 +84,8 @@ class Tokens:
         self.revoked: dict[str, float] = {}
         # user → tokens issued (iat) before this second are refused: the password changed.
         self.not_before: dict[str, int] = {}
+        # Users disabled or deleted (accounts.py): every token naming them is refused.
+        self.blocked: frozenset[str] = frozenset()
         # Authorization header → Admitted, the guard's one lookup per request. Emptied (in
         # place: the guard holds this dict) whenever a token may stop being valid before it
         # expires (a revocation, a password change), so an entry needs only its time checked.
@@ -131,6 +133,8 @@ class Tokens:
             raise InvalidToken("token revoked")
         if verified.issued_at < self.not_before.get(verified.user.name, 0):
             raise InvalidToken("token issued before the password changed")
+        if verified.user.name in self.blocked:
+            raise InvalidToken("user disabled or deleted")
         return verified
 
     def remember(self, header: str, verified: Verified) -> Admitted:
@@ -155,6 +159,12 @@ class Tokens:
         """Tokens of ``user`` issued before ``second`` stop working (the password changed)."""
         self.not_before[user] = second
         self.admitted.clear()
+
+    def block(self, names: frozenset[str]) -> None:
+        """The users disabled or deleted now: their tokens stop working at once."""
+        if names != self.blocked:
+            self.blocked = names
+            self.admitted.clear()
 
     def restore(self, revoked: dict[str, float], password_changes: dict[str, int]) -> None:
         """At start-up: the revocations and password changes of earlier runs."""
@@ -190,6 +200,10 @@ class Tokens:
         sub, jti, exp, iat = claims["sub"], claims["jti"], claims["exp"], claims["iat"]
         if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
             raise InvalidToken("sub and jti must be non-empty strings")
+        # sub names the user's namespace and directory (users/SUB/): an external issuer's
+        # must follow this server's user name rules like any other ("." or "../x" never).
+        if not valid_username(sub):
+            raise InvalidToken("sub is not a user name this server accepts")
         if float(exp) - float(iat) > MAX_TTL + LEEWAY:
             raise InvalidToken("token lives longer than 24 h")
         ours = header.get("alg") == "HS256"  # signed with this server's key, not -jwks

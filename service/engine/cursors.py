@@ -23,7 +23,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -73,6 +73,10 @@ class CursorStore:
         self.clock = clock
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._bytes = 0
+        # A user's share (their namespace's cursors): half the cursors, so however many one
+        # user starts, the other half is never pushed out by them; their own go first.
+        self.user_share = max(1, max_cursors // 2)
+        self._by_namespace: Counter[str] = Counter()
 
     @property
     def held_bytes(self) -> int:
@@ -97,8 +101,25 @@ class CursorStore:
         cursor = _Cursor(_scoped(owner), reader, self.clock() + self.ttl)
         self._cursors[iterkey] = cursor
         self._bytes += cursor.cost
+        namespace = cursor.owner[0]
+        if namespace is not None:
+            self._by_namespace[namespace] += 1
+            if self._by_namespace[namespace] > self.user_share:
+                await self._evict_own(namespace, keep=iterkey)
         await self._evict(keep=iterkey)
         return chunk, iterkey
+
+    async def _evict_own(self, namespace: str, keep: str) -> None:
+        """A user over their share: their own least recently used cursors go, not others'."""
+        excess = self._by_namespace[namespace] - self.user_share
+        victims: list[str] = []
+        for key, cursor in self._cursors.items():
+            if excess <= 0:
+                break
+            if cursor.owner[0] == namespace and not cursor.busy and key != keep:
+                victims.append(key)
+                excess -= 1
+        await self._drop(victims)
 
     async def resume(self, owner: Owner, iterkey: str, size: int) -> tuple[Any, str | None]:
         """The next chunk of the cursor ``iterkey`` of ``owner``; 404 if there is none."""
@@ -158,6 +179,7 @@ class CursorStore:
         while self._cursors:
             _, cursor = self._cursors.popitem(last=False)
             self._bytes -= cursor.cost
+            self._forget(cursor)
             await self._close_cursor(cursor)
 
     async def sweep(self, interval: float) -> None:
@@ -204,7 +226,17 @@ class CursorStore:
         cursor = self._cursors.pop(key, None)
         if cursor is not None:
             self._bytes -= cursor.cost
+            self._forget(cursor)
         return cursor
+
+    def _forget(self, cursor: _Cursor) -> None:
+        namespace = cursor.owner[0]
+        if namespace is not None:
+            left = self._by_namespace[namespace] - 1
+            if left > 0:
+                self._by_namespace[namespace] = left
+            else:
+                del self._by_namespace[namespace]
 
     async def _close_cursor(self, cursor: _Cursor) -> None:
         # A request reading from this cursor finishes its chunk before the reader closes.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from typing import Any, Generic, TypeVar, cast
 
 from service.contexts import ContextStore
+from service.kernel import scope
 from service.kernel.errors import BadRequest, NotFound
 from service.plugins.registry import Registry
 from service.sdk import config as plugin_config
@@ -42,7 +43,10 @@ def source_labels(body: list[Any]) -> list[str]:
 
 
 def sources(store: ContextStore, labels: list[str]) -> list[SourceContext]:
-    """Every named source context, or 404 ``Source not loaded`` before anything runs."""
+    """Every named source context, or 404 ``Source not loaded`` (403 when the caller's rules
+    hide it: reading all its records is ``source/LABEL/records``) before anything runs."""
+    for label in labels:
+        scope.require("source", label, "records")
     return [store.source(label) for label in labels]
 
 

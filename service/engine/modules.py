@@ -23,6 +23,7 @@ from service.engine import models
 from service.engine.tasks.executor import Executor
 from service.engine.tasks.executor import runner as executor_runner
 from service.engine.workers import WorkerCrashed
+from service.kernel import scope
 from service.kernel.errors import BadRequest, Conflict, NotAllowed, PathTraversal, TimedOut
 from service.kernel.sandbox import Sandbox
 from service.sdk import config as plugin_config
@@ -62,6 +63,7 @@ class _Services(ModuleServices):
         self._executor = executor
 
     async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
+        scope.require("model", model_ctx, "predict")
         model = self._store.model(model_ctx)
         return await models.predict_list(model, records)
 
@@ -182,7 +184,10 @@ def prepare(
     options: dict[str, Any],
 ) -> Call:
     """Check a call of ``function_name`` with ``options``: the module route's own checks and
-    messages (context not loaded, unknown function, a bad option)."""
+    messages (context not loaded, unknown function, a bad option), and the caller's rules
+    (``module/CTX/FUNCTION``, as the module route is named): a pipeline's task is judged as the
+    route would be, when the pipeline is made and when it runs."""
+    scope.require("module", ctx_label, function_name)
     context = store.module(ctx_label)
     function = store_module_function(store, ctx_label, function_name)
     label = store.context_labels("module")[ctx_label]

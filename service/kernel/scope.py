@@ -8,16 +8,25 @@ handler doing anything. A context variable follows the request into the tasks it
 - a user U: namespace ``U``; lookups that miss there fall back to the shared namespace, read
   only (operator preloads are usable by everyone, changed only by admins).
 - an admin with ``?owner=U`` acts in U's namespace; with ``?all=1`` listings show everyone's.
+
+It also carries the request's endpoint rules (``judge``): the guard judges the route's own name,
+and the engine judges every other resource the request names (a source in a query or a body, a
+module function in a pipeline's task, a model a scorer or a module predicts with) through
+``require``, so no route can reach what the rules hide by naming it elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
+from service.kernel.errors import Forbidden
 from service.kernel.users import User
+
+# A request name (``kind/name/action``) → None if the rules allow it, else the refusal's message.
+Judge = Callable[[str], "str | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +34,7 @@ class Scope:
     user: User | None = None
     namespace: str | None = None
     see_all: bool = False
+    judge: Judge | None = None
 
 
 OPERATOR = Scope()
@@ -33,11 +43,13 @@ OPERATOR = Scope()
 NOBODY = Scope(namespace="-")
 
 
-def of(user: User, *, owner: str | None = None, see_all: bool = False) -> Scope:
+def of(
+    user: User, *, owner: str | None = None, see_all: bool = False, judge: Judge | None = None
+) -> Scope:
     """A user's scope; an admin acts in the shared namespace unless ``owner`` names a user."""
     if not user.admin:
-        return Scope(user, user.name)
-    return Scope(user, owner, see_all)
+        return Scope(user, user.name, judge=judge)
+    return Scope(user, owner, see_all, judge)
 
 
 # The guard sets it directly (its hot path: no function call); everything else uses the
@@ -51,6 +63,20 @@ def current() -> Scope:
 
 def namespace() -> str | None:
     return CURRENT.get().namespace
+
+
+def name(kind: str, label: str, action: str) -> str:
+    """A resource's request name, as the guard names routes (a ``/`` in a label is ``%2F``)."""
+    return f"{kind}/{label.replace('/', '%2F')}/{action}"
+
+
+def require(kind: str, label: str, action: str) -> None:
+    """403 unless the caller's rules allow ``kind/label/action`` (nothing without rules)."""
+    judge = CURRENT.get().judge
+    if judge is not None:
+        refusal = judge(name(kind, label, action))
+        if refusal is not None:
+            raise Forbidden(refusal)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,10 @@ import dataclasses
 import re
 
 # User names become directory names (users/U/ in the upload dir) and appear in audit lines.
+# Always matched whole (fullmatch): with re.match, "$" also matches before a final newline, so
+# "admin\n" would pass. The anchors stay for the OpenAPI schema's pattern (ECMA-262 has no \Z).
+# ASCII only, so no Unicode normalisation applies; names are case-sensitive, and a new name equal
+# to an existing one but for case is refused (service/auth/accounts.py).
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -19,4 +23,4 @@ class User:
 
 
 def valid_username(name: object) -> bool:
-    return isinstance(name, str) and USERNAME.match(name) is not None
+    return isinstance(name, str) and USERNAME.fullmatch(name) is not None

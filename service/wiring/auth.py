@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
-from service.api.keys import AUTH, STATE
+from service.api.keys import AUTH, METRICS, STATE
 from service.auth import names, secret
 from service.auth.accounts import Accounts
 from service.auth.audit import AuditLog
@@ -26,6 +26,9 @@ from service.routes import UI_ROUTES
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+# How soon a user disabled or deleted from the command line loses its tokens (the admin route
+# takes effect at once).
+BLOCKED_REFRESH_SECONDS = 1.0
 
 # With a state store several hosts share (-state postgresql://…), how often each host reads the
 # revocations and password changes the others made (docs/scaling.md): a logout or a password
@@ -96,6 +99,14 @@ def install(app: web.Application) -> None:
     if AUTH not in app:
         return
     guard = app[AUTH]
+    audit = guard.audit
+    if audit is not None:
+        app[METRICS].counter(
+            "dffml_audit_lines_dropped",
+            "Audit log lines dropped (queue full, or no writer could take them) since start",
+            (),
+            lambda: [((), audit.dropped)],
+        )
     if guard.tokens is not None:
         Accounts.register(app[STATE])
         guard.logins = Logins(Accounts(app[STATE]), guard.tokens)
@@ -111,20 +122,42 @@ async def _running(app: web.Application) -> AsyncIterator[None]:
             detail = exc.strerror or exc
             raise AuthSetupError(f"cannot open -audit-log {audit.path}: {detail}") from None
     logins = app[AUTH].logins
+    watcher: asyncio.Task[None] | None = None
     follow: asyncio.Task[None] | None = None
     if logins is not None:  # the state store is open by now (its cleanup context came first)
         await logins.restore()
+        watcher = asyncio.create_task(_watch_blocked(logins), name="auth-blocked-users")
         if app[STATE].dialect == "postgresql":
             follow = asyncio.create_task(_follow_other_hosts(logins))
     try:
         yield
     finally:
-        if follow is not None:
-            follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow
+        for task in (watcher, follow):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if audit is not None:
             await asyncio.to_thread(audit.close)
+
+
+async def _watch_blocked(logins: Logins) -> None:
+    """Users disabled or deleted by the CLI (another process, the same state store): their
+    tokens are refused within ``BLOCKED_REFRESH_SECONDS``. One query of the users table a
+    second; a failure is logged once (not every second) and tried again."""
+    failing = False
+    while True:
+        await asyncio.sleep(BLOCKED_REFRESH_SECONDS)
+        try:
+            await logins.refresh_blocked()
+        except StateUnavailable:
+            continue  # the database is unreachable for now (the store logged it)
+        except Exception:
+            if not failing:
+                log.exception("cannot read disabled users from the state store")
+            failing = True
+        else:
+            failing = False
 
 
 async def _follow_other_hosts(logins: Logins) -> None:

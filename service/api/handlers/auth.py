@@ -66,14 +66,14 @@ USER_SCHEMA = {
 NOT_ENABLED = "The server runs with -auth none"
 
 
-def _logins(request: web.Request) -> tuple[Guard, Logins]:
+def logins_of(request: web.Request) -> tuple[Guard, Logins]:
     guard = request.app.get(AUTH)
     if guard is None or guard.logins is None:
         raise NotAllowed(NEEDS_TOKEN_AUTH)
     return guard, guard.logins
 
 
-def _caller(request: web.Request) -> User:
+def caller_of(request: web.Request) -> User:
     user = user_of(request)
     if user is None:  # only on public routes, which these are not
         raise Unauthorized("Authorization: Bearer <token> required")
@@ -88,7 +88,12 @@ def _caller(request: web.Request) -> User:
         400: "The user name, password or rules are not acceptable",
         401: "No token (registration is closed)",
         403: "Registration is closed, or rules are given, and the caller is not an admin",
-        409: "The user exists",
+        409: "The user exists (also under another case), or the name was a deleted user's",
+        429: Response(
+            "Too many registrations from this address (without an admin's token)",
+            {"application/json": ERROR_SCHEMA},
+            headers={"Retry-After": {"type": "integer"}},
+        ),
         501: NOT_ENABLED,
     },
     body=Body.json(NEW_CREDENTIALS),
@@ -97,7 +102,7 @@ async def registration(request: web.Request) -> web.Response:
     """Open registration: anyone; closed: an admin's token creates the user. Only an admin
     gives a user rules of their own (a regular expression is trusted code: one that
     backtracks badly would stall the server on that user's requests)."""
-    guard, logins = _logins(request)
+    guard, logins = logins_of(request)
     caller = guard.user_if_any(request)  # open registration is a public route
     admin = caller is not None and caller.admin
     if not guard.registration_open and not admin:  # closed: the guard asked for a token
@@ -106,7 +111,12 @@ async def registration(request: web.Request) -> web.Response:
     rules = body.get("rules", [])
     if rules != [] and not admin:
         raise Forbidden("Only an admin gives a user rules")
-    user = await logins.create(body.get("username"), body.get("password"), rules=rules)
+    user = await logins.create(
+        body.get("username"),
+        body.get("password"),
+        rules=rules,
+        address=None if admin else request.remote or "-",
+    )
     guard.event(request, "user_created", user=user.name)
     return json_response(_user_json(user), status=201)
 
@@ -132,7 +142,7 @@ def _user_json(user: User) -> dict[str, object]:
     body=Body.json(CREDENTIALS),
 )
 async def login(request: web.Request) -> web.Response:
-    guard, logins = _logins(request)
+    guard, logins = logins_of(request)
     body = await read_json_object(request)
     name = body.get("username")
     address = request.remote or "-"
@@ -158,8 +168,8 @@ async def login(request: web.Request) -> web.Response:
     },
 )
 async def me(request: web.Request) -> web.Response:
-    _logins(request)
-    user = _caller(request)
+    logins_of(request)
+    user = caller_of(request)
     _, expires_at = token_of(request)
     return json_response({**_user_json(user), "expires_at": expires_at})
 
@@ -170,8 +180,8 @@ async def me(request: web.Request) -> web.Response:
     responses={200: OK_SCHEMA, 501: NOT_ENABLED},
 )
 async def logout(request: web.Request) -> web.Response:
-    guard, logins = _logins(request)
-    user = _caller(request)
+    guard, logins = logins_of(request)
+    user = caller_of(request)
     jti, expires_at = token_of(request)
     await logins.logout(jti, expires_at)
     guard.event(request, "logout", user=user.name, jti=jti)
@@ -199,8 +209,8 @@ async def logout(request: web.Request) -> web.Response:
 )
 async def password(request: web.Request) -> web.Response:
     """``{"password": current, "new_password": …}``; answers a fresh token, the old ones die."""
-    guard, logins = _logins(request)
-    user = _caller(request)
+    guard, logins = logins_of(request)
+    user = caller_of(request)
     body = await read_json_object(request)
     issued = await logins.change_password(user, body.get("password"), body.get("new_password"))
     guard.event(request, "password_changed", user=user.name)

@@ -29,14 +29,19 @@ from service.sdk.records import Record
     "Train a model context on the records of source contexts",
     tags=("models",),
     body=Body.json(ref("SourceLabels")),
-    responses={200: OK_SCHEMA, 400: "The records do not fit the model", 404: NO_SOURCE},
+    responses={
+        200: OK_SCHEMA,
+        400: "The records do not fit the model",
+        403: "The model is shared (an operator preload): only admins train it",
+        404: NO_SOURCE,
+    },
     runs_async=True,
 )
 async def train(request: web.Request) -> web.Response:
     asynchronous = tasks_http.wants_async(request)
     store = request.app[STORE]
     ctx_label = request.match_info["ctx"]
-    model = store.model(ctx_label)
+    model = store.changeable_model(ctx_label)
     labels = models.source_labels(await read_json_list(request))
     sources = models.sources(store, labels)
     runner = executor_runner(request.app[EXECUTOR])
@@ -112,7 +117,7 @@ async def predict(request: web.Request) -> web.Response:
             return page_response(await request.app[BATCHING].predict(model, body), None)
         reader: Reader[list[Record]] = models.BodyPredictReader(model, body)
     else:
-        source = store.source(source_label)
+        (source,) = models.sources(store, [source_label])
         if await read_json(request, default={}) != {}:
             raise BadRequest("Give records in the body or ?source=, not both")
         if chunk_size == 0:

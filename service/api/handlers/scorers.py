@@ -14,6 +14,7 @@ from service.api.openapi import Body, operation
 from service.api.openapi.schemas import ref
 from service.engine import models
 from service.engine.tasks.executor import runner as executor_runner
+from service.kernel import scope
 from service.sdk.progress import Reporter
 
 
@@ -33,6 +34,7 @@ async def score(request: web.Request) -> web.Response:
     store = request.app[STORE]
     scorer_label, model_label = request.match_info["scorer_ctx"], request.match_info["model_ctx"]
     scorer = store.scorer(scorer_label)
+    scope.require("model", model_label, "accuracy")  # scoring a model is its accuracy
     model = await versions.model(request, model_label)
     sources = models.sources(store, models.source_labels(await read_json_list(request)))
     runner = executor_runner(request.app[EXECUTOR])

@@ -71,6 +71,7 @@ async def record(request: web.Request) -> web.Response:
     responses={
         200: OK_SCHEMA,
         400: "Not a record, the source is read-only, or a feature a csv file cannot keep",
+        403: "The source is shared (an operator preload): only admins change it",
         404: NO_SOURCE,
         409: "The read-write source's file changed on disk since it was read",
         503: BUSY,
@@ -78,7 +79,7 @@ async def record(request: web.Request) -> web.Response:
     },
 )
 async def update(request: web.Request) -> web.Response:
-    source, _ = _source(request)
+    source = request.app[STORE].changeable_source(request.match_info["ctx"])
     key = request.match_info["key"]
     await source.update(Record.from_json(key, await read_json_object(request)))
     return ok()

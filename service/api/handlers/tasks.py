@@ -9,15 +9,15 @@ from aiohttp import web
 
 from service.api import asyncwork as tasks_http
 from service.api import params
-from service.api.jsonio import json_response, read_json, read_json_object
+from service.api.jsonio import JSON_TYPE, json_response, read_json, read_json_object
 from service.api.keys import EXECUTOR, SANDBOX, STORE, TASKS
 from service.api.openapi import Response, operation
 from service.engine import models
 from service.engine.tasks.events import KEEPALIVE, Event
 from service.engine.tasks.executor import runner as executor_runner
 from service.engine.tasks.manager import TaskProgress
-from service.engine.tasks.predictions import predict_to_file
-from service.engine.tasks.task import KINDS, STATUSES
+from service.engine.tasks.predictions import body_predictions_result, predict_to_file
+from service.engine.tasks.task import KINDS, STATUSES, Task
 from service.kernel.errors import BadRequest, NotAllowed
 from service.kernel.jsoncodec import dumps
 from service.sdk.base import ModelContext
@@ -25,6 +25,9 @@ from service.sdk.progress import Reporter
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 1000
+# A page of /tasks in bytes of JSON: results are at most about 1 MiB each (larger predictions
+# go to a file), so a page of 1,000 could otherwise reach a gigabyte.
+LISTING_MAX_BYTES = 16 * 1024 * 1024
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 TASK = {
     "type": "object",
@@ -86,6 +89,8 @@ async def get_task(request: web.Request) -> web.Response:
         "kind": {"enum": list(KINDS)},
         "limit": {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": 50},
         "offset": {"type": "integer", "minimum": 0, "default": 0},
+        "all": {"enum": ["1", "true", "yes"]},
+        "owner": {"type": "string"},
     },
     responses={
         200: {
@@ -98,10 +103,12 @@ async def get_task(request: web.Request) -> web.Response:
 )
 async def list_tasks(request: web.Request) -> web.Response:
     query = request.query
-    unknown = sorted(set(query) - {"status", "kind", "limit", "offset"})
+    # all and owner are the guard's (an admin's every user, or one user: auth.md#ownership).
+    unknown = sorted(set(query) - {"status", "kind", "limit", "offset", "all", "owner"})
     if unknown:
         raise BadRequest(
-            f"Unknown query parameter {unknown[0]!r} (expected status, kind, limit, offset)"
+            f"Unknown query parameter {unknown[0]!r}"
+            " (expected status, kind, limit, offset, all, owner)"
         )
     status = _choice(query.get("status"), "status", STATUSES)
     kind = _choice(query.get("kind"), "kind", KINDS)
@@ -112,7 +119,23 @@ async def list_tasks(request: web.Request) -> web.Response:
     tasks, total = await request.app[TASKS].list(
         status=status, kind=kind, limit=limit, offset=offset
     )
-    return json_response({"tasks": [task.to_json() for task in tasks], "total": total})
+    # Each task encoded once, the page joined as bytes: ``{"tasks": [...], "total": N}``.
+    body = b'{"tasks":[' + b",".join(_within_budget(tasks)) + b'],"total":' + dumps(total) + b"}"
+    return web.Response(body=body, content_type=JSON_TYPE)
+
+
+def _within_budget(tasks: list[Task]) -> list[bytes]:
+    """The page's tasks, as JSON, while they stay within ``LISTING_MAX_BYTES`` (at least one):
+    a page of large results ends early, and ``offset + len(tasks)`` is where the next begins."""
+    page: list[bytes] = []
+    size = 0
+    for task in tasks:
+        encoded = dumps(task.to_json())
+        size += len(encoded)
+        if page and size > LISTING_MAX_BYTES:
+            break
+        page.append(encoded)
+    return page
 
 
 @operation(
@@ -136,6 +159,7 @@ async def cancel_task(request: web.Request) -> web.Response:
             {"text/event-stream": {"type": "string"}},
         ),
         404: NO_TASK,
+        429: "Too many event streams open for this user",
         503: "Too many event streams open",
     },
 )
@@ -196,13 +220,15 @@ async def async_predict(
     if source_label is None:
         records = models.records_in_body(await read_json_object(request))
         models.require_trained(model)
+        kept = request.app[SANDBOX]
 
         async def predict_body(reporter: Reporter) -> Any:
+            assert isinstance(reporter, TaskProgress)  # only ever run as a task
             predicted = await models.predict_list(model, records)
-            return {"iterkey": None, "records": {r.key: r.export() for r in predicted}}
+            return await body_predictions_result(predicted, kept, reporter.task.task_id)
 
         return await tasks_http.respond(request, True, "predict", target, predict_body)
-    source = request.app[STORE].source(source_label)
+    (source,) = models.sources(request.app[STORE], [source_label])
     if await read_json(request, default={}) != {}:
         raise BadRequest("Give records in the body or ?source=, not both")
     sandbox = request.app[SANDBOX]

@@ -56,11 +56,14 @@ async def list_versions(request: web.Request) -> web.Response:
     responses={
         200: VERSIONS_SCHEMA,
         400: "Not an alias name, or a model without a location",
+        403: "The model is shared by the operator: only admins change it",
         404: NO_MODEL + ", or no such version",
     },
 )
 async def set_alias(request: web.Request) -> web.Response:
-    context = request.app[STORE].model(request.match_info["ctx"])
+    # Moving an alias changes what every client of the model predicts with: as training does,
+    # it is refused to a user when the model is shared.
+    context = request.app[STORE].changeable_model(request.match_info["ctx"])
     body = await read_json_object(request)
     answer = await request.app[VERSIONS].alias(
         context, request.match_info["alias"], body.get("version")

@@ -28,6 +28,7 @@ from service.engine.modules import (
 )
 from service.engine.pipelines.model import Task
 from service.engine.tasks.executor import Executor
+from service.kernel import scope
 from service.kernel.errors import Conflict, TimedOut
 from service.kernel.sandbox import Sandbox
 from service.sdk.modules import Job, ModuleServices
@@ -67,6 +68,7 @@ class ExecutorServices(ModuleServices):
         self.ran_on: list[str] = []
 
     async def predict(self, model_ctx: str, records: list[Record]) -> list[Record]:
+        scope.require("model", model_ctx, "predict")
         return await models.predict_list(self._store.model(model_ctx), records)
 
     async def in_worker(self, fn: Callable[..., R], *args: Any) -> R:

@@ -30,7 +30,15 @@ from service.engine.pipelines.model import FINAL, INTERRUPTED, Job, Pipeline, Ru
 from service.engine.pipelines.repository import Repository
 from service.engine.tasks.executor import Executor
 from service.engine.workers import WorkerCrashed
-from service.kernel.errors import BadRequest, Conflict, NotFound, ServiceError, Unavailable
+from service.kernel import scope
+from service.kernel.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceError,
+    TooManyRequests,
+    Unavailable,
+)
 from service.kernel.sandbox import Sandbox
 from service.sdk.progress import LOG_LINES, clip
 
@@ -38,8 +46,12 @@ log = logging.getLogger(__name__)
 
 # Pipelines the server keeps (each is a row of at most MAX_TASKS tasks).
 MAX_PIPELINES = 10_000
+# One user's share (-auth token): half, so one user never fills the cap for everyone.
+USER_SHARE = MAX_PIPELINES // 2
 # Runs in progress at once (each holds a task and, while a job runs, an executor slot).
 MAX_ACTIVE_RUNS = 100
+# One user's runs in progress at once (-auth token): half, so one user never takes every slot.
+USER_ACTIVE_RUNS = MAX_ACTIVE_RUNS // 2
 # How long DELETE /runs/{id} waits for the running job to stop before answering.
 CANCEL_SECONDS = 2.0
 
@@ -61,9 +73,12 @@ class Runner:
         self._executor = executor
         self._timeout = timeout
         self._driving: dict[str, asyncio.Task[None]] = {}
+        # The user each run driven here was started by (runs of the shared namespace: none).
+        self._run_owners: dict[str, str] = {}
         self._cancelled: set[str] = set()
         self._stopping = False
         self._lock = asyncio.Lock()
+        self._adding = asyncio.Lock()
 
     async def start(self) -> None:
         interrupted = await self.repository.interrupt_all()
@@ -81,9 +96,22 @@ class Runner:
     # --- requests --------------------------------------------------------------------------
 
     async def add_pipeline(self, name: str, tasks: list[Task]) -> Pipeline:
-        if await self.repository.count_pipelines() >= MAX_PIPELINES:
-            raise Conflict(f"The server keeps at most {MAX_PIPELINES} pipelines; delete some first")
-        return await self.repository.add_pipeline(name, tasks)
+        # The count and the insert under one lock: concurrent requests once overshot the cap.
+        async with self._adding:
+            if await self.repository.count_pipelines() >= MAX_PIPELINES:
+                raise Conflict(
+                    f"The server keeps at most {MAX_PIPELINES} pipelines; delete some first"
+                )
+            # The caller's own count: the listing's total in their namespace.
+            if (
+                scope.namespace() is not None
+                and (await self.repository.pipelines(1, 0))[1] >= USER_SHARE
+            ):
+                raise Conflict(
+                    f"A user keeps at most {USER_SHARE} pipelines (half of {MAX_PIPELINES});"
+                    " delete some first"
+                )
+            return await self.repository.add_pipeline(name, tasks)
 
     async def delete_pipeline(self, pipeline_id: str) -> None:
         outcome = await self.repository.delete_pipeline(pipeline_id)
@@ -159,11 +187,26 @@ class Runner:
             raise Unavailable(
                 f"{MAX_ACTIVE_RUNS} runs are in progress, the most at once; try again later"
             )
+        owner = scope.namespace()
+        mine = sum(1 for who in self._run_owners.values() if who == owner)
+        if owner is not None and mine >= USER_ACTIVE_RUNS:
+            raise TooManyRequests(
+                f"{USER_ACTIVE_RUNS} of this user's runs are in progress, the most one user may"
+                " have at once (half of all); try again later"
+            )
 
     def _launch(self, run: Run) -> None:
         task = asyncio.create_task(self._drive(run), name=f"pipeline run {run.id}")
         self._driving[run.id] = task
-        task.add_done_callback(lambda _: self._driving.pop(run.id, None))
+        owner = scope.namespace()
+        if owner is not None:
+            self._run_owners[run.id] = owner
+
+        def done(_: object) -> None:
+            self._driving.pop(run.id, None)
+            self._run_owners.pop(run.id, None)
+
+        task.add_done_callback(done)
 
     # --- the run ---------------------------------------------------------------------------
 

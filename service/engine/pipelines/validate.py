@@ -14,13 +14,17 @@ from typing import Any
 from service.contexts import ContextStore
 from service.engine.modules import prepare
 from service.engine.pipelines.model import Task
-from service.kernel.errors import BadRequest, ServiceError
+from service.kernel.errors import BadRequest, Forbidden, ServiceError
+from service.kernel.jsoncodec import dumps
 from service.kernel.sandbox import Sandbox
 
 # Bounds on what one client request can make the server keep.
 MAX_TASKS = 50
 MAX_NAME_CHARS = 200
 MAX_FILES = 1000
+# The tasks' options together, as JSON: a pipeline is kept (and listed) whole, so one with
+# megabytes of option values would make every listing that large.
+MAX_OPTIONS_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +47,13 @@ def pipeline_request(
         raise BadRequest("'tasks' must be a non-empty list of {module, function, options}")
     if len(tasks) > MAX_TASKS:
         raise BadRequest(f"a pipeline has at most {MAX_TASKS} tasks, got {len(tasks)}")
-    return PipelineRequest(name, [_task(i, t, store, sandbox) for i, t in enumerate(tasks)])
+    checked = [_task(i, t, store, sandbox) for i, t in enumerate(tasks)]
+    size = len(dumps([task.options for task in checked]))
+    if size > MAX_OPTIONS_BYTES:
+        raise BadRequest(
+            f"a pipeline's options take at most {MAX_OPTIONS_BYTES} bytes as JSON, got {size}"
+        )
+    return PipelineRequest(name, checked)
 
 
 def _task(index: int, body: Any, store: ContextStore, sandbox: Sandbox) -> Task:
@@ -60,9 +70,11 @@ def _task(index: int, body: Any, store: ContextStore, sandbox: Sandbox) -> Task:
         if not isinstance(options, dict):
             raise BadRequest("'options' must be a JSON object")
         prepare(store, sandbox, module, function, options)
+    except Forbidden as exc:  # the caller's rules hide the function: as the route answers
+        raise Forbidden(f"task {index}: {exc.message}") from None
     except ServiceError as exc:
-        # 400 whatever the module route answers (404 for an unknown context): the pipeline
-        # is what is wrong, and the message says which task.
+        # 400 whatever else the module route answers (404 for an unknown context): the
+        # pipeline is what is wrong, and the message says which task.
         raise BadRequest(f"task {index}: {exc.message}") from None
     return Task(module, function, options)
 

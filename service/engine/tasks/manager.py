@@ -31,13 +31,16 @@ from service.engine.tasks.events import Event, Hub
 from service.engine.tasks.repository import TaskRepository
 from service.engine.tasks.task import INTERRUPTED, Progress, Status, Task, now
 from service.kernel import scope
-from service.kernel.errors import Conflict, NotFound, ServiceError, Unavailable
+from service.kernel.errors import Conflict, NotFound, ServiceError, TooManyRequests, Unavailable
 from service.sdk.progress import Reporter, reporting
 
 log = logging.getLogger(__name__)
 
 # Open event streams (GET /task/{id}/events) at once, over all tasks.
 MAX_SUBSCRIBERS = 1000
+# A user's share of them: each holds a connection, so one user's streams must stay well under
+# the connection cap (-max-connections, 512 by default) and the global count.
+USER_SUBSCRIBERS = 64
 # Finished tasks kept at most, whatever their age (the oldest go first).
 KEEP_FINISHED = 100_000
 # How long DELETE /task/{id} waits for a running task to stop before answering.
@@ -92,7 +95,10 @@ class TaskManager:
         self._keep = keep
         self._active: dict[str, tuple[Task, asyncio.Task[None]]] = {}
         self._hub = Hub()
+        # Each open stream's user (streams of the shared namespace are not counted per user).
+        self._streams: dict[object, str] = {}
         self._reserved = 0
+        self._reserving: collections.Counter[str | None] = collections.Counter()
         self._stopping = False
         self._pruner: asyncio.Task[None] | None = None
         # Tasks that ended since start, by (kind, final status): /metrics counts them.
@@ -148,16 +154,29 @@ class TaskManager:
         owner = owner if owner is not None else scope.namespace()
         if self._stopping:
             raise Unavailable("Server is shutting down")
-        pending = sum(1 for task, _ in self._active.values() if task.status == "PENDING")
-        if pending + self._reserved >= self._queue:
+        waiting = [task.owner for task, _ in self._active.values() if task.status == "PENDING"]
+        if len(waiting) + self._reserved >= self._queue:
             raise QueueFull(self._queue)
+        if owner is not None:
+            # A user's share: half the queue, so one user's backlog never refuses others.
+            share = max(1, self._queue // 2)
+            if waiting.count(owner) + self._reserving[owner] >= share:
+                raise TooManyRequests(
+                    f"Too many pending tasks of this user (at most {share}, half of"
+                    " -task-queue): retry later",
+                    headers={"Retry-After": str(RETRY_AFTER)},
+                )
         task = Task(task_id=uuid.uuid4().hex, kind=kind, target=target, owner=owner)
         # Counted while it is written, so concurrent submits cannot overfill the queue.
         self._reserved += 1
+        self._reserving[owner] += 1
         try:
             await self._repository.save(task)
         finally:
             self._reserved -= 1
+            self._reserving[owner] -= 1
+            if not self._reserving[owner]:
+                del self._reserving[owner]
         job = asyncio.create_task(self._run(task, work), name=f"task-{task.task_id}")
         self._active[task.task_id] = (task, job)
         return task
@@ -207,7 +226,16 @@ class TaskManager:
             return _once(("status", task.to_json()))
         if self._hub.count >= MAX_SUBSCRIBERS:
             raise Unavailable(f"Too many event streams open (at most {MAX_SUBSCRIBERS})")
+        namespace = scope.namespace()
+        if namespace is not None:
+            held = sum(1 for who in self._streams.values() if who == namespace)
+            if held >= USER_SUBSCRIBERS:
+                raise TooManyRequests(
+                    f"Too many event streams open for this user (at most {USER_SUBSCRIBERS})"
+                )
         subscriber = self._hub.subscribe(task_id)
+        if namespace is not None:
+            self._streams[subscriber] = namespace
         # No await between get() and subscribe(): no event can fall in between.
         subscriber.put(("status", task.to_json()))
         return self._follow(task_id, subscriber)
@@ -218,6 +246,7 @@ class TaskManager:
                 yield event
         finally:
             self._hub.unsubscribe(task_id, subscriber)
+            self._streams.pop(subscriber, None)
 
     async def prune(self) -> int:
         cutoff = now() - datetime.timedelta(seconds=self._ttl)
