@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from service.engine.tasks.predictions import BATCH
 from service.plugins.registry import Registry
 from service.sdk.records import Record
 from tests import fakes
@@ -17,7 +18,8 @@ from tests.helpers import until
 from tests.models_helpers import LINE_MODEL, line_records
 
 GATE = asyncio.Event()
-FIRST, REST = 9000, 100  # more than one offloaded batch (8192) before the gate
+# More than one chunk the predictions are read and written in before the gate.
+FIRST, REST = BATCH + 1000, 100
 
 
 class GatedContext(fakes.FakeSourceContext):

@@ -456,3 +456,57 @@ def test_dashboard_with_auth_token(browser: Any, shots: Path, tmp_path: Path) ->
             is None
         )
         assert ui.script_errors() == []
+
+
+def test_model_versions_and_aliases(browser: Any, shots: Path, tmp_path: Path) -> None:
+    """A model trained twice by another client with -keep-versions: the Models page lists both
+    versions and where latest points; pointing champion at version 1 there is what the server
+    then serves as salary@champion (a rollback)."""
+    slr = {"features": "Years:int:1", "predict": "Salary:float:1", "location": "models/salary"}
+    with live_server(
+        "-insecure", "-upload-dir", "data", "-keep-versions", "3", cwd=tmp_path
+    ) as server:
+        first = {str(n): {"features": {"Years": n, "Salary": 10 * n}} for n in range(6)}
+        second = {str(n): {"features": {"Years": n, "Salary": 20 * n}} for n in range(6)}
+        for method, path, body in (
+            ("POST", "/configure/source/memory/first", {"records": first}),
+            ("GET", "/context/source/first/first", None),
+            ("POST", "/configure/source/memory/second", {"records": second}),
+            ("GET", "/context/source/second/second", None),
+            ("POST", "/configure/model/slr/salary", slr),
+            ("GET", "/context/model/salary/salary", None),
+            ("POST", "/model/salary/train", ["first"]),
+            ("POST", "/model/salary/train", ["second"]),
+        ):
+            response = requests.request(method, f"{server.url}{path}", json=body, timeout=WAIT)
+            assert response.status_code == 200, response.text
+        ui = Page(browser, shots)
+        browser.get(f"{server.url}/ui/")
+        ui.until(lambda: ui.css("body").get_attribute("data-ready") == "true", "the app starts")
+        ui.go("models")
+        rows = "#versions-table tbody tr"
+        ui.until(lambda: len(ui.all(rows)) == 2, "both versions listed")
+        listed = [
+            [td.text for td in row.find_elements("css selector", "td")] for row in ui.all(rows)
+        ]
+        assert [(r[0], r[2], r[3]) for r in listed] == [
+            ("2", "second", "latest"),
+            ("1", "first", ""),
+        ]
+        assert "salary@latest" in ui.text_of("#versions-status")
+        ui.accessible()
+        ui.photograph("versions")
+
+        ui.fill("#alias-name", "champion")
+        ui.select("#alias-version", "1")
+        ui.click("#alias-submit")
+        one = "#versions-table tr[data-version='1'] td:last-child"
+        ui.until(lambda: ui.text_of(one) == "champion", "champion beside version 1")
+        # What the page set is what the server serves: the rolled-back model predicts 10 a year.
+        predicted = requests.post(
+            f"{server.url}/model/salary@champion/predict/0",
+            json={"x": {"features": {"Years": 10}}},
+            timeout=WAIT,
+        ).json()
+        assert round(predicted["records"]["x"]["prediction"]["Salary"]["value"]) == 100
+        assert ui.script_errors() == []

@@ -384,6 +384,21 @@
       return body.accuracy;
     }
 
+    /*
+     * The versions kept of a model with a location (-keep-versions): {versions: [{version,
+     * trained, sources, score}], aliases: {latest: N, …}}. A model context may be addressed as
+     * "ctx@N" or "ctx@alias" wherever a model context is named.
+     */
+    versions(modelCtx) {
+      return this.request("GET", `/model/${segment(modelCtx)}/versions`);
+    }
+
+    /* Point alias (champion, …) of modelCtx at version; answers as versions(). */
+    setAlias(modelCtx, alias, version) {
+      const path = `/model/${segment(modelCtx)}/aliases/${segment(alias)}`;
+      return this.request("POST", path, { json: { version } });
+    }
+
     /* Predict records ({key: {features: {…}}}) in one response: {key: record with prediction}. */
     async predict(modelCtx, records) {
       const page = await this.request("POST", `/model/${segment(modelCtx)}/predict/0`, {

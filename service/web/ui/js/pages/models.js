@@ -6,6 +6,7 @@ import { optionsForm, pluginConfig, specsFromConfig } from "../forms.js";
 import { when } from "../files.js";
 import { format, resultsCard } from "../results.js";
 import { trainWithProgress } from "../training.js";
+import { versionsCard } from "../versions.js";
 
 export const id = "models";
 export const title = "Models";
@@ -28,6 +29,7 @@ export function mount(root, app) {
       configureCard(view),
       card("Use a model", field("Model", model, "the model that training, scoring and predicting below use"), state, trainPart(view), scorePart(view)),
       predictCard(view),
+      versionsCard(view),
       results.element,
     ),
   );
