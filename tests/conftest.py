@@ -170,6 +170,9 @@ XDIST_GROUPS = {
 }
 
 
+# tryfirst: xdist's own hook reads the xdist_group marks to group the tests, so they must be
+# there before it runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = XDIST_GROUPS.get(item.path.stem)
