@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from service.engine.tasks.predictions import BATCH
 from service.plugins.registry import Registry
@@ -16,6 +15,7 @@ from tests import fakes
 from tests.conftest import MakeClient
 from tests.helpers import until
 from tests.models_helpers import LINE_MODEL, line_records
+from tests.tasks_helpers import wait_task
 
 GATE = asyncio.Event()
 # More than one chunk the predictions are read and written in before the gate.
@@ -71,25 +71,12 @@ async def test_predictions_appear_only_once_complete(
 
     GATE.set()
 
-    for _ in range(1200):  # 0.05 s apart: a minute at most
-        task = await (await client.get(f"/task/{task_id}")).json()
-        if task["status"] not in ("PENDING", "RUNNING"):
-            break
-        await asyncio.sleep(0.05)
+    task = await wait_task(client, task_id)
     assert task["status"] == "SUCCESS", task
     assert [p.name for p in folder.iterdir()] == ["predictions.ndjson"]
     download = await client.get(f"/service/files/{name}")
     assert download.status == 200
     assert len((await download.read()).splitlines()) == FIRST + REST
-
-
-async def _finished(client: Any, task_id: str) -> dict[str, Any]:
-    for _ in range(2400):  # 0.05 s apart: two minutes at most
-        task: dict[str, Any] = await (await client.get(f"/task/{task_id}")).json()
-        if task["status"] not in ("PENDING", "RUNNING"):
-            return task
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task_id} did not finish")
 
 
 async def test_a_large_async_body_prediction_is_kept_in_a_file(
@@ -107,14 +94,14 @@ async def test_a_large_async_body_prediction_is_kept_in_a_file(
 
     small = {str(i): {"features": {"Years": i}} for i in range(10)}
     accepted = await client.post("/model/m/predict/0?async=1", json=small)
-    task = await _finished(client, (await accepted.json())["task_id"])
+    task = await wait_task(client, (await accepted.json())["task_id"])
     assert task["status"] == "SUCCESS", task
     assert set(task["result"]["records"]) == set(small)  # inline, as the route answers
 
     many = {str(i): {"features": {"Years": i}} for i in range(20_000)}
     accepted = await client.post("/model/m/predict/0?async=1", json=many)
     task_id = (await accepted.json())["task_id"]
-    task = await _finished(client, task_id)
+    task = await wait_task(client, task_id)
     assert task["status"] == "SUCCESS", task
     name = f"outputs/{task_id}/predictions.ndjson"
     assert task["result"] == {"file": name, "records": 20_000}
