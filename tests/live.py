@@ -65,10 +65,26 @@ def create_user(
 ) -> subprocess.CompletedProcess[str]:
     """``dffml-service-http createuser -username NAME -upload-dir data -password-stdin EXTRA``
     in ``cwd`` (``command``: createsuperuser), the password on stdin; its result, unchecked."""
+    return user_command(command, name, cwd, *extra, password=password, env=env, cli=cli)
+
+
+def user_command(
+    command: str,
+    name: str,
+    cwd: Path,
+    *extra: str,
+    password: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cli: Sequence[str] = (sys.executable, "-m", "service"),
+) -> subprocess.CompletedProcess[str]:
+    """``dffml-service-http COMMAND -username NAME -upload-dir data EXTRA`` in ``cwd`` (a user
+    command: createuser, disableuser, deleteuser, createtoken, ...); with ``password``, also
+    ``-password-stdin`` and the password on stdin. Its result, unchecked."""
+    stdin = ["-password-stdin"] if password is not None else []
     return subprocess.run(
-        [*cli, command, "-username", name, "-upload-dir", "data", "-password-stdin", *extra],
+        [*cli, command, "-username", name, "-upload-dir", "data", *stdin, *extra],
         cwd=cwd,
-        input=password + "\n",
+        input="" if password is None else password + "\n",
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from service.api.keys import AUTH
 from service.auth.logins import REGISTRATIONS
 from tests.conftest import MakeClient
-from tests.live import live_server
+from tests.live import live_server, user_command
 
 SECRET = b"u" * 32
 ISS = AUD = "dffml-service-http"
@@ -177,26 +175,12 @@ async def test_a_jwks_sub_that_is_not_a_user_name_is_refused(
 def _cli(
     command: str, name: str, cwd: Path, password: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    stdin = ["-password-stdin"] if password else []
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service",
-            command,
-            "-username",
-            name,
-            "-upload-dir",
-            "data",
-            *stdin,
-        ],
-        cwd=cwd,
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "DFFML_SERVICE_HTTP_SECRET_KEY": SECRET.decode()},
+    return user_command(
+        command,
+        name,
+        cwd,
+        password=password or None,
+        env={"DFFML_SERVICE_HTTP_SECRET_KEY": SECRET.decode()},
     )
 
 
