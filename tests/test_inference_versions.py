@@ -131,3 +131,24 @@ async def test_refusals(make_client: Any) -> None:
         await client.post("/model/memory_only/aliases/champion", json={"version": 1}), 400
     )
     assert "location" in refused["error"]
+
+
+async def test_a_version_file_gone_or_unreadable_is_a_client_error(
+    make_client: Any, upload_dir: Any
+) -> None:
+    """A version's file removed, or turned into something that cannot be read, after it was
+    kept: addressing it is a 404 or a 400 naming the file, never a 500."""
+    client = await make_client(keep_versions=10)
+    await setup(client)
+    await train(client, "first")
+    await train(client, "second")
+    folder = upload_dir / "models" / "salary" / "versions"
+    (first,) = [p for p in folder.iterdir() if p.name.startswith("1-")]
+    (second,) = [p for p in folder.iterdir() if p.name.startswith("2-")]
+    first.unlink()
+    gone = await expect(await client.post("/model/salary@1/predict/0", json={}), 404)
+    assert gone == {"error": f"Version file {first.name} is gone"}
+    second.unlink()
+    second.mkdir()  # read() fails with EISDIR
+    unreadable = await expect(await client.post("/model/salary@2/predict/0", json={}), 400)
+    assert unreadable["error"].startswith(f"Cannot read version file {second.name}: ")

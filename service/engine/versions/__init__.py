@@ -205,14 +205,10 @@ class Versions:
 
 
 def _load(parent: TrainableModel[Any, Any], path: Path) -> Any:
-    try:
-        data = safefs.read_bytes(path)
-    except FileNotFoundError:
-        raise NotFound(f"Version file {path.name} is gone") from None
-    try:
-        signature, state = parent.decode(data)
-    except ValueError as exc:
-        raise BadRequest(f"Version file {path.name} cannot be loaded: {exc}") from None
+    found = parent.read_state(path, "Version file")
+    if found is None:
+        raise NotFound(f"Version file {path.name} is gone")
+    state, signature = found
     if signature != parent.signature():
         raise BadRequest(f"Version file {path.name} was saved with another configuration")
     return state

@@ -193,20 +193,30 @@ class TrainableModel(Model[ConfigT], Generic[ConfigT, StateT]):
         return await loop.run_in_executor(self._trainer, local, self, *args)
 
     def _load(self, path: Path) -> StateT | None:
+        found = self.read_state(path, "Saved model")
+        if found is None:
+            return None
+        state, signature = found
+        if signature != self.signature():
+            log.warning("Ignoring %s: saved with another configuration (%s)", path, signature)
+            return None
+        return state
+
+    def read_state(self, path: Path, what: str) -> tuple[StateT, dict[str, Any]] | None:
+        """The state saved in ``path`` and the signature it was saved with; None when there is
+        no such file. A file that cannot be read or decoded is a 400 naming it as ``what``."""
         try:
             data = safefs.read_bytes(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise BadRequest(f"Cannot read saved model {path.name}: {exc.strerror}") from None
+            detail = exc.strerror or exc
+            raise BadRequest(f"Cannot read {what.lower()} {path.name}: {detail}") from None
         try:
             signature, state = self.decode(data)
         except ValueError as exc:
-            raise BadRequest(f"Saved model {path.name} cannot be loaded: {exc}") from None
-        if signature != self.signature():
-            log.warning("Ignoring %s: saved with another configuration (%s)", path, signature)
-            return None
-        return state
+            raise BadRequest(f"{what} {path.name} cannot be loaded: {exc}") from None
+        return state, signature
 
     def fit_and_save(self, rows: np.ndarray, targets: np.ndarray) -> StateT:
         """Worker thread or process: train, then replace the saved file atomically."""
